@@ -1,0 +1,82 @@
+"""Request dependencies, declared once as ``Annotated`` aliases so routes stay thin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from app.db import get_sessionmaker, run_after_commit, run_on_rollback
+from app.models import User
+from app.services import auth as auth_service
+from app.settings import Settings
+
+SESSION_COOKIE = "loupe_session"
+CSRF_COOKIE = "loupe_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back if it raises."""
+    session = get_sessionmaker(settings.database_url)()
+    try:
+        yield session
+        session.commit()
+        run_after_commit(session)
+    except BaseException:
+        session.rollback()
+        run_on_rollback(session)
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_current_user(request: Request, session: SessionDep) -> User:
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("Authorization header must be 'Bearer <token>'")
+    else:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not token:
+            raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>' or sign in")
+        # A cookie is sent by the browser on any site's behalf, so a state-changing request must also
+        # prove it was made by our page (double-submit CSRF token; SameSite=Lax covers the rest).
+        if request.method not in SAFE_METHODS:
+            csrf = request.cookies.get(CSRF_COOKIE)
+            if not csrf or request.headers.get(CSRF_HEADER) != csrf:
+                raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token header")
+    user = auth_service.user_for_token(session, token)
+    if user is None:
+        raise _unauthorized("token is invalid, expired or revoked")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this action needs an admin account")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

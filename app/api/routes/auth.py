@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
+from app.schemas.common import LoginIn, TokenOut, UserOut
+from app.services import auth as auth_service
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login")
+def login(body: LoginIn, response: Response, session: SessionDep, settings: SettingsDep) -> TokenOut:
+    """Returns a bearer token; also sets an HttpOnly session cookie (and a CSRF cookie) for browsers."""
+    user = auth_service.authenticate(session, body.username, body.password)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    token = auth_service.issue_token(session, user, name="login", kind="session", ttl_hours=settings.token_ttl_hours)
+    max_age = settings.token_ttl_hours * 3600
+    secure = settings.environment == "production"
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure)
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(16), max_age=max_age, httponly=False,
+                        samesite="strict", secure=secure)
+    return TokenOut(token=token, username=user.username, is_admin=user.is_admin)
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, response: Response, user: CurrentUser, session: SessionDep) -> Response:
+    header = request.headers.get("authorization", "")
+    token = header.partition(" ")[2] if header else request.cookies.get(SESSION_COOKIE, "")
+    auth_service.revoke_token(session, token)
+    response.status_code = 204
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)

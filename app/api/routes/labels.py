@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from app.api.deps import CurrentUser, SessionDep
+from app.models import Label, User
+from app.schemas.labels import LabelIn, LabelOut, LabelsOut
+from app.services import idempotency
+from app.services import labels as label_service
+from app.services import projects as project_service
+from app.services.errors import Conflict
+
+router = APIRouter(tags=["labels"])
+
+
+def label_out(row: Label, users: dict[int, str]) -> LabelOut:
+    return LabelOut(
+        id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source,
+        username=users.get(row.user_id or 0), suggested_label=row.suggested_label,
+        suggested_confidence=row.suggested_confidence, model_version=row.model_version_id,
+        duration_ms=row.duration_ms, created_at=row.created_at,
+    )
+
+
+@router.post("/projects/{pid}/labels", status_code=201, response_model=LabelsOut)
+def post_labels(
+    pid: int,
+    body: Annotated[LabelIn | list[LabelIn], Body()],
+    session: SessionDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Stores one label or a list of them (all or nothing). With an ``Idempotency-Key`` header a retry
+    returns the first answer and stores nothing new."""
+    project, _ = project_service.get_project_for(session, user, pid, "label")
+    items = body if isinstance(body, list) else [body]
+    digest = idempotency.request_hash({"pid": pid, "items": [i.model_dump() for i in items]})
+    if idempotency_key:
+        previous = idempotency.replay(session, user.id, idempotency_key, digest)
+        if previous is not None:
+            return JSONResponse(previous.response, status_code=previous.status_code,
+                                headers={"Idempotent-Replayed": "true"})
+    rows = label_service.add_labels(
+        session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items]
+    )
+    out = LabelsOut(created=len(rows), items=[label_out(r, {user.id: user.username}) for r in rows])
+    payload = out.model_dump(mode="json")
+    if idempotency_key:
+        try:
+            idempotency.remember(session, user.id, idempotency_key, digest, 201, payload)
+        except IntegrityError:
+            raise Conflict("a request with this Idempotency-Key is being processed; retry to get its answer") from None
+    return JSONResponse(payload, status_code=201)
+
+
+@router.delete("/labels/{lid}")
+def undo_label(lid: int, session: SessionDep, user: CurrentUser) -> LabelOut:
+    """Undo: appends a revision that cancels label ``lid``; the history keeps both."""
+    row = label_service.undo_label(
+        session, lid, user, lambda project_id, need: project_service.get_project_for(session, user, project_id, need)
+    )
+    return label_out(row, {user.id: user.username})
+
+
+@router.get("/samples/{sid}/labels")
+def sample_history(sid: int, session: SessionDep, user: CurrentUser) -> list[LabelOut]:
+    from app.api.routes.samples import _visible_sample
+
+    sample = _visible_sample(session, user, sid)
+    rows = label_service.history(session, sample.id)
+    ids = {r.user_id for r in rows if r.user_id}
+    users = {u.id: u.username for u in session.query(User).filter(User.id.in_(ids))} if ids else {}
+    return [label_out(r, users) for r in rows]

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import AdminUser, CurrentUser, SessionDep
+from app.models import Project
+from app.repos import samples as samples_repo
+from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut
+from app.services import projects as project_service
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+def project_out(project: Project, role: str, counts: tuple[int, int]) -> ProjectOut:
+    return ProjectOut(
+        id=project.id, name=project.name, description=project.description, classes=project.classes,
+        settings=project.settings, sample_count=counts[0], labelled_count=counts[1],
+        current_model_version=project.current_model_version_id, role=role, created_at=project.created_at,
+    )
+
+
+@router.post("", status_code=201)
+def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> ProjectOut:
+    project = project_service.create_project(session, body.name, body.classes, body.description)
+    return project_out(project, "admin", (0, 0))
+
+
+@router.get("")
+def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
+    visible = project_service.visible_projects(session, user)
+    counts = samples_repo.counts(session, [p.id for p, _ in visible])
+    return [project_out(p, role, counts.get(p.id, (0, 0))) for p, role in visible]
+
+
+@router.get("/{pid}")
+def get_project(pid: int, session: SessionDep, user: CurrentUser) -> ProjectOut:
+    project, role = project_service.get_project_for(session, user, pid)
+    return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)))
+
+
+@router.post("/{pid}/members", status_code=201)
+def add_member(pid: int, body: MemberIn, session: SessionDep, admin: AdminUser) -> MemberOut:
+    project, _ = project_service.get_project_for(session, admin, pid, "admin")
+    project_service.add_member(session, project, body.username, body.role)
+    return MemberOut(username=body.username, role=body.role)
+
+
+@router.get("/{pid}/members")
+def list_members(pid: int, session: SessionDep, user: CurrentUser) -> list[MemberOut]:
+    project, _ = project_service.get_project_for(session, user, pid)
+    return [MemberOut(username=u, role=r) for u, r in project_service.members(session, project)]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.schemas.labels import QueueItem, QueueOut, Suggestion
+from app.services import projects as project_service
+from app.services import queue as queue_service
+
+router = APIRouter(tags=["queue"])
+
+
+@router.get("/projects/{pid}/queue")
+def get_queue(
+    pid: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> QueueOut:
+    """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else."""
+    project, _ = project_service.get_project_for(session, user, pid, "label")
+    entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds)
+    items = [
+        QueueItem(
+            sample_id=e.sample.id, filename=e.sample.filename, width=e.sample.width, height=e.sample.height,
+            image_url=f"/api/v1/samples/{e.sample.id}/image", thumbnail_url=f"/api/v1/samples/{e.sample.id}/thumbnail",
+            suggestion=Suggestion(label=e.prediction.label, confidence=e.prediction.confidence) if e.prediction else None,
+            score=e.prediction.score if e.prediction else None, strategy=e.strategy, model_version=e.model_version,
+            lease_expires_at=e.lease_expires_at,
+        )
+        for e in entries
+    ]
+    return QueueOut(items=items)
+
+
+@router.post("/projects/{pid}/queue/release")
+def release(
+    pid: int,
+    sample_ids: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Body(embed=True, max_length=1000)],
+    session: SessionDep,
+    user: CurrentUser,
+) -> dict[str, int]:
+    """Gives leased samples back to the queue (skip)."""
+    project, _ = project_service.get_project_for(session, user, pid, "label")
+    return {"released": queue_service.release(session, project, user, sample_ids)}

@@ -1,0 +1,124 @@
+"""What the model thinks and what the experts said: predictions, metrics and export."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.db import session_scope
+from app.models import Label, ModelVersion, Prediction, Project, Sample
+from app.schemas.labels import PredictionOut, PredictionsOut
+from app.services import export as export_service
+from app.services import projects as project_service
+from app.storage import BlobStore
+
+router = APIRouter(tags=["results"])
+
+
+@router.get("/projects/{pid}/predictions")
+def predictions(
+    pid: int,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    cursor: Annotated[int, Query(ge=0)] = 0,
+) -> PredictionsOut:
+    """The current model's suggestion and confidence for every sample, paged by sample id."""
+    project, _ = project_service.get_project_for(session, user, pid)
+    mv = project.current_model_version_id
+    if mv is None:
+        return PredictionsOut(model_version=None, items=[], next_cursor=None)
+    rows = list(
+        session.scalars(
+            select(Prediction)
+            .where(Prediction.model_version_id == mv, Prediction.sample_id > cursor)
+            .order_by(Prediction.sample_id)
+            .limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PredictionsOut(
+        model_version=mv,
+        items=[PredictionOut(sample_id=p.sample_id, label=p.label, confidence=p.confidence, score=p.score) for p in rows],
+        next_cursor=str(rows[-1].sample_id) if more else None,
+    )
+
+
+def _class_balance(session: Session, project: Project) -> dict[str, int]:
+    q = (
+        select(Sample.label, func.count())
+        .where(Sample.project_id == project.id, Sample.status == "labelled")
+        .group_by(Sample.label)
+    )
+    counts = dict(session.execute(q).all())
+    return {c: int(counts.get(c, 0)) for c in project.classes}
+
+
+@router.get("/projects/{pid}/metrics")
+def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
+    project, _ = project_service.get_project_for(session, user, pid)
+    total, labelled = session.execute(
+        select(func.count(), func.count().filter(Sample.status == "labelled")).where(Sample.project_id == pid)
+    ).one()
+    human = session.scalar(
+        select(func.count()).where(Label.project_id == pid, Label.action == "set", Label.source == "human")
+    )
+    versions = list(session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid).order_by(ModelVersion.id)))
+    current = next((v for v in versions if v.id == project.current_model_version_id), None)
+    return {
+        "sample_count": total,
+        "labelled_count": labelled,
+        "human_label_count": human or 0,
+        "class_balance": _class_balance(session, project),
+        "model_version": project.current_model_version_id,
+        "accuracy_estimate": (current.metrics or {}).get("accuracy_estimate") if current else None,
+        "learning_curve": [
+            {"model_version": v.id, "labels": v.label_count, "accuracy": (v.metrics or {}).get("accuracy_estimate"),
+             "created_at": v.created_at.isoformat()}
+            for v in versions
+        ],
+    }
+
+
+@router.get("/projects/{pid}/export")
+def export(
+    pid: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    format: Literal["csv", "jsonl", "imagefolder"] = "csv",
+) -> StreamingResponse:
+    project, _ = project_service.get_project_for(session, user, pid)
+    name = f"{project.name}-labels"
+
+    def rows():
+        # Its own session: a streamed body outlives the request's session.
+        with session_scope(settings.database_url) as s:
+            yield from export_service.label_rows(s, s.get(Project, pid))
+
+    if format == "csv":
+        return StreamingResponse(export_service.as_csv(rows()), media_type="text/csv",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if format == "jsonl":
+        return StreamingResponse(export_service.as_jsonl(rows()), media_type="application/x-ndjson",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+    export_service.as_imagefolder_zip(
+        export_service.label_rows(session, project), session, BlobStore(settings.media_path), spool
+    )
+    spool.seek(0)
+
+    def chunks():
+        with spool:
+            while block := spool.read(1 << 20):
+                yield block
+
+    return StreamingResponse(chunks(), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import base64
+import mimetypes
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import select
+
+from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.models import Sample
+from app.schemas.common import ImportOut, SampleOut, SamplePage
+from app.services import projects as project_service
+from app.services.archives import expand_upload
+from app.services.errors import Invalid, NotFound
+from app.services.imports import import_candidates
+from app.storage import BlobStore
+
+router = APIRouter(tags=["samples"])
+
+
+def sample_out(s: Sample) -> SampleOut:
+    return SampleOut(
+        id=s.id, project_id=s.project_id, filename=s.filename, width=s.width, height=s.height, mode=s.mode,
+        status=s.status, label=s.label, source_folder=s.source_folder, content_hash=s.content_hash,
+        created_at=s.created_at,
+    )
+
+
+@router.post("/projects/{pid}/samples", status_code=201, responses={413: {}, 422: {}})
+def import_samples(
+    pid: int,
+    files: Annotated[list[UploadFile], File(description="images, or zips of images (ImageFolder layout kept)")],
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+) -> ImportOut:
+    """Imports images; bad files are listed with reasons and the good ones imported. If nothing could
+    be imported and something was rejected, the answer is 422 and nothing is stored."""
+    project, _ = project_service.get_project_for(session, admin, pid, "admin")
+
+    def candidates():
+        for upload in files:
+            yield from expand_upload(upload.filename or "upload", upload.file, settings)
+
+    result = import_candidates(session, project, candidates(), settings)
+    if result.created == 0 and result.duplicates == 0 and result.rejected:
+        raise Invalid({"message": "no file could be imported", "rejected": result.rejected})
+    body = ImportOut.model_validate(result.as_dict())
+    return JSONResponse(body.model_dump(), status_code=201 if result.created else 200)  # type: ignore[return-value]
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("cursor is not one this API gave out") from None
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode()
+
+
+@router.get("/projects/{pid}/samples")
+def list_samples(
+    pid: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+    status: Literal["unlabelled", "labelled"] | None = None,
+    label: Annotated[str | None, Query(max_length=200)] = None,
+) -> SamplePage:
+    project, _ = project_service.get_project_for(session, user, pid)
+    q = select(Sample).where(Sample.project_id == project.id, Sample.id > _decode_cursor(cursor))
+    if status:
+        q = q.where(Sample.status == status)
+    if label is not None:
+        q = q.where(Sample.label == label)
+    rows = list(session.scalars(q.order_by(Sample.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return SamplePage(items=[sample_out(s) for s in rows], next_cursor=_encode_cursor(rows[-1].id) if more else None)
+
+
+def _visible_sample(session, user, sid: int) -> Sample:  # noqa: ANN001
+    sample = session.get(Sample, sid)
+    if sample is None or project_service.role_in(session, user, sample.project_id) is None:
+        raise NotFound(f"sample {sid} not found")
+    return sample
+
+
+@router.get("/samples/{sid}")
+def get_sample(sid: int, session: SessionDep, user: CurrentUser) -> SampleOut:
+    return sample_out(_visible_sample(session, user, sid))
+
+
+def _file(settings, key: str, media_type: str | None = None) -> FileResponse:  # noqa: ANN001
+    path = BlobStore(settings.media_path).path(key)
+    if not path.exists():
+        raise NotFound("the stored file is missing")
+    media_type = media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    # Content-addressed: the bytes behind a key never change, so browsers may cache them for good.
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+@router.get("/samples/{sid}/image", response_class=FileResponse)
+def sample_image(sid: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> FileResponse:
+    return _file(settings, _visible_sample(session, user, sid).storage_key)
+
+
+@router.get("/samples/{sid}/thumbnail", response_class=FileResponse)
+def sample_thumbnail(sid: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> FileResponse:
+    return _file(settings, _visible_sample(session, user, sid).thumbnail_key, "image/jpeg")

@@ -1,0 +1,231 @@
+"""``loupe``: the admin's command line (set-up, serving, import, accounts)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import select
+
+from app.db import run_after_commit, session_scope
+from app.models import User
+from app.services import auth as auth_service
+from app.services import projects as project_service
+from app.services.archives import count_path, expand_path
+from app.services.errors import ServiceError
+from app.services.imports import apply_folder_labels, import_candidates
+from app.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_PROJECT = "digits-demo"
+cli = typer.Typer(help="Loupe: active-learning image labelling.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision (alembic upgrade head)."""
+    from alembic import command
+    from alembic.config import Config
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["url"] = settings.database_url
+    cfg.attributes["skip_logging"] = True
+    command.upgrade(cfg, "head")
+    console.print(f"database ready: {settings.database_url.split('@')[-1]}")
+
+
+def ensure_admin(username: str = "admin") -> None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as s:
+        if s.scalar(select(User.id).where(User.username == username)) is not None:
+            console.print(f"admin account '{username}' exists (reset with: loupe reset-password {username})")
+            return
+        given = os.environ.get("LOUPE_ADMIN_PASSWORD")
+        password = given or auth_service_generate()
+        auth_service.create_user(s, username, password, is_admin=True)
+    if given:
+        console.print(f"created admin account '{username}' with the password from LOUPE_ADMIN_PASSWORD")
+    else:
+        console.print(f"created admin account '{username}' with password [bold]{password}[/bold] "
+                      "(shown only now; keep it)")
+
+
+def auth_service_generate() -> str:
+    from app.security import generate_password
+
+    return generate_password()
+
+
+def _demo_folder() -> Path:
+    """scikit-learn's bundled digits (1,797 8x8 greyscale images), written as real PNG files."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    folder = get_settings().var_dir / "demo" / "digits"
+    if folder.is_dir() and any(folder.rglob("*.png")):
+        return folder
+    digits = load_digits()
+    for i, (img, target) in enumerate(zip(digits.images, digits.target, strict=True)):
+        out = folder / str(target)
+        out.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * (255.0 / 16.0)).astype(np.uint8), "L").save(out / f"{i:04d}.png")
+    return folder
+
+
+def ensure_demo() -> None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as s:
+        if project_service.find_project(s, DEMO_PROJECT) is not None:
+            console.print(f"demo project '{DEMO_PROJECT}' exists")
+            return
+        project_service.create_project(s, DEMO_PROJECT, [str(d) for d in range(10)],
+                                       "scikit-learn's handwritten digits (8x8 px), unlabelled")
+    import_path(DEMO_PROJECT, _demo_folder())
+
+
+def import_path(project_ref: str, path: Path, create: bool = False, labels_from_folders: bool = False) -> None:
+    settings = get_settings()
+    if not path.exists():
+        _fail(f"{path} does not exist")
+    total = count_path(path)
+    with session_scope(settings.database_url) as s:
+        project = project_service.find_project(s, project_ref)
+        if project is None:
+            if not create:
+                _fail(f"no project '{project_ref}' (pass --create to make one from the folder's class names)")
+            classes = sorted({p.name for p in path.iterdir() if p.is_dir()}) if path.is_dir() else []
+            if not classes:
+                _fail("--create needs a folder with one sub-folder per class")
+            project = project_service.create_project(s, project_ref, classes)
+            s.commit()
+        admin = s.scalar(select(User).where(User.is_admin.is_(True)).order_by(User.id))
+
+        def commit_chunk() -> None:
+            s.commit()
+            run_after_commit(s)
+
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("", total=total)
+
+            def on_progress(seen: int, res) -> None:  # noqa: ANN001
+                bar.update(task, completed=seen,
+                           description=f"{res.created} new, {res.duplicates} duplicates, {len(res.rejected)} rejected")
+
+            result = import_candidates(s, project, expand_path(path, settings), settings, on_progress, commit_chunk)
+        labelled = apply_folder_labels(s, project, result, admin) if labels_from_folders and admin else 0
+    console.print(f"[green]{result.created} imported[/green], {result.duplicates} duplicates, "
+                  f"{len(result.rejected)} rejected" + (f", {labelled} labelled from folders" if labelled else ""))
+    for r in result.rejected[:50]:
+        console.print(f"  [yellow]rejected[/yellow] {r['filename']}: {r['reason']}")
+    if len(result.rejected) > 50:
+        console.print(f"  ... and {len(result.rejected) - 50} more")
+
+
+@cli.command("import")
+def import_cmd(
+    project: Annotated[str, typer.Argument(help="project name or id")],
+    path: Annotated[Path, typer.Argument(help="an image, a zip, or a folder (one sub-folder per class)")],
+    create: Annotated[bool, typer.Option(help="create the project, classes from the sub-folders")] = False,
+    labels_from_folders: Annotated[bool, typer.Option(help="keep class sub-folders as imported labels")] = False,
+) -> None:
+    """Import images into a project, with a progress bar and a list of what was rejected and why."""
+    import_path(project, path, create, labels_from_folders)
+
+
+@cli.command()
+def init(demo: Annotated[bool, typer.Option(help="import the digits demo project")] = True) -> None:
+    """Set up a fresh machine: migrate, create the admin account, import the demo project."""
+    migrate()
+    ensure_admin()
+    if demo:
+        ensure_demo()
+
+
+@cli.command("create-user")
+def create_user(
+    username: str,
+    admin: Annotated[bool, typer.Option("--admin", help="make an admin")] = False,
+    password: Annotated[str | None, typer.Option(help="else prompted for")] = None,
+) -> None:
+    """Create an account."""
+    password = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(get_settings().database_url) as s:
+            auth_service.create_user(s, username, password, is_admin=admin)
+    except ServiceError as exc:
+        _fail(str(exc.detail))
+    console.print(f"created {'admin ' if admin else ''}user '{username}'")
+
+
+@cli.command("reset-password")
+def reset_password(
+    username: str, password: Annotated[str | None, typer.Option(help="else prompted for")] = None
+) -> None:
+    """Set a new password for an account."""
+    password = password or typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(get_settings().database_url) as s:
+            auth_service.set_password(s, username, password)
+    except ServiceError as exc:
+        _fail(str(exc.detail))
+    console.print(f"password of '{username}' changed")
+
+
+def worker_command(queues: str = "gpu,cpu", concurrency: int = 1) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues,
+            "-c", str(concurrency), "--pool", "solo" if concurrency == 1 else "prefork", "-l", "info",
+            "--without-gossip", "--without-mingle"]
+
+
+@cli.command()
+def worker(queues: str = "gpu,cpu", concurrency: int = 1) -> None:
+    """Run a Celery worker in the foreground (production runs one per queue)."""
+    os.execv(sys.executable, worker_command(queues, concurrency))
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    embedded_worker: Annotated[bool, typer.Option(help="start one worker beside the API")] = True,
+) -> None:
+    """Serve the API and UI, with one embedded worker; Ctrl-C stops both."""
+    import uvicorn
+
+    proc = subprocess.Popen(worker_command(), cwd=ROOT) if embedded_worker else None
+    console.print(f"Loupe on [bold]http://{host}:{port}[/bold] (API docs at /docs); Ctrl-C stops")
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

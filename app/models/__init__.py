@@ -1,0 +1,23 @@
+"""All tables, imported here so Alembic and the services see one metadata."""
+
+from app.models.base import Base
+from app.models.job import Job
+from app.models.label import IdempotencyRecord, Label
+from app.models.model_version import ModelVersion, Prediction
+from app.models.project import Membership, Project
+from app.models.sample import Sample
+from app.models.user import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "IdempotencyRecord",
+    "Job",
+    "Label",
+    "Membership",
+    "ModelVersion",
+    "Prediction",
+    "Project",
+    "Sample",
+    "User",
+]

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+    __table_args__ = (
+        # Duplicates are found by content within a project.
+        UniqueConstraint("project_id", "content_hash"),
+        Index("ix_samples_project_status_rand", "project_id", "status", "rand_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(512))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    thumbnail_key: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int]
+    height: Mapped[int]
+    mode: Mapped[str] = mapped_column(String(16))
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    # The class sub-folder the file came from, if any (ImageFolder layouts).
+    source_folder: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="unlabelled")  # unlabelled | labelled
+    # The current label, derived from the append-only labels table and kept here so the queue and
+    # listings never have to replay history.
+    label: Mapped[str | None] = mapped_column(String(200))
+    # A random key fixed at import: "random order" before a model exists, stable across requests.
+    rand_key: Mapped[int] = mapped_column(BigInteger)
+    leased_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

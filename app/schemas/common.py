@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                            pattern=r"^[A-Za-z0-9_.@-]+$")]
+
+
+class ORM(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginIn(BaseModel):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    username: str
+    is_admin: bool
+
+
+class UserIn(BaseModel):
+    username: Username
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+    is_admin: bool = False
+
+
+class UserOut(ORM):
+    id: int
+    username: str
+    is_admin: bool
+    is_active: bool
+    created_at: datetime
+
+
+class ProjectIn(BaseModel):
+    name: Name
+    classes: Annotated[list[Name], Field(min_length=1, max_length=1000)]
+    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+
+
+class ProjectOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    classes: list[str]
+    settings: dict[str, Any]
+    sample_count: int
+    labelled_count: int
+    current_model_version: int | None
+    role: str
+    created_at: datetime
+
+
+class MemberIn(BaseModel):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    role: Literal["annotator", "viewer"]
+
+
+class MemberOut(BaseModel):
+    username: str
+    role: str
+
+
+class Rejected(BaseModel):
+    filename: str
+    reason: str
+
+
+class ImportOut(BaseModel):
+    created: int
+    duplicates: int
+    rejected: list[Rejected]
+
+
+class SampleOut(BaseModel):
+    id: int
+    project_id: int
+    filename: str
+    width: int
+    height: int
+    mode: str
+    status: str
+    label: str | None
+    source_folder: str | None
+    content_hash: str
+    created_at: datetime
+
+
+class SamplePage(BaseModel):
+    items: list[SampleOut]
+    next_cursor: str | None

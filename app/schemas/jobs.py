@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class JobIn(BaseModel):
+    kind: Literal["pretrain", "embed", "train"]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobOut(BaseModel):
+    id: int
+    project_id: int
+    kind: str
+    state: str
+    progress: float
+    message: str
+    error: str | None
+    params: dict[str, Any]
+    result: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+
+class LabelIn(BaseModel):
+    sample_id: Annotated[int, Field(ge=1, le=2**62)]
+    label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    duration_ms: Annotated[int | None, Field(ge=0, le=86_400_000)] = None
+
+
+class LabelOut(BaseModel):
+    id: int
+    sample_id: int
+    label: str | None
+    action: str
+    source: str
+    username: str | None
+    suggested_label: str | None
+    suggested_confidence: float | None
+    model_version: int | None
+    duration_ms: int | None
+    created_at: datetime
+
+
+class LabelsOut(BaseModel):
+    created: int
+    items: list[LabelOut]
+
+
+class Suggestion(BaseModel):
+    label: str
+    confidence: float
+
+
+class QueueItem(BaseModel):
+    sample_id: int
+    filename: str
+    width: int
+    height: int
+    image_url: str
+    thumbnail_url: str
+    suggestion: Suggestion | None
+    score: float | None
+    strategy: str
+    model_version: int | None
+    lease_expires_at: datetime
+
+
+class QueueOut(BaseModel):
+    items: list[QueueItem]
+
+
+class PredictionOut(BaseModel):
+    sample_id: int
+    label: str
+    confidence: float
+    score: float
+
+
+class PredictionsOut(BaseModel):
+    model_version: int | None
+    items: list[PredictionOut]
+    next_cursor: str | None

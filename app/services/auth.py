@@ -1,0 +1,75 @@
+"""Accounts and bearer tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, User
+from app.models.base import utcnow
+from app.security import hash_password, new_token, token_digest, verify_password
+from app.services.errors import Conflict, Invalid, NotFound
+
+# Verifying against a real hash when the user is unknown keeps response times alike, so timing does
+# not tell an attacker which usernames exist.
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    return user if verify_password(user.password_hash, password) else None
+
+
+def issue_token(session: Session, user: User, *, name: str, kind: str, ttl_hours: int | None) -> str:
+    token = new_token()
+    expires = utcnow() + timedelta(hours=ttl_hours) if ttl_hours else None
+    session.add(ApiToken(user_id=user.id, name=name, kind=kind, token_hash=token_digest(token), expires_at=expires))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at < now):
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def revoke_token(session: Session, token: str) -> None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+def validate_password(password: str) -> None:
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters long")
+
+
+def create_user(session: Session, username: str, password: str, is_admin: bool = False) -> User:
+    validate_password(password)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"username '{username}' is taken")
+    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    validate_password(password)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named '{username}'")
+    user.password_hash = hash_password(password)
+    session.flush()
+    return user

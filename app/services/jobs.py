@@ -1,0 +1,60 @@
+"""Jobs: rows the API creates and the workers advance; the task is sent only after the commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import task_client
+from app.db import after_commit
+from app.models import Job, Project, User
+from app.models.base import utcnow
+from app.models.job import ACTIVE_STATES
+from app.services.errors import Invalid, NotFound
+
+
+def create_job(session: Session, project: Project, user: User | None, kind: str, params: dict,
+               broker_url: str) -> tuple[Job, bool]:
+    """Queue a job; returns (job, created). A train request folds into one already waiting."""
+    if kind == "train":
+        pending = session.scalar(
+            select(Job).where(Job.project_id == project.id, Job.kind == "train", Job.state == "queued")
+            .order_by(Job.id.desc())
+        )
+        if pending is not None:
+            pending.params = {**pending.params, **params}
+            # Sending again is harmless (a job runs once, see workers' claim) and revives a job whose
+            # first message was lost with the broker.
+            pending_id = pending.id
+            after_commit(session, lambda: task_client.send_job(broker_url, pending_id, kind))
+            return pending, False
+    job = Job(project_id=project.id, kind=kind, params=params, state="queued", message="waiting for a worker",
+              created_by=user.id if user else None)
+    session.add(job)
+    session.flush()
+    job_id = job.id
+    after_commit(session, lambda: task_client.send_job(broker_url, job_id, kind))
+    return job, True
+
+
+def list_jobs(session: Session, project: Project, limit: int = 100) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.project_id == project.id).order_by(Job.id.desc()).limit(limit)))
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def cancel_job(session: Session, job: Job) -> Job:
+    if job.state not in ACTIVE_STATES:
+        raise Invalid(f"job {job.id} is already {job.state}")
+    job.cancel_requested = True
+    if job.state == "queued":
+        job.state = "cancelled"
+        job.finished_at = utcnow()
+        job.message = "cancelled before it started"
+    session.flush()
+    return job

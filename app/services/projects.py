@@ -1,0 +1,95 @@
+"""Projects, membership, and the rule of who may see and do what in a project."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Membership, Project, User
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+
+Need = Literal["view", "label", "admin"]
+DEFAULT_SETTINGS = {"retrain_every": 20, "lease_seconds": 300}
+
+
+def role_in(session: Session, user: User, project_id: int) -> str | None:
+    if user.is_admin:
+        return "admin"
+    return session.scalar(
+        select(Membership.role).where(Membership.project_id == project_id, Membership.user_id == user.id)
+    )
+
+
+def get_project_for(session: Session, user: User, project_id: int, need: Need = "view") -> tuple[Project, str]:
+    """The project and the caller's role, or 404 if they may not know it exists, 403 if they may
+    see it but not do this."""
+    project = session.get(Project, project_id)
+    role = role_in(session, user, project_id) if project is not None else None
+    if project is None or role is None:
+        raise NotFound(f"project {project_id} not found")
+    if need == "admin" and role != "admin":
+        raise Forbidden("this action needs an admin account")
+    if need == "label" and role not in ("admin", "annotator"):
+        raise Forbidden("viewers cannot label; ask an admin to make you an annotator")
+    return project, role
+
+
+def visible_projects(session: Session, user: User) -> list[tuple[Project, str]]:
+    if user.is_admin:
+        return [(p, "admin") for p in session.scalars(select(Project).order_by(Project.id))]
+    q = (
+        select(Project, Membership.role)
+        .join(Membership, Membership.project_id == Project.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Project.id)
+    )
+    return [(p, r) for p, r in session.execute(q)]
+
+
+def create_project(session: Session, name: str, classes: list[str], description: str = "") -> Project:
+    if len(set(classes)) != len(classes):
+        dupes = sorted({c for c in classes if classes.count(c) > 1})
+        raise Invalid(f"class names must be unique; repeated: {dupes}")
+    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise Conflict(f"a project named '{name}' already exists")
+    project = Project(name=name, classes=list(classes), description=description, settings=dict(DEFAULT_SETTINGS))
+    session.add(project)
+    session.flush()
+    return project
+
+
+def find_project(session: Session, ref: str) -> Project | None:
+    """By id or by name (the CLI accepts either)."""
+    if ref.isdigit():
+        found = session.get(Project, int(ref))
+        if found is not None:
+            return found
+    return session.scalar(select(Project).where(Project.name == ref))
+
+
+def add_member(session: Session, project: Project, username: str, role: str) -> Membership:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named '{username}'")
+    membership = session.scalar(
+        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
+    )
+    if membership is None:
+        membership = Membership(project_id=project.id, user_id=user.id, role=role)
+        session.add(membership)
+    else:
+        membership.role = role
+    session.flush()
+    return membership
+
+
+def members(session: Session, project: Project) -> list[tuple[str, str]]:
+    q = (
+        select(User.username, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project.id)
+        .order_by(User.username)
+    )
+    return [(u, r) for u, r in session.execute(q)]

@@ -1,0 +1,66 @@
+"""One settings object for the API, the CLI and the workers (env prefix ``LOUPE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "loupe-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOUPE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    # Defaults derive from var_dir so a fresh checkout needs nothing installed.
+    database_url: str = ""
+    broker_url: str = ""
+    media_dir: Path | None = None
+    secret_key: str = DEV_SECRET
+
+    # Upload limits: checked before an upload is read whole, so a hostile client costs little.
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_zip_members: int = 200_000
+    max_zip_uncompressed_bytes: int = 8 * 1024 * 1024 * 1024
+    max_zip_ratio: float = 200.0
+    thumbnail_size: int = 256
+
+    token_ttl_hours: int = 24 * 14
+    default_lease_seconds: int = 300
+    max_page_size: int = 1000
+    broker_timeout_s: float = 2.0
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        var = self.var_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{var / 'loupe.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{var / 'broker.db'}"
+        if self.media_dir is None:
+            self.media_dir = var / "media"
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("LOUPE_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def media_path(self) -> Path:
+        assert self.media_dir is not None
+        return Path(self.media_dir)
+
+    def ensure_dirs(self) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.media_path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+

@@ -1,0 +1,50 @@
+"""The Celery app. Broker from settings: SQLite (SQLAlchemy transport) by default, Redis in production."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_ready
+from kombu import Exchange, Queue
+from sqlalchemy import select
+
+from app.settings import get_settings
+from app.task_client import QUEUE_FOR_KIND
+
+
+def create_celery() -> Celery:
+    settings = get_settings()
+    celery = Celery("loupe", broker=settings.broker_url, include=["workers.tasks"])
+    celery.conf.update(
+        # Named like the queues the API sends to by name (exchange and routing key = queue name).
+        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in ("gpu", "cpu")],
+        task_default_queue="cpu",
+        # Job state lives in our own jobs table; Celery's result backend would be a second truth.
+        task_ignore_result=True,
+        # A job is acknowledged only when it has finished, so a worker that dies mid-job gives it back
+        # to the broker; the runner then sees the stale 'running' row and retries or fails it.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # An unacknowledged job is redelivered after this long; longer than any pretraining run.
+        celery.conf.broker_transport_options = {"visibility_timeout": 6 * 3600}
+    return celery
+
+
+celery_app = create_celery()
+
+
+@worker_ready.connect
+def _resend_queued_jobs(sender=None, **_kwargs) -> None:  # noqa: ANN001
+    """Jobs accepted while the broker was down (or whose message was lost) are sent when a worker
+    starts; claiming makes a duplicate message harmless."""
+    from app.db import session_scope
+    from app.models import Job
+
+    with session_scope(get_settings().database_url) as s:
+        queued = s.execute(select(Job.id, Job.kind).where(Job.state == "queued")).all()
+    for job_id, kind in queued:
+        celery_app.send_task("loupe.run_job", args=[job_id], queue=QUEUE_FOR_KIND.get(kind, "cpu"))
