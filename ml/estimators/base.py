@@ -73,4 +73,5 @@ class LoupeClassifier(ClassifierMixin, BaseEstimator):
         return np.tile(p, (n_rows, 1))
 
     def predict(self, X):
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

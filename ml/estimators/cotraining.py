@@ -54,9 +54,13 @@ class CoTraining(LoupeClassifier):
             return X, X
         return X[:, :split], X[:, split:]
 
-    def _base(self):
+    def _base(self, final: bool):
         base = self.base_estimator if self.base_estimator is not None else LogisticProbe()
-        return clone(base).set_params(n_classes=len(self.classes_))
+        est = clone(base).set_params(n_classes=len(self.classes_))
+        if not final and "calibrate" in est.get_params():
+            # Rounds only rank rows by confidence; calibrating (5 more fits) is kept for the final fit.
+            est.set_params(calibrate=False)
+        return est
 
     def fit(self, X, y):
         X, codes, labelled = self._validate_fit(X, y)
@@ -69,7 +73,7 @@ class CoTraining(LoupeClassifier):
         for round_ in range(self.max_rounds + 1):
             for v in (0, 1):
                 m = pools[v] >= 0
-                self.estimators_[v] = self._base().fit(views[v][m], pools[v][m])
+                self.estimators_[v] = self._base(final=False).fit(views[v][m], pools[v][m])
             unl = np.flatnonzero((pools[0] < 0) | (pools[1] < 0))
             if round_ == self.max_rounds or len(unl) == 0 or len(np.unique(codes[labelled])) < 2:
                 break
@@ -88,6 +92,9 @@ class CoTraining(LoupeClassifier):
                 rows, labels, _ = handed[v]
                 pools[1 - v][rows] = labels  # view v teaches the other view
             self.n_rounds_ = round_ + 1
+        for v in (0, 1):
+            m = pools[v] >= 0
+            self.estimators_[v] = self._base(final=True).fit(views[v][m], pools[v][m])
         self.pseudo_labelled_ = [int((p >= 0).sum() - labelled.sum()) for p in pools]
         return self
 

@@ -61,11 +61,13 @@ class LogisticProbe(LoupeClassifier):
         self.seen_classes_ = np.unique(codes)
         self.class_counts_ = np.bincount(codes, minlength=len(self.classes_))[self.seen_classes_]
         self.temperature_ = 1.0
+        self.n_iter_ = np.zeros(1, dtype=np.int32)
         if len(self.seen_classes_) < 2:
             self.model_ = None
             return self
         local = np.searchsorted(self.seen_classes_, codes)
         self.model_ = self._new_model().fit(Xp, local)
+        self.n_iter_ = self.model_.n_iter_
         if self.calibrate:
             self.temperature_ = self._fit_temperature(Xp, local)
         return self

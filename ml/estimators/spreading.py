@@ -56,7 +56,7 @@ class LabelSpreadingKNN(LoupeClassifier):
 
     semi_supervised = True
 
-    def __init__(self, n_neighbors=10, alpha=0.99, gamma=3.0, max_iter=50, tol=1e-4, n_classes=None):
+    def __init__(self, n_neighbors=10, alpha=0.99, gamma=3.0, max_iter=200, tol=1e-6, n_classes=None):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.gamma = gamma
@@ -75,8 +75,14 @@ class LabelSpreadingKNN(LoupeClassifier):
         Y[np.flatnonzero(labelled), codes[labelled]] = 1.0 / counts[codes[labelled]]
         A = sp.identity(n, format="csr") - self.alpha * self.graph_
         F = np.zeros_like(Y)
+        iters = [0]
+
+        def count(_):
+            iters[0] += 1
+
         for j in np.flatnonzero(counts):
-            F[:, j], _ = cg(A, Y[:, j], rtol=self.tol, maxiter=self.max_iter)
+            F[:, j], _ = cg(A, Y[:, j], rtol=self.tol, maxiter=self.max_iter, callback=count)
+        self.n_iter_ = max(1, iters[0])
         F = np.maximum(F, 0.0)
         F[labelled] = 0.0
         F[np.flatnonzero(labelled), codes[labelled]] = 1.0  # hard clamp: a human label is not up for debate

@@ -79,13 +79,15 @@ class MixedStrategy(Strategy):
             return Selection([], [], [], [], strategy=self.name)
         pool = top_k(u, cand_idx, max(k, self.prefilter * k), rng)  # most uncertain first
         xp = l2_normalise(embeddings[pool])
-        pool, xp = self._drop_labelled_duplicates(embeddings, labelled_mask, pool, xp)
-        k = min(k, len(pool))
-        weights = np.asarray(u[pool], dtype=np.float64) + 1e-6
+        pool, xp, n_fresh = self._drop_labelled_duplicates(embeddings, labelled_mask, pool, xp)
+        # Cluster only the candidates that are not near-copies of a label, unless too few are left.
+        n_fit = n_fresh if n_fresh >= k else len(pool)
+        weights = np.asarray(u[pool[:n_fit]], dtype=np.float64) + 1e-6
         km = KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2**31)), max_iter=50)
-        assign = km.fit_predict(xp, sample_weight=weights)
+        assign = np.full(len(pool), -1)
+        assign[:n_fit] = km.fit_predict(xp[:n_fit], sample_weight=weights)
         centres = l2_normalise(km.cluster_centers_)
-        sim_to_centre = np.einsum("ij,ij->i", xp, centres[assign])
+        sim_to_centre = np.einsum("ij,ij->i", xp, centres[np.maximum(assign, 0)])
         # Within each cluster, members ordered by closeness to the centre: the first is the pick, the
         # rest are stand-ins if it turns out to duplicate a pick from another cluster.
         by_cluster = [np.flatnonzero(assign == c) for c in range(k)]
@@ -120,11 +122,11 @@ class MixedStrategy(Strategy):
         """Asking for a near-copy of something already labelled wastes a label; drop those candidates."""
         lab = np.flatnonzero(labelled_mask)
         if len(lab) == 0:
-            return pool, xp
+            return pool, xp, len(pool)
         keep = np.ones(len(pool), dtype=bool)
         for s in range(0, len(lab), 4096):
             xl = l2_normalise(embeddings[lab[s : s + 4096]])
             keep &= (xp @ xl.T).max(axis=1) <= self.duplicate_threshold
-        if not keep.any():  # everything duplicates a label: better to ask than to return nothing
-            return pool, xp
-        return pool[keep], xp[keep]
+        # Near-copies of labels go last rather than away: a short pool should still fill its batch.
+        order = np.concatenate([np.flatnonzero(keep), np.flatnonzero(~keep)])
+        return pool[order], xp[order], int(keep.sum())

@@ -1,0 +1,263 @@
+"""Label efficiency: the oracle loop from zero labels, every strategy against random on the same embeddings.
+
+    python bench/label_efficiency.py --pool digits --strategies random,margin,mixed --seeds 0,1,2 --json
+    python bench/label_efficiency.py --pool ../shared/data/mnist/train-10k.npz \
+        --test ../shared/data/mnist/test.npz --embedding raw --json
+
+For each (strategy, seed) it starts with no labels, asks the strategy for a batch, reveals the true labels
+of what it asked for, refits the estimator, and records test accuracy whenever the label count hits a
+budget. modAL's margin sampling runs on the same embeddings and estimator as a peer ("modal_margin").
+Embeddings are cached in bench/out/ so a second run does not pretrain again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml.estimators import create_estimator  # noqa: E402
+from ml.evaluation import labels_needed  # noqa: E402
+from ml.strategies import create_strategy  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+
+
+def load_images(spec: str) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, H, W) or (N, H, W, 3) and int labels from an .npz, an ImageFolder, or 'digits'."""
+    if spec == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return (d.images * (255 / 16)).astype(np.uint8), d.target.astype(np.int64)
+    p = Path(spec)
+    if p.suffix == ".npz":
+        z = np.load(p)
+        return z["images"], z["labels"].astype(np.int64)
+    from PIL import Image
+
+    classes = sorted(d.name for d in p.iterdir() if d.is_dir())
+    imgs, labels = [], []
+    for ci, c in enumerate(classes):
+        for f in sorted((p / c).iterdir()):
+            imgs.append(np.asarray(Image.open(f).convert("RGB"))), labels.append(ci)
+    return np.stack(imgs), np.array(labels, dtype=np.int64)
+
+
+def split_digits(images, labels, seed=0):
+    """digits has no test split: a fixed stratified 50/50 split (pool, test)."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(images, labels, test_size=0.5, stratify=labels, random_state=seed)
+
+
+def embed(method: str, pool: np.ndarray, test: np.ndarray, budget: float, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    if method == "raw":
+        f = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+        return f(pool), f(test)
+    h = hashlib.sha1(pool[:: max(1, len(pool) // 500)].tobytes() + test[:: max(1, len(test) // 500)].tobytes())
+    cache = OUT / f"emb-{tag}-{method}-{int(budget)}s-{h.hexdigest()[:10]}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return z["pool"], z["test"]
+    from ml.embedding import extract_embeddings  # the self-supervised side (issue 3)
+    from ml.pretrain import pretrain
+
+    t0 = time.time()
+    checkpoint = pretrain(pool, method=method, budget_seconds=budget)
+    OUT.mkdir(parents=True, exist_ok=True)
+    checkpoint.save(cache.with_suffix(".ckpt"))
+    ep, et = np.asarray(extract_embeddings(checkpoint, pool)), np.asarray(extract_embeddings(checkpoint, test))
+    print(f"pretrained {method} in {time.time() - t0:.0f}s -> {ep.shape}", file=sys.stderr)
+    OUT.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, pool=ep.astype(np.float32), test=et.astype(np.float32))
+    return ep.astype(np.float32), et.astype(np.float32)
+
+
+def fit_predict(est, X, y_obs, labelled, X_test):
+    """Fit on what is labelled; semi-supervised estimators also see the unlabelled pool as y = -1."""
+    if getattr(est, "semi_supervised", False):
+        est.fit(X, np.where(labelled, y_obs, -1))
+    else:
+        est.fit(X[labelled], y_obs[labelled])
+    return est.predict_proba(X), est.predict(X_test)
+
+
+def _modal():
+    """modAL 0.4.2 still passes ``force_all_finite`` to scikit-learn's check_X_y, which scikit-learn 1.8
+    renamed to ``ensure_all_finite``; translate it so the peer runs unmodified otherwise."""
+    import modAL.models.learners as learners
+    from modAL.models import ActiveLearner
+    from modAL.uncertainty import margin_sampling
+    from sklearn.utils import check_X_y
+
+    def compat(*a, force_all_finite=True, **kw):
+        return check_X_y(*a, ensure_all_finite=force_all_finite, **kw)
+
+    learners.check_X_y = compat
+    return ActiveLearner, margin_sampling
+
+
+def run_loop(strategy_name, seed, X, y, Xt, yt, est, budgets, batch_size, strategy_params):
+    """One oracle run from zero labels; yields a record per budget."""
+    labelled = np.zeros(len(X), dtype=bool)
+    proba, t_sel, t_fit = None, 0.0, 0.0
+    learner, modal = None, strategy_name == "modal_margin"
+    if modal:
+        ActiveLearner, margin_sampling = _modal()
+    else:
+        strategy = create_strategy(strategy_name, seed=seed, **strategy_params.get(strategy_name, {}))
+    for budget in budgets:
+        while labelled.sum() < budget:
+            k = int(min(batch_size, budget - labelled.sum()))
+            t0 = time.perf_counter()
+            if modal and learner is not None:
+                unl = np.flatnonzero(~labelled)
+                q, _ = learner.query(X[unl], n_instances=k)
+                picks = unl[q]
+            elif modal:  # modAL needs a seed set to start from: the same uniform draw as "random"
+                picks = create_strategy("random", seed=seed).select(X, None, labelled, k).indices
+            else:
+                picks = strategy.select(X, proba, labelled, k).indices
+            t_sel += time.perf_counter() - t0
+            assert not labelled[picks].any() and len(set(picks.tolist())) == len(picks)
+            labelled[picks] = True
+            t0 = time.perf_counter()
+            if modal:
+                if learner is None:
+                    learner = ActiveLearner(clone(est), margin_sampling, X_training=X[picks], y_training=y[picks])
+                else:
+                    learner.teach(X[picks], y[picks])
+                pred = learner.predict(Xt)
+            else:
+                proba, pred = fit_predict(est, X, y, labelled, Xt)
+            t_fit += time.perf_counter() - t0
+        yield {
+            "strategy": strategy_name, "seed": seed, "budget": int(budget),
+            "accuracy": float(np.mean(pred == yt)), "select_seconds": round(t_sel, 3),
+            "fit_seconds": round(t_fit, 3),
+        }
+
+
+def plot(records, full_acc, path: Path, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in dict.fromkeys(r["strategy"] for r in records):
+        rs = [r for r in records if r["strategy"] == name]
+        b = sorted({r["budget"] for r in rs})
+        acc = np.array([[r["accuracy"] for r in rs if r["budget"] == x] for x in b])
+        m, s = acc.mean(axis=1), acc.std(axis=1)
+        ax.plot(b, m, marker="o", ms=3, label=name, ls="--" if name in ("random", "modal_margin") else "-")
+        ax.fill_between(b, m - s, m + s, alpha=0.15)
+    if full_acc is not None:
+        ax.axhline(full_acc, color="k", lw=0.8, label=f"all labels ({full_acc:.3f})")
+        ax.axhline(0.95 * full_acc, color="grey", lw=0.8, ls=":", label="95% of all labels")
+    ax.set_xscale("log")
+    ax.set_xlabel("labels (from zero)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def summarise(records, full_acc, budgets) -> str:
+    names = list(dict.fromkeys(r["strategy"] for r in records))
+    head = "| strategy | " + " | ".join(str(b) for b in budgets) + " | labels to 95% of full |"
+    lines = [head, "|" + "---|" * (len(budgets) + 2)]
+    for name in names:
+        curve = []
+        cells = []
+        for b in budgets:
+            acc = [r["accuracy"] for r in records if r["strategy"] == name and r["budget"] == b]
+            curve.append((b, float(np.mean(acc))))
+            cells.append(f"{np.mean(acc):.3f} ± {np.std(acc):.3f}")
+        need = labels_needed(curve, 0.95 * full_acc) if full_acc is not None else None
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'>' + str(budgets[-1]) if need is None else round(need)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pool", default="digits", help="'digits', an .npz (images, labels) or an ImageFolder")
+    ap.add_argument("--test", default=None, help="test set (.npz or ImageFolder); digits splits its own")
+    ap.add_argument("--embedding", default="raw", help="'raw' pixels or a self-supervised method of ml.pretrain")
+    ap.add_argument("--pretrain-budget", type=float, default=300.0, help="pretraining seconds (CPU)")
+    ap.add_argument("--estimator", default="logistic")
+    ap.add_argument("--estimator-params", default="{}", help="JSON kwargs for create_estimator")
+    ap.add_argument("--strategies", default="random,margin,entropy,kcenter,cold_start,mixed,modal_margin")
+    ap.add_argument("--strategy-params", default="{}", help='JSON {"mixed": {...}} kwargs per strategy')
+    ap.add_argument("--budgets", default="10,20,50,100,200,500")
+    ap.add_argument("--batch-size", type=int, default=10)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--no-full", action="store_true", help="skip the all-labels reference fit")
+    ap.add_argument("--json", action="store_true", help="print one JSON object per (strategy, seed, budget)")
+    ap.add_argument("--jsonl", default=None, help="also write the records (and a summary) to this file")
+    ap.add_argument("--plot", default=None, help="learning-curve PNG (default bench/out/label_efficiency.png)")
+    ap.add_argument("--embed-only", action="store_true", help="compute and cache the embeddings, then stop")
+    ap.add_argument("--tag", default=None, help="name used in the plot title and cache files")
+    args = ap.parse_args(argv)
+
+    images, labels = load_images(args.pool)
+    if args.test is None:
+        pool_img, test_img, y, yt = split_digits(images, labels)
+    else:
+        pool_img, y = images, labels
+        test_img, yt = load_images(args.test)
+    tag = args.tag or Path(args.pool).stem
+    X, Xt = embed(args.embedding, pool_img, test_img, args.pretrain_budget, tag)
+    if args.embed_only:
+        print(f"embeddings {X.shape} {Xt.shape} cached", file=sys.stderr)
+        return
+    n_classes = int(max(y.max(), yt.max()) + 1)
+    est = create_estimator(args.estimator, n_classes=n_classes, **json.loads(args.estimator_params))
+    budgets = [int(b) for b in args.budgets.split(",")]
+    strategy_params = json.loads(args.strategy_params)
+
+    full_acc = None
+    if not args.no_full:
+        t0 = time.perf_counter()
+        _, pred = fit_predict(clone(est), X, y, np.ones(len(X), dtype=bool), Xt)
+        full_acc = float(np.mean(pred == yt))
+        print(f"{tag}/{args.embedding}/{args.estimator}: all {len(X)} labels -> {full_acc:.4f} "
+              f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    records = []
+    for name in args.strategies.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for rec in run_loop(name, seed, X, y, Xt, yt, clone(est), budgets, args.batch_size, strategy_params):
+                rec.update(dataset=tag, embedding=args.embedding, estimator=args.estimator)
+                records.append(rec)
+                if args.json:
+                    print(json.dumps(rec), flush=True)
+            print(f"  {name} seed {seed}: " + " ".join(f"{r['budget']}:{r['accuracy']:.3f}" for r in records
+                  if r["strategy"] == name and r["seed"] == seed), file=sys.stderr)
+    table = summarise(records, full_acc, budgets)
+    print(table, file=sys.stderr)
+    if args.jsonl:
+        with open(args.jsonl, "w") as fh:
+            for r in records:
+                fh.write(json.dumps(r) + "\n")
+            fh.write(json.dumps({"summary": True, "dataset": tag, "embedding": args.embedding,
+                                 "estimator": args.estimator, "full_label_accuracy": full_acc,
+                                 "n_pool": len(X), "n_test": len(Xt), "batch_size": args.batch_size}) + "\n")
+    plot(records, full_acc, Path(args.plot or OUT / "label_efficiency.png"),
+         f"{tag}, {args.embedding} embeddings, {args.estimator}")
+
+
+if __name__ == "__main__":
+    main()
