@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ModelVersion, Prediction, Project, Sample, User
@@ -36,12 +36,14 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     mv_id = project.current_model_version_id
     free = or_(Sample.lease_expires_at.is_(None), Sample.lease_expires_at < now, Sample.leased_by == user.id)
     q = select(Sample.id).where(Sample.project_id == project.id, Sample.status == "unlabelled", free)
+    # What this annotator already holds comes first, so a page reload does not skip items. (A CASE,
+    # not a comparison: NULL would sort first on PostgreSQL.)
+    mine_first = case((Sample.leased_by == user.id, 0), else_=1)
     if mv_id is not None:
         q = q.join(Prediction, (Prediction.sample_id == Sample.id) & (Prediction.model_version_id == mv_id))
-        # What this annotator already holds comes first, so a page reload does not skip items.
-        q = q.order_by((Sample.leased_by == user.id).desc(), Prediction.score.desc(), Sample.id)
+        q = q.order_by(mine_first, Prediction.score.desc(), Sample.id)
     else:
-        q = q.order_by((Sample.leased_by == user.id).desc(), Sample.rand_key)
+        q = q.order_by(mine_first, Sample.rand_key)
     q = q.limit(limit).with_for_update(skip_locked=True, of=Sample)
     candidates = list(session.scalars(q))
     if not candidates:

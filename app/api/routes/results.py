@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
-from app.db import session_scope
 from app.models import Label, ModelVersion, Prediction, Project, Sample
 from app.schemas.labels import PredictionOut, PredictionsOut
 from app.services import export as export_service
@@ -99,9 +98,9 @@ def export(
     name = f"{project.name}-labels"
 
     def rows():
-        # Its own session: a streamed body outlives the request's session.
-        with session_scope(settings.database_url) as s:
-            yield from export_service.label_rows(s, s.get(Project, pid))
+        # The request's session stays open until the streamed body is sent (FastAPI >= 0.118 runs a
+        # yield dependency's exit after the response), so the rows are read in the same transaction.
+        yield from export_service.label_rows(session, project)
 
     if format == "csv":
         return StreamingResponse(export_service.as_csv(rows()), media_type="text/csv",
