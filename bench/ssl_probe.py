@@ -1,0 +1,228 @@
+"""Linear-probe benchmark of self-supervised pretraining (issue 3).
+
+Pretrains on the train images (labels unused) with each method and a time budget, embeds train and
+test, fits StandardScaler + LogisticRegression on all train labels and on 100 random ones (3 label
+seeds), and reports test accuracy. Baselines in the same run: raw pixels and the untrained backbone;
+``--peer lightly`` adds lightly's SimCLR (its per-image PIL transform, projection head and NT-Xent)
+on the same backbone, optimiser, schedule and budget.
+
+    python bench/ssl_probe.py --train ../shared/data/mnist/train-10k.npz --test ../shared/data/mnist/test.npz \
+        --methods all --budget 300 --peer lightly --json
+    python bench/ssl_probe.py --train ../shared/data/cifar10-test --split 8000 --methods all --budget 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ml.backbones import create_backbone  # noqa: E402
+from ml.data import load_image_folder, load_npz  # noqa: E402
+from ml.embedding import extract_embeddings, random_backbone_checkpoint, recalibrate_batchnorm  # noqa: E402
+from ml.pretrain import DEFAULT_METHOD, describe_input, pretrain  # noqa: E402
+from ml.ssl import list_methods, method_class  # noqa: E402
+from ml.training import TrainConfig, lr_factor, make_optimizer  # noqa: E402
+
+LAYERS = ["last", "penultimate", "concat:2", "concat:3"]
+
+
+def load(path: str) -> tuple[np.ndarray, np.ndarray]:
+    if os.path.isdir(path):
+        images, labels, _ = load_image_folder(path)
+        return images, labels
+    images, labels = load_npz(path)
+    return images, labels
+
+
+def probe(train_x, train_y, test_x, test_y, n_labels: int = 100, seeds=(0, 1, 2)) -> dict:
+    """Test accuracy of a logistic probe with all labels and with ``n_labels`` random ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def fit(x, y):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(x, y)
+        return float((clf.predict(test_x) == test_y).mean())
+
+    few = []
+    for s in seeds:
+        idx = np.random.default_rng(s).choice(len(train_x), n_labels, replace=False)
+        few.append(fit(train_x[idx], train_y[idx]))
+    return {"accuracy_full": fit(train_x, train_y), "accuracy_100": float(np.mean(few)),
+            "accuracy_100_std": float(np.std(few))}
+
+
+def probe_layers(ckpt_or_backbone, train_img, train_y, test_img, test_y, layers) -> dict:
+    out, t0 = {}, time.perf_counter()
+    for layer in layers:
+        tr = extract_embeddings(ckpt_or_backbone, train_img, layer=layer, dtype=np.float32, device="cpu")
+        te = extract_embeddings(ckpt_or_backbone, test_img, layer=layer, dtype=np.float32, device="cpu")
+        out[layer] = probe(tr, train_y, te, test_y)
+    return {"layers": out, "probe_seconds": time.perf_counter() - t0}
+
+
+def lightly_simclr(arr, config, budget, batch_size, lr, seed, log):
+    """lightly's SimCLR on our backbone: its transform (PIL, per image), head and loss; our optimiser."""
+    from lightly.loss import NTXentLoss
+    from lightly.models.modules import SimCLRProjectionHead
+    from lightly.transforms import SimCLRTransform
+    from PIL import Image
+
+    torch.manual_seed(seed)
+    net = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
+    net.set_normalization(config["norm_mean"], config["norm_std"])
+    grey = config["in_channels"] == 1
+    # SimCLR's CIFAR recipe (no blur at this size); no flips for greyscale, as our own recipe.
+    transform = SimCLRTransform(input_size=config["image_size"], gaussian_blur=0.0, hf_prob=0.0 if grey else 0.5,
+                                normalize={"mean": config["norm_mean"], "std": config["norm_std"]})
+
+    class Views(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(arr)
+
+        def __getitem__(self, i):
+            img = Image.fromarray(arr[i, :, :, 0] if grey else arr[i])
+            return tuple(transform(img))
+
+    loader = torch.utils.data.DataLoader(Views(), batch_size=batch_size, shuffle=True, drop_last=True,
+                                         num_workers=0, generator=torch.Generator().manual_seed(seed))
+    model = torch.nn.ModuleDict({"backbone": net, "head": SimCLRProjectionHead(net.out_dim, 512, 128)})
+    criterion = NTXentLoss(temperature=0.5)
+    cfg = TrainConfig(budget_seconds=budget, batch_size=batch_size, lr=lr)
+    opt = make_optimizer(model, cfg)
+    start, seen, steps = time.perf_counter(), 0, 0
+    while time.perf_counter() - start < budget:
+        for v1, v2 in loader:
+            frac = (time.perf_counter() - start) / budget
+            if frac >= 1:
+                break
+            for gr in opt.param_groups:
+                gr["lr"] = lr * lr_factor(frac, cfg.warmup, cfg.final_lr_ratio)
+            z = model["head"](net(torch.cat([v1, v2])))
+            loss = criterion(*z.chunk(2))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            seen, steps = seen + len(v1), steps + 1
+            if steps % 20 == 0:
+                log(f"lightly step {steps} loss {loss.item():.3f} {seen / (time.perf_counter() - start):.0f} img/s")
+    seconds = time.perf_counter() - start
+    recalibrate_batchnorm(net, arr, device="cpu", seed=seed)
+    return net, seconds, seen / seconds, steps
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", required=True, help=".npz (images, labels) or ImageFolder directory")
+    ap.add_argument("--test", help=".npz or ImageFolder; omit and use --split to split --train")
+    ap.add_argument("--split", type=int, help="first N of a seeded permutation of --train train, rest test")
+    ap.add_argument("--split-seed", type=int, default=0)
+    ap.add_argument("--methods", default=DEFAULT_METHOD, help="comma list or 'all'")
+    ap.add_argument("--budget", type=float, default=300.0, help="pretraining seconds per method")
+    ap.add_argument("--epochs", type=float, help="train epochs instead of a time budget")
+    ap.add_argument("--backbone", help="registry name (default: automatic for the data on this device)")
+    ap.add_argument("--layer", default="concat:2", help="layer reported as accuracy_full/_100")
+    ap.add_argument("--all-layers", action="store_true", help=f"also probe {LAYERS}")
+    ap.add_argument("--peer", choices=["lightly"], action="append", default=[])
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--method-kwargs", default="{}", help="JSON dict passed to every method")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="", help="free text stored in each JSON record")
+    ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
+    ap.add_argument("--out", help="append the JSON records to this .jsonl file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+
+    train_img, train_y = load(args.train)
+    if args.test:
+        test_img, test_y = load(args.test)
+        dataset = os.path.basename(args.train.rstrip("/"))
+    else:
+        if not args.split:
+            ap.error("give --test or --split")
+        order = np.random.default_rng(args.split_seed).permutation(len(train_img))
+        test_img, test_y = train_img[order[args.split:]], train_y[order[args.split:]]
+        train_img, train_y = train_img[order[:args.split]], train_y[order[:args.split]]
+        dataset = f"{os.path.basename(args.train.rstrip('/'))}[{args.split}/{len(test_img)}]"
+    config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu")
+    layers = sorted(set(LAYERS + [args.layer])) if args.all_layers else [args.layer]
+    methods = list_methods() if args.methods == "all" else args.methods.split(",")
+    common = {"dataset": dataset, "n_train": len(train_img), "n_test": len(test_img), "backbone": config["backbone"],
+              "image_size": config["image_size"], "in_channels": config["in_channels"], "budget_s": args.budget,
+              "threads": args.threads, "tag": args.tag}
+    records = []
+
+    def emit(rec: dict) -> None:
+        rec = {**common, **rec}
+        main_layer = rec.get("layers", {}).get(args.layer)
+        if main_layer:
+            rec.update(main_layer, layer=args.layer)
+        records.append(rec)
+        line = json.dumps(rec)
+        if args.json:
+            print(line, flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(line + "\n")
+        log(f"{rec['method']:>16}: full {rec.get('accuracy_full', float('nan')):.4f}  "
+            f"100 {rec.get('accuracy_100', float('nan')):.4f}  {rec.get('seconds', 0):.0f}s")
+
+    if not args.no_baselines:
+        t0 = time.perf_counter()
+        flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+        emit({"method": "raw_pixels", **probe(flat(train_img), train_y, flat(test_img), test_y),
+              "seconds": 0.0, "images_per_s": math.nan, "probe_seconds": time.perf_counter() - t0})
+        ck = random_backbone_checkpoint(train_img, seed=args.seed, backbone=config["backbone"], device="cpu")
+        emit({"method": "untrained", "seconds": 0.0, "images_per_s": math.nan,
+              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+
+    kwargs = json.loads(args.method_kwargs)
+    for name in methods:
+        state = {"last": 0.0}
+
+        def progress(frac, msg, state=state):
+            if time.perf_counter() - state["last"] > 15:
+                state["last"] = time.perf_counter()
+                log(f"  {frac:5.1%} {msg}")
+
+        t0 = time.perf_counter()
+        ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
+                      epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
+                      batch_size=args.batch_size, method_kwargs=kwargs)
+        seconds = time.perf_counter() - t0
+        emit({"method": name, "seconds": seconds, "train_seconds": ck.state["elapsed_s"],
+              "images_per_s": ck.state["images_per_s"], "steps": ck.state["step"],
+              "epochs": ck.state["images_seen"] / len(train_img), "lr": ck.config["train"]["lr"],
+              "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
+              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+
+    for peer in args.peer:
+        cls = method_class("simclr")
+        batch = args.batch_size or cls.default_batch_size
+        net, seconds, ips, steps = lightly_simclr(train_arr, config, args.budget if args.epochs is None else 60.0,
+                                                  batch, args.lr or cls.default_lr, args.seed, log)
+        emit({"method": f"{peer}_simclr", "seconds": seconds, "images_per_s": ips, "steps": steps,
+              "epochs": steps * batch / len(train_img),
+              **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

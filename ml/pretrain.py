@@ -1,0 +1,128 @@
+"""The entry point workers call: pretrain a backbone on a project's unlabelled images."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.backbones import create_backbone, default_backbone
+from ml.images import as_nhwc, choose_input_from_array, prepare_array
+from ml.ssl import create_method, method_class
+from ml.training import Checkpoint, TrainConfig, train
+
+DEFAULT_METHOD = "simclr"
+
+
+def _device(device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def describe_input(images: np.ndarray, backbone: str | None = None, device: str | None = None,
+                   image_size: int | None = None, channels: int | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """Choose the input size, channels, backbone and normalisation for a pool of images.
+
+    Returns:
+        (config dict, images resized to the chosen input as (N, size, size, channels) uint8).
+    """
+    from ml.embedding import input_stats  # local: embedding imports pretrain lazily too
+
+    images = as_nhwc(images)
+    size, chans = choose_input_from_array(images)
+    size, chans = image_size or size, channels or chans
+    arr = prepare_array(images, size, chans)
+    mean, std = input_stats(arr)
+    name = backbone or default_backbone(chans, size, _device(device))
+    return {"backbone": name, "in_channels": chans, "image_size": size, "norm_mean": mean,
+            "norm_std": std, "backbone_kwargs": {}}, arr
+
+
+def pretrain(
+    images: np.ndarray,
+    method: str = DEFAULT_METHOD,
+    backbone: str | None = None,
+    budget_seconds: float | None = 300,
+    epochs: float | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    checkpoint_path: str | None = None,
+    resume: bool = False,
+    *,
+    method_kwargs: dict[str, Any] | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    optimizer: str = "adamw",
+    weight_decay: float = 1e-4,
+    image_size: int | None = None,
+    channels: int | None = None,
+    recalibrate_bn: bool = True,
+) -> Checkpoint:
+    """Self-supervised pretraining of a backbone on unlabelled images (labels are never seen).
+
+    Args:
+        images: uint8 (N, H, W) or (N, H, W, C); any size, resized to the input ``choose_input`` picks.
+        method: one of ``ml.ssl.list_methods()`` (default SimCLR, the best on every benchmark here).
+        backbone: registry name, or None for ``default_backbone`` (compact CNN on a CPU).
+        budget_seconds: wall-clock training budget (ignored when ``epochs`` is given).
+        epochs: train for this many epochs instead (reproducible step count).
+        seed: seeds initialisation, data order and augmentation.
+        device: "cpu", "cuda", ... (default CUDA when available).
+        progress: called with (fraction 0..1, message with loss and images/s).
+        checkpoint_path: save here periodically and at the end.
+        resume: continue from ``checkpoint_path`` if it exists (same images, same settings).
+        method_kwargs: passed to the method (e.g. ``{"temperature": 0.2}``).
+        lr, batch_size: override the method's defaults.
+        optimizer: "adamw" or "sgd".
+        weight_decay: decoupled weight decay.
+        image_size, channels: override the automatic input choice.
+        recalibrate_bn: re-estimate BatchNorm statistics on the clean images at the end (the
+            optimiser state in the checkpoint is untouched, so resuming still works).
+
+    Returns:
+        The trained ``Checkpoint`` (backbone weights + config + training state).
+    """
+    dev = _device(device)
+    resume_from = None
+    if resume and checkpoint_path and os.path.exists(checkpoint_path):
+        resume_from = Checkpoint.load(checkpoint_path)
+        c = resume_from.config
+        method, backbone = c["method"], c["backbone"]
+        method_kwargs, image_size, channels = c.get("method_kwargs", {}), c["image_size"], c["in_channels"]
+        t = c["train"]
+        lr, batch_size, optimizer, weight_decay, seed = t["lr"], t["batch_size"], t["optimizer"], t["weight_decay"], t["seed"]
+    config, arr = describe_input(images, backbone=backbone, device=dev, image_size=image_size, channels=channels)
+    if resume_from is not None:
+        config["norm_mean"], config["norm_std"] = resume_from.config["norm_mean"], resume_from.config["norm_std"]
+    cls = method_class(method)
+    method_kwargs = dict(method_kwargs or {})
+    config.update(method=cls.name, method_kwargs=method_kwargs, seed=seed)
+    cfg = TrainConfig(epochs=epochs, budget_seconds=None if epochs is not None else budget_seconds,
+                      batch_size=min(batch_size or cls.default_batch_size, len(arr)), lr=lr or cls.default_lr,
+                      optimizer=optimizer, weight_decay=weight_decay, seed=seed)
+    if cfg.epochs is None and cfg.budget_seconds is None:
+        raise ValueError("give budget_seconds or epochs")
+    torch.manual_seed(seed)
+    net = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
+    net.set_normalization(config["norm_mean"], config["norm_std"])
+    ssl = create_method(cls.name, net, **method_kwargs)
+
+    def report(fraction: float, loss: float, ips: float) -> None:
+        if progress is not None:
+            progress(fraction, f"{cls.name}: loss {loss:.4f}, {ips:.0f} images/s")
+
+    ckpt = train(ssl, arr, cfg, device=dev, progress=report, checkpoint_path=checkpoint_path,
+                 config=config, resume_from=resume_from)
+    if recalibrate_bn:
+        from ml.embedding import recalibrate_batchnorm
+
+        net.load_state_dict(ckpt.backbone_state)
+        recalibrate_batchnorm(net, arr, device=dev, seed=seed)
+        ckpt.backbone_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        ckpt.config["bn_recalibrated"] = True
+        if checkpoint_path:
+            ckpt.save(checkpoint_path)
+    return ckpt
