@@ -114,8 +114,6 @@ def import_path(project_ref: str, path: Path, create: bool = False, labels_from_
                 _fail("--create needs a folder with one sub-folder per class")
             project = project_service.create_project(s, project_ref, classes)
             s.commit()
-        admin = s.scalar(select(User).where(User.is_admin.is_(True)).order_by(User.id))
-
         def commit_chunk() -> None:
             s.commit()
             run_after_commit(s)
@@ -129,7 +127,7 @@ def import_path(project_ref: str, path: Path, create: bool = False, labels_from_
                            description=f"{res.created} new, {res.duplicates} duplicates, {len(res.rejected)} rejected")
 
             result = import_candidates(s, project, expand_path(path, settings), settings, on_progress, commit_chunk)
-        labelled = apply_folder_labels(s, project, result, admin) if labels_from_folders and admin else 0
+        labelled = apply_folder_labels(s, project, result, None) if labels_from_folders else 0
     console.print(f"[green]{result.created} imported[/green], {result.duplicates} duplicates, "
                   f"{len(result.rejected)} rejected" + (f", {labelled} labelled from folders" if labelled else ""))
     for r in result.rejected[:50]:

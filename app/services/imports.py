@@ -122,7 +122,7 @@ def import_candidates(
     return result
 
 
-def apply_folder_labels(session: Session, project: Project, result: ImportResult, user) -> int:  # noqa: ANN001
+def apply_folder_labels(session: Session, project: Project, result: ImportResult, user=None) -> int:  # noqa: ANN001
     """Keep ImageFolder class sub-folders as labels of source 'import' where they name a class."""
     from app.services.labels import LabelRequest, add_labels
 

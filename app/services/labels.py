@@ -30,9 +30,11 @@ def _current_prediction(session: Session, project: Project, sample_ids: Sequence
 
 
 def add_labels(
-    session: Session, project: Project, user: User, requests: Sequence[LabelRequest], source: str = "human"
+    session: Session, project: Project, user: User | None, requests: Sequence[LabelRequest], source: str = "human"
 ) -> list[Label]:
-    """Validate the whole batch first, so a bad item stores nothing; then append one revision each."""
+    """Validate the whole batch first, so a bad item stores nothing; then append one revision each.
+
+    ``user`` is None only for labels that came with the data (an import's class folders)."""
     if not requests:
         raise Invalid("no labels given")
     classes = set(project.classes)
@@ -52,7 +54,7 @@ def add_labels(
         row = Label(
             project_id=project.id,
             sample_id=sample.id,
-            user_id=user.id,
+            user_id=user.id if user else None,
             action="set",
             label=r.label,
             source=source,
