@@ -1,0 +1,124 @@
+// The REST client: JSON in and out, the session cookie plus its CSRF header, errors as ApiError.
+const BASE = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : describe(detail) || `HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+  /** The route is not on this server (yet): the feature should hide or explain itself. */
+  get missing() { return this.status === 404 || this.status === 405 || this.status === 501; }
+}
+
+function describe(detail) {
+  if (!detail) return "";
+  if (Array.isArray(detail)) return detail.map((e) => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ");
+  if (typeof detail === "object") return detail.message || JSON.stringify(detail);
+  return String(detail);
+}
+
+export function csrfToken() {
+  const m = document.cookie.match(/(?:^|;\s*)loupe_csrf=([^;]*)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+/** api("GET", "/projects") -> parsed JSON; throws ApiError. */
+export async function api(method, path, body, { headers = {}, raw = false, signal, quiet401 = false } = {}) {
+  const opts = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin", signal };
+  if (method !== "GET" && method !== "HEAD") opts.headers["X-CSRF-Token"] = csrfToken();
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(BASE + path, opts);
+  if (raw) return res;
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = text; }
+  }
+  if (!res.ok) {
+    if (res.status === 401 && !quiet401) onUnauthorized();
+    throw new ApiError(res.status, data && typeof data === "object" && "detail" in data ? data.detail : data);
+  }
+  return data;
+}
+
+export const get = (p, o) => api("GET", p, undefined, o);
+export const post = (p, b, o) => api("POST", p, b, o);
+export const patch = (p, b, o) => api("PATCH", p, b, o);
+export const del = (p, o) => api("DELETE", p, undefined, o);
+
+/** POST with retries on network errors and 5xx; an Idempotency-Key makes repeating it safe. */
+export async function postIdempotent(path, body, { headers = {}, tries = 4 } = {}) {
+  const key = uuid();
+  let wait = 400;
+  for (let i = 1; ; i++) {
+    try {
+      return await post(path, body, { headers: { "Idempotency-Key": key, ...headers } });
+    } catch (err) {
+      const retry = !(err instanceof ApiError) || err.status >= 500 || err.status === 409;
+      if (!retry || i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+      wait *= 2;
+    }
+  }
+}
+
+export function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Multipart upload with progress (fetch cannot report upload progress; XHR can). */
+export function upload(path, files, onProgress) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const f of files) form.append("files", f, f.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", BASE + path);
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total, "upload"); };
+    xhr.upload.onload = () => onProgress(1, "processing");
+    xhr.onload = () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch { data = xhr.responseText; }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else reject(new ApiError(xhr.status, data && data.detail !== undefined ? data.detail : data));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "network error during upload"));
+    xhr.send(form);
+  });
+}
+
+// Which routes this server has, from its OpenAPI document (features being added appear here).
+let routes = null;
+let routesAt = 0;
+export async function serverRoutes(maxAgeMs = 30000) {
+  if (routes && Date.now() - routesAt < maxAgeMs) return routes;
+  try {
+    const doc = await get("/openapi.json");
+    routes = new Set();
+    for (const [p, ops] of Object.entries(doc.paths || {})) {
+      for (const m of Object.keys(ops)) routes.add(`${m.toUpperCase()} ${p.replace(/^\/api\/v1/, "")}`);
+    }
+    routesAt = Date.now();
+  } catch {
+    routes = routes || new Set();
+  }
+  return routes;
+}
+
+/** hasRoute("PATCH", "/projects/{pid}") */
+export async function hasRoute(method, template) {
+  const r = await serverRoutes();
+  return r.has(`${method} ${template}`);
+}

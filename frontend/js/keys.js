@@ -1,0 +1,36 @@
+// Which key picks which class. Single-character class names ("0".."9", "a", "b") are their own keys,
+// so pressing 7 labels "7"; otherwise 1-9, 0, then letters (never s: that is skip).
+const RESERVED = new Set(["s", "+", "-", "=", " ", "enter", "backspace"]);
+const POSITIONAL = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0",
+  ..."abcdefghijklmnopqrtuvwxyz".split("")];
+
+export function classKeys(classes) {
+  const own = classes.map((c) => c.toLowerCase());
+  const selfKeyed = own.every((c) => c.length === 1 && !RESERVED.has(c)) && new Set(own).size === own.length;
+  if (selfKeyed) return own;
+  return classes.map((_, i) => POSITIONAL[i] || null);
+}
+
+export function keyMap(classes) {
+  const keys = classKeys(classes);
+  const map = new Map();
+  keys.forEach((k, i) => { if (k) map.set(k, classes[i]); });
+  return { keys, map };
+}
+
+export function isTyping(e) {
+  const t = e.target;
+  return t && (t.tagName === "INPUT" && !["checkbox", "radio", "range", "button"].includes(t.type) ||
+    t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+}
+
+export const STRATEGY_NAMES = {
+  random: "random sample (no model yet, or exploring)",
+  least_confidence: "least confident", "least-confidence": "least confident",
+  margin: "smallest margin between the top two classes",
+  entropy: "highest entropy (most uncertain)",
+  kcenter: "covers an unexplored region (k-center)",
+  cold_start: "representative of a cluster (cold start)",
+  mixed: "mix of uncertainty and coverage",
+};
+export const strategyName = (s) => STRATEGY_NAMES[s] || s || "unknown";

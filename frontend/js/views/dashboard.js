@@ -1,0 +1,149 @@
+// The project dashboard: is the model getting better, what is labelled, where it confuses classes,
+// and how many more labels a target accuracy needs. Refreshes itself while open.
+import { ApiError, get } from "../api.js";
+import { clear, fill, h, num, pct, progressBar, timeAgo } from "../dom.js";
+import { lineChart } from "../charts.js";
+import { labelsUntilRetrain } from "../metrics.js";
+
+export async function render({ main, project }) {
+  const pid = project.id;
+  const stats = h("div", { class: "stats", "aria-label": "Project figures" });
+  const curve = h("div", { id: "learning-curve" });
+  const balance = h("div", { class: "bars", id: "class-balance" });
+  const confusion = h("div", { id: "confusion" });
+  const jobs = h("div", { id: "recent-jobs" });
+  const activity = h("div", { id: "activity" });
+  main.append(h("div", { class: "page" },
+    h("div", { class: "page-head" }, h("div", null, h("h1", null, "Dashboard"),
+      h("p", { class: "muted" }, "Accuracy is measured on a random audit set, so it is an honest estimate."))),
+    stats,
+    h("div", { class: "panel" }, h("h2", null, "Learning curve"),
+      h("p", { class: "muted small" }, "Audit accuracy of each model version against the labels it was trained on."), curve),
+    h("div", { class: "grid-2", style: { marginTop: "16px" } },
+      h("div", { class: "panel" }, h("h2", null, "Class balance"), h("p", { class: "muted small" }, "Labelled samples per class."), balance),
+      h("div", { class: "panel" }, h("h2", null, "Confusion on the audit set"),
+        h("p", { class: "muted small" }, "Rows: the expert's label; columns: the model's."), confusion)),
+    h("div", { class: "grid-2", style: { marginTop: "16px" } },
+      h("div", { class: "panel" }, h("h2", null, "Model jobs"), jobs),
+      h("div", { class: "panel" }, h("h2", null, "Activity"), activity))));
+
+  let alive = true;
+  async function refresh() {
+    const m = await get(`/projects/${pid}/metrics`);
+    if (!alive) return;
+    renderStats(m);
+    renderCurve(m);
+    renderBalance(m);
+    renderConfusion(m);
+    get(`/projects/${pid}/jobs`).then((js) => alive && renderJobs(js)).catch(() => {});
+    get(`/projects/${pid}/activity?limit=12`).then((a) => alive && renderActivity(a))
+      .catch((err) => { if (alive) fill(activity, h("p", { class: "muted small" },
+        err instanceof ApiError && err.missing ? "The activity feed is not available on this server yet." : err.message)); });
+  }
+
+  function stat(label, value, sub, id) {
+    return h("div", { class: "stat", id }, h("div", { class: "stat-label" }, label), h("div", { class: "stat-value" }, value),
+      sub ? h("div", { class: "stat-sub" }, sub) : null);
+  }
+
+  function renderStats(m) {
+    const frac = m.sample_count ? m.labelled_count / m.sample_count : 0;
+    const last = (m.learning_curve || []).at(-1);
+    const ci = last && last.ci_low != null ? `95% CI ${pct(last.ci_low, 0)}–${pct(last.ci_high, 0)}` : (m.model_version ? "on the audit set" : "no model yet");
+    const target = m.labels_to_target;
+    fill(stats, 
+      h("div", { class: "stat", id: "stat-labelled" }, h("div", { class: "stat-label" }, "Labelled"),
+        h("div", { class: "stat-value" }, num(m.labelled_count)), h("div", { class: "stat-sub" }, `of ${num(m.sample_count)} (${pct(frac, 1)})`),
+        progressBar(frac, "Labelled fraction")),
+      stat("Human labels", num(m.human_label_count), "from the experts"),
+      stat("Accuracy estimate", m.accuracy_estimate == null ? "–" : pct(m.accuracy_estimate), ci, "stat-accuracy"),
+      stat("Model", m.model_version == null ? "none" : `v${m.model_version}`, last ? `${num(last.labels)} labels` : "train one in Admin"),
+      stat("Next retrain", m.model_version == null && m.labels_until_retrain == null ? "–" : num(labelsUntilRetrain(m, project)), "labels to go", "stat-retrain"),
+      target ? stat(`To ${pct(target.target, 0)}`, target.labels_needed == null ? "–" : num(target.labels_needed),
+        target.labels_needed == null ? "not enough data to say" : "more labels needed", "stat-target")
+        : stat("To target", "–", "needs a few model versions"),
+      m.agreement != null ? stat("Agreement", typeof m.agreement === "number" ? pct(m.agreement) :
+        (m.agreement.rate != null ? pct(m.agreement.rate) : "–"), "between experts") : null);
+  }
+
+  function renderCurve(m) {
+    const pts = (m.learning_curve || []).filter((p) => p.accuracy != null).map((p) => ({
+      x: p.labels, y: p.accuracy, lo: p.ci_low, hi: p.ci_high,
+      label: `v${p.model_version}: ${pct(p.accuracy)} at ${p.labels} labels`,
+    }));
+    clear(curve);
+    if (!pts.length) {
+      curve.append(h("div", { class: "empty" }, (m.learning_curve || []).length ?
+        "Models are trained, but none has an audit accuracy yet: keep labelling (the audit set fills as you go)." :
+        "No model yet. The curve starts with the first trained model."));
+      return;
+    }
+    curve.append(lineChart(pts, { width: 1080, height: 300, xLabel: "human labels", yLabel: "audit accuracy",
+      yFormat: (v) => `${Math.round(v * 100)}%`, target: m.labels_to_target ? m.labels_to_target.target : null,
+      title: "Learning curve: audit accuracy against labels" }));
+  }
+
+  function renderBalance(m) {
+    const entries = Object.entries(m.class_balance || {});
+    const max = Math.max(1, ...entries.map(([, n]) => n));
+    clear(balance);
+    if (!entries.length) { balance.append(h("div", { class: "empty" }, "No classes.")); return; }
+    for (const [c, n] of entries) {
+      balance.append(h("div", { class: "bar-row", title: `${c}: ${n}` }, h("span", { class: "bname" }, c),
+        h("div", { class: "bar-track" }, h("div", { class: "bar-fill", style: { width: `${(n / max) * 100}%` } })),
+        h("span", { class: "bval" }, num(n))));
+    }
+  }
+
+  function renderConfusion(m) {
+    clear(confusion);
+    const cm = m.confusion;
+    if (!cm || !cm.matrix || !cm.matrix.length) {
+      confusion.append(h("div", { class: "empty" }, cm === undefined ?
+        "This server does not report the confusion matrix yet." : "No audit labels yet: it fills as experts label audit samples."));
+      return;
+    }
+    const classes = cm.classes;
+    const table = h("table", { class: "confusion", "aria-label": "Confusion matrix, rows true class, columns predicted class" });
+    table.append(h("tr", null, h("th", { class: "axis-title" }, "true ↓ / model →"), classes.map((c) => h("th", { scope: "col" }, c))));
+    cm.matrix.forEach((row, i) => {
+      const total = row.reduce((a, b) => a + b, 0) || 1;
+      table.append(h("tr", null, h("th", { scope: "row" }, classes[i]), row.map((n, j) => {
+        const f = n / total;
+        const bg = n === 0 ? "#fafbfc" : i === j ? `rgba(47,111,115,${0.15 + 0.75 * f})` : `rgba(179,64,58,${0.12 + 0.8 * f})`;
+        return h("td", { style: { background: bg, color: f > 0.55 ? "#fff" : "inherit" }, title: `true ${classes[i]}, model ${classes[j]}: ${n}` }, n || "");
+      })));
+    });
+    confusion.append(table);
+  }
+
+  function renderJobs(list) {
+    clear(jobs);
+    if (!list.length) { jobs.append(h("div", { class: "empty" }, "No jobs yet.")); return; }
+    const t = h("table", { class: "table" });
+    t.append(h("tr", null, h("th", null, "job"), h("th", null, "state"), h("th", null, "progress"), h("th", null, "when")));
+    for (const j of list.slice(0, 6)) {
+      t.append(h("tr", null, h("td", null, `#${j.id} ${j.kind}`), h("td", null, h("span", { class: `badge ${j.state}` }, j.state)),
+        h("td", null, progressBar(j.progress, `Job ${j.id} progress`)), h("td", { class: "muted small nowrap" }, timeAgo(j.finished_at || j.started_at || j.created_at))));
+    }
+    jobs.append(t);
+  }
+
+  function renderActivity(a) {
+    clear(activity);
+    const items = Array.isArray(a) ? a : a.items || [];
+    if (!items.length) { activity.append(h("div", { class: "empty" }, "Nothing yet.")); return; }
+    const ul = h("ul", { class: "activity-list" });
+    for (const it of items.slice(0, 12)) {
+      const who = it.username || it.user || "someone";
+      const what = it.summary || it.message || it.text ||
+        [it.action || it.kind, it.label != null ? `“${it.label}”` : "", it.count ? `×${it.count}` : "", it.sample_id ? `#${it.sample_id}` : ""].filter(Boolean).join(" ");
+      ul.append(h("li", null, h("strong", null, who), " ", what, " ", h("span", { class: "muted small" }, timeAgo(it.created_at || it.at))));
+    }
+    activity.append(ul);
+  }
+
+  await refresh();
+  const timer = setInterval(() => refresh().catch(() => {}), 5000);
+  return () => { alive = false; clearInterval(timer); };
+}

@@ -1,0 +1,330 @@
+// The label view: one large image, the model's suggestion and why it asked, keys for everything,
+// and a local buffer of leased items whose images are already decoded, so label-and-next is instant.
+import { del, get, post, postIdempotent } from "../api.js";
+import { clear, errorText, fill, h, num, pct, progressBar, setProgress, toast } from "../dom.js";
+import { isTyping, keyMap, strategyName } from "../keys.js";
+import { ZoomPan } from "../zoom.js";
+import { labelsUntilRetrain } from "../metrics.js";
+
+const BUFFER_LOW = 4;      // refill when fewer than this many are waiting
+const FETCH_MORE = 10;     // new items per refill
+const UNDO_DEPTH = 50;
+
+export async function render({ main, project }) {
+  const pid = project.id;
+  const { keys, map } = keyMap(project.classes);
+  const st = {
+    buffer: [], current: null, fetching: null, exhausted: false, held: new Set(), skipped: new Set(),
+    undo: [], session: 0, labelled: project.labelled_count, total: project.sample_count,
+    metrics: null, sinceMetrics: 0, modelVersion: project.current_model_version, alive: true, busyUndo: false,
+  };
+
+  // ---------- layout
+  const img = h("img", { alt: "", id: "label-image", draggable: "false" });
+  const zoomControls = h("div", { class: "zoom-controls" },
+    h("button", { class: "btn ghost", type: "button", "aria-label": "Zoom out", onclick: () => zoom.zoomBy(1 / 1.25) }, "−"),
+    h("button", { class: "btn ghost", type: "button", "aria-label": "Reset zoom", onclick: () => zoom.reset() }, "1:1"),
+    h("button", { class: "btn ghost", type: "button", "aria-label": "Zoom in", onclick: () => zoom.zoomBy(1.25) }, "+"));
+  const viewport = h("div", { class: "viewport", "aria-label": "Image: scroll or +/- to zoom, drag to pan, double-click to reset" }, img, zoomControls);
+  const zoom = new ZoomPan(viewport, img);
+  const headInfo = h("span", { class: "sample-info" }, "loading…");
+  const position = h("span", { class: "muted small" });
+  const stage = h("section", { class: "stage", "aria-label": "Sample to label" },
+    h("div", { class: "stage-head" }, headInfo, position),
+    viewport,
+    h("div", { class: "stage-foot" },
+      h("span", null, h("kbd", null, "Enter"), " accept · ", h("kbd", null, "⌫"), " undo · ", h("kbd", null, "S"), " skip · ",
+        h("kbd", null, "+"), h("kbd", null, "−"), " zoom"),
+      h("a", { class: "teach-link", href: `#/projects/${pid}/teach`, "aria-label": "Teach the neighbours of this sample" }, "Teach its neighbours →")));
+  const done = h("div", { class: "done-box", hidden: true });
+  stage.insertBefore(done, viewport.nextSibling);
+
+  const sugLabel = h("div", { class: "suggestion-label", "aria-live": "polite" }, "–");
+  const sugConf = progressBar(0, "Suggestion confidence");
+  const sugText = h("div", { class: "small muted" });
+  const sugBox = h("div", { class: "suggestion none" }, sugLabel,
+    h("div", { class: "conf-bar" }, sugText, sugConf));
+  const why = h("dl", { class: "why", "aria-label": "Why this sample was asked" });
+  const classBtns = project.classes.map((c, i) => h("button", {
+    class: "btn class-btn", type: "button", "data-class": c, "aria-label": `Label as ${c}${keys[i] ? ` (key ${keys[i]})` : ""}`,
+    onclick: () => choose(c),
+  }, keys[i] ? h("kbd", null, keys[i].toUpperCase()) : null, h("span", { class: "cname" }, c)));
+  const sessionCount = h("div", { class: "stat-value", id: "session-count" }, "0");
+  const untilRetrain = h("div", { class: "stat-value", id: "until-retrain" }, "–");
+  const untilSub = h("div", { class: "stat-sub" }, "labels until the next retrain");
+  const projectCount = h("div", { class: "stat-sub" });
+  const history = h("div", { class: "history", "aria-label": "Recently labelled" });
+  const acceptBtn = h("button", { class: "btn primary", type: "button", "aria-label": "Accept suggestion (Enter)", onclick: () => accept() },
+    "Accept");
+  const undoBtn = h("button", { class: "btn", type: "button", "aria-label": "Undo last label (Backspace)", onclick: () => undo() }, "Undo");
+  const skipBtn = h("button", { class: "btn", type: "button", "aria-label": "Skip (S)", onclick: () => skip() }, "Skip");
+
+  const side = h("aside", { class: "side", "aria-label": "Labelling controls" },
+    h("div", { class: "panel" }, h("h3", null, "Model suggests"), sugBox, why,
+      h("div", { class: "actions-row" }, acceptBtn, skipBtn, undoBtn)),
+    h("div", { class: "panel" }, h("h3", null, "Choose a class"), h("div", { class: `classes${project.classes.every((c) => c.length <= 3) ? " compact" : ""}` }, classBtns)),
+    h("div", { class: "panel" },
+      h("div", { class: "counter" },
+        h("div", null, h("div", { class: "stat-label" }, "This session"), sessionCount, projectCount),
+        h("div", null, h("div", { class: "stat-label" }, "Retrain"), untilRetrain, untilSub)),
+      history));
+  main.append(h("div", { class: "label-layout" }, stage, side));
+
+  // ---------- queue buffer
+  async function preload(item) {
+    try {
+      const res = await fetch(item.image_url, { credentials: "same-origin" });
+      if (!res.ok) throw new Error(`image ${res.status}`);
+      const url = URL.createObjectURL(await res.blob());
+      const pre = new Image();
+      pre.src = url;
+      await pre.decode().catch(() => {});
+      item.blobUrl = url;
+    } catch { item.blobUrl = null; }
+    return item;
+  }
+
+  function refill() {
+    if (st.fetching || st.exhausted || !st.alive) return st.fetching;
+    const limit = Math.min(100, st.held.size + FETCH_MORE);
+    st.fetching = get(`/projects/${pid}/queue?limit=${limit}`).then(async (res) => {
+      const fresh = [];
+      const again = [];
+      for (const it of res.items) {
+        if (st.skipped.has(it.sample_id)) { again.push(it.sample_id); continue; }
+        if (st.held.has(it.sample_id)) continue;
+        st.held.add(it.sample_id);
+        fresh.push(it);
+      }
+      if (again.length) post(`/projects/${pid}/queue/release`, { sample_ids: again }).catch(() => {});
+      if (!fresh.length && res.items.length < limit) st.exhausted = true;
+      if (!fresh.length && again.length && res.items.length === again.length) st.exhausted = true;
+      // The first item is shown as soon as it is decoded; the rest decode in the background.
+      const loads = fresh.map(preload);
+      st.buffer.push(...fresh);
+      if (!st.current && fresh.length) { await loads[0]; if (!st.current) advance(); }
+      await Promise.all(loads);
+    }).catch((err) => { if (st.alive) toast(`Could not load the queue: ${errorText(err)}`, "error"); })
+      .finally(() => { st.fetching = null; if (st.alive && !st.exhausted && st.buffer.length < BUFFER_LOW) setTimeout(refill, 300); });
+    return st.fetching;
+  }
+
+  function advance() {
+    st.current = st.buffer.shift() || null;
+    show();
+    if (st.buffer.length < BUFFER_LOW) refill();
+  }
+
+  function show() {
+    const it = st.current;
+    classBtns.forEach((b) => b.classList.remove("suggested"));
+    if (!it) {
+      viewport.hidden = true;
+      done.hidden = false;
+      fill(done, st.fetching ? h("div", null, "Loading the next samples…") : h("div", null,
+        h("h2", null, "Nothing left in your queue"),
+        h("p", null, st.exhausted ? "Every sample is labelled or leased to someone else." : ""),
+        h("button", { class: "btn", type: "button", onclick: () => { st.exhausted = false; st.skipped.clear(); refill(); show(); } }, "Check again")));
+      headInfo.textContent = "";
+      stage.removeAttribute("data-sample-id");
+      setSuggestion(null);
+      clear(why);
+      return;
+    }
+    viewport.hidden = false;
+    done.hidden = true;
+    img.src = it.blobUrl || it.image_url;
+    img.alt = `Sample ${it.sample_id}`;
+    zoom.setSize(it.width, it.height);
+    stage.dataset.sampleId = String(it.sample_id);
+    stage.dataset.filename = it.filename;
+    fill(headInfo, h("strong", null, `#${it.sample_id}`), " ", h("span", { class: "muted", title: it.filename }, `${it.width}×${it.height} px`));
+    position.textContent = `${st.buffer.length} more ready`;
+    setSuggestion(it.suggestion);
+    fill(why, 
+      h("dt", null, "Why asked"), h("dd", null, strategyName(it.strategy)),
+      h("dt", null, "Score"), h("dd", null, it.score == null ? "–" : it.score.toFixed(3)),
+      h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_version}`));
+    stage.querySelector(".teach-link").href = `#/projects/${pid}/teach?sample=${it.sample_id}`;
+    it.shownAt = performance.now();
+  }
+
+  function setSuggestion(sug) {
+    if (!sug) {
+      sugBox.classList.add("none");
+      sugLabel.textContent = "none yet";
+      sugText.textContent = st.current ? "No model yet: your labels train the first one." : "";
+      setProgress(sugConf, 0);
+      acceptBtn.disabled = true;
+      return;
+    }
+    sugBox.classList.remove("none");
+    sugLabel.textContent = sug.label;
+    sugText.textContent = `confidence ${pct(sug.confidence, 0)}`;
+    setProgress(sugConf, sug.confidence);
+    acceptBtn.disabled = false;
+    const b = classBtns.find((x) => x.dataset.class === sug.label);
+    if (b) b.classList.add("suggested");
+  }
+
+  // ---------- actions
+  function choose(label) {
+    const it = st.current;
+    if (!it || !st.alive) return;
+    const duration = Math.round(performance.now() - (it.shownAt || performance.now()));
+    const btn = classBtns.find((b) => b.dataset.class === label);
+    if (btn) { btn.classList.add("flash"); setTimeout(() => btn.classList.remove("flash"), 160); }
+    const entry = { item: it, label, id: null };
+    entry.promise = postIdempotent(`/projects/${pid}/labels`, { sample_id: it.sample_id, label, duration_ms: duration })
+      .then((res) => { entry.id = res.items[0].id; return entry.id; });
+    entry.promise.catch((err) => {
+      if (!st.alive) return;
+      toast(`Label for #${it.sample_id} was not saved: ${errorText(err)}`, "error", 6000);
+      const i = st.undo.indexOf(entry);
+      if (i >= 0) { st.undo.splice(i, 1); counted(-1); }
+      st.buffer.unshift(it);
+    });
+    st.undo.push(entry);
+    if (st.undo.length > UNDO_DEPTH) forget(st.undo.shift());
+    st.held.delete(it.sample_id);
+    counted(1);
+    addHistory(entry);
+    advance();
+    maybeRefreshMetrics();
+  }
+
+  function accept() {
+    const it = st.current;
+    if (!it) return;
+    if (!it.suggestion) { toast("No suggestion yet: pick a class with its key."); return; }
+    choose(it.suggestion.label);
+  }
+
+  async function undo() {
+    if (st.busyUndo) return;
+    const entry = st.undo.pop();
+    if (!entry) { toast("Nothing to undo."); return; }
+    st.busyUndo = true;
+    if (st.current) st.buffer.unshift(st.current);
+    st.current = entry.item;
+    st.held.add(entry.item.sample_id);
+    show();
+    counted(-1);
+    removeHistory(entry);
+    try {
+      const id = await entry.promise;
+      await del(`/labels/${id}`);
+      toast(`Undone: #${entry.item.sample_id} is unlabelled again.`);
+    } catch (err) {
+      toast(`Undo failed: ${errorText(err)}`, "error", 6000);
+    } finally { st.busyUndo = false; }
+  }
+
+  function skip() {
+    const it = st.current;
+    if (!it) return;
+    st.skipped.add(it.sample_id);
+    st.held.delete(it.sample_id);
+    post(`/projects/${pid}/queue/release`, { sample_ids: [it.sample_id] }).catch(() => {});
+    forget({ item: it });
+    advance();
+  }
+
+  function forget(entry) {
+    if (entry && entry.item && entry.item.blobUrl) { URL.revokeObjectURL(entry.item.blobUrl); entry.item.blobUrl = null; }
+  }
+
+  function counted(d) {
+    st.session += d;
+    st.labelled += d;
+    if (st.until != null) st.until = Math.max(0, st.until - d);
+    renderCounts();
+  }
+
+  function renderCounts() {
+    sessionCount.textContent = num(st.session);
+    projectCount.textContent = `${num(st.labelled)} / ${num(st.total)} in the project`;
+    if (st.until == null) { untilRetrain.textContent = "–"; return; }
+    untilRetrain.textContent = st.until > 0 ? num(st.until) : "now";
+    untilSub.textContent = st.until > 0 ? "labels until the next retrain" : "retrain due or running";
+  }
+
+  function addHistory(entry) {
+    const el = h("div", { class: "hist", title: `#${entry.item.sample_id}: ${entry.label}` },
+      h("img", { src: entry.item.thumbnail_url, alt: `#${entry.item.sample_id}` }), entry.label);
+    entry.el = el;
+    history.prepend(el);
+    while (history.children.length > 8) history.lastChild.remove();
+  }
+  function removeHistory(entry) { if (entry.el) entry.el.remove(); }
+
+  // ---------- metrics: labels until retrain, and a fresh queue when a new model arrives
+  async function refreshMetrics() {
+    try {
+      const m = await get(`/projects/${pid}/metrics`);
+      st.metrics = m;
+      st.labelled = m.labelled_count;
+      st.total = m.sample_count;
+      st.until = labelsUntilRetrain(m, project);
+      renderCounts();
+      if (m.model_version !== st.modelVersion) {
+        const first = st.modelVersion == null;
+        st.modelVersion = m.model_version;
+        toast(first ? `The first model (v${m.model_version}) is ready: suggestions are on.` :
+          `Model v${m.model_version} is ready: your queue now follows it.`, "ok", 4500);
+        requeue();
+      }
+    } catch { /* the counters stay as they are */ }
+  }
+  function maybeRefreshMetrics() {
+    st.sinceMetrics += 1;
+    if (st.sinceMetrics >= 5) { st.sinceMetrics = 0; refreshMetrics(); }
+  }
+  /** A new model re-ranks the queue: hand back what we hold (not the one on screen) and fetch again. */
+  function requeue() {
+    const ids = st.buffer.map((it) => it.sample_id);
+    st.buffer.forEach((it) => forget({ item: it }));
+    st.buffer = [];
+    ids.forEach((id) => st.held.delete(id));
+    st.exhausted = false;
+    const go = () => refill();
+    if (ids.length) post(`/projects/${pid}/queue/release`, { sample_ids: ids }).catch(() => {}).finally(go);
+    else go();
+  }
+
+  // ---------- keyboard
+  function onKey(e) {
+    if (isTyping(e) || e.altKey) return;
+    const k = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && k === "z") { e.preventDefault(); undo(); return; }
+    if (e.ctrlKey || e.metaKey) return;
+    if (k === "enter") {
+      // Enter always accepts here, unless focus is on a link or on a control outside this view.
+      if (e.target.tagName === "A" || (e.target !== document.body && !e.target.closest(".label-layout, main"))) return;
+      e.preventDefault(); accept(); return;
+    }
+    if (k === "backspace") { e.preventDefault(); undo(); return; }
+    if (k === "s") { e.preventDefault(); skip(); return; }
+    if (k === "+" || k === "=") { e.preventDefault(); zoom.zoomBy(1.25); return; }
+    if (k === "-" || k === "_") { e.preventDefault(); zoom.zoomBy(1 / 1.25); return; }
+    if (map.has(k)) { e.preventDefault(); choose(map.get(k)); }
+  }
+  window.addEventListener("keydown", onKey);
+  const poll = setInterval(refreshMetrics, 15000);
+
+  renderCounts();
+  show();
+  refreshMetrics();
+  refill();
+
+  return () => {
+    st.alive = false;
+    window.removeEventListener("keydown", onKey);
+    clearInterval(poll);
+    zoom.destroy();
+    // Hand back what is waiting in the buffer so others can have it now rather than when the lease ends.
+    const ids = [...st.held];
+    if (ids.length) post(`/projects/${pid}/queue/release`, { sample_ids: ids }).catch(() => {});
+    st.buffer.forEach((it) => forget({ item: it }));
+  };
+}

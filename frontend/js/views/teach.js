@@ -1,0 +1,274 @@
+// Teach by neighbourhood: a grid of samples close to one sample in embedding space, or every
+// unlabelled sample the model suggests as one class; a threshold slider picks how many; untick the
+// wrong ones; one action labels the rest, and one action undoes it.
+import { ApiError, del, get, postIdempotent } from "../api.js";
+import { clear, fill, errorText, h, num, pct, toast } from "../dom.js";
+import { isTyping } from "../keys.js";
+
+const LIMIT = 200;
+
+export async function render({ main, project, query, go }) {
+  const pid = project.id;
+  const st = {
+    mode: query.get("sample") ? "neighbours" : "suggestion",
+    anchor: query.get("sample") ? Number(query.get("sample")) : null,
+    cls: query.get("label") || project.classes[0],
+    items: [], overrides: new Map(), threshold: 0.9, loading: false, lastBatch: null, source: "",
+  };
+
+  // ---------- controls
+  const modeBtns = {
+    suggestion: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("suggestion") }, "By suggestion"),
+    neighbours: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("neighbours") }, "Around a sample"),
+  };
+  const classSel = h("select", { id: "teach-class", "aria-label": "Suggested class to review",
+    onchange: () => { st.cls = classSel.value; applyLabel.value = st.cls; load(); } },
+  project.classes.map((c) => h("option", { value: c, selected: c === st.cls }, c)));
+  const anchorInput = h("input", { type: "number", id: "teach-anchor", min: "1", "aria-label": "Sample id to centre on",
+    placeholder: "sample id", value: st.anchor || "", style: { width: "120px" } });
+  const anchorForm = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); if (anchorInput.value) { st.anchor = Number(anchorInput.value); load(); } } },
+    anchorInput, h("button", { class: "btn", type: "submit" }, "Show neighbours"));
+  const pickLabel = h("label", { class: "field", for: "teach-class" }, "Model suggests", classSel);
+  const pickAnchor = h("div", { class: "field" }, h("span", null, "Centre on sample"), anchorForm);
+
+  const slider = h("input", { type: "range", id: "teach-threshold", min: "0", max: "1", step: "0.01", value: String(st.threshold),
+    "aria-label": "Threshold", oninput: () => { st.threshold = Number(slider.value); renderSelection(); } });
+  const sliderVal = h("output", { for: "teach-threshold", class: "mono" });
+  const sliderName = h("span", null, "Confidence at least");
+  const applyLabel = h("select", { id: "teach-apply-label", "aria-label": "Label to apply" },
+    project.classes.map((c) => h("option", { value: c, selected: c === st.cls }, c)));
+
+  const countEl = h("span", { class: "count", id: "teach-count", "aria-live": "polite" });
+  const applyBtn = h("button", { class: "btn primary", type: "button", id: "teach-apply", onclick: () => apply() }, "Label them");
+  const undoBar = h("div", { class: "notice ok row", hidden: true, role: "status" });
+  const grid = h("div", { class: "thumbs", role: "group", "aria-label": "Samples to label" });
+  const status = h("div", { class: "muted small" });
+  const anchorBox = h("div", { class: "row", hidden: true });
+
+  main.append(h("div", { class: "page" },
+    h("div", { class: "page-head" }, h("div", null, h("h1", null, "Teach by neighbourhood"),
+      h("p", { class: "muted" }, "Label many at once: check the grid, untick the wrong ones, apply one label to the rest.")),
+      h("div", { class: "mode-switch", role: "group", "aria-label": "What to show" }, modeBtns.suggestion, modeBtns.neighbours)),
+    h("div", { class: "panel" },
+      h("div", { class: "teach-controls" },
+        h("div", null, pickLabel, pickAnchor),
+        h("div", { class: "field" }, h("span", { class: "small" }, sliderName), h("div", { class: "slider-row" }, slider, sliderVal)),
+        h("label", { class: "field", for: "teach-apply-label" }, "Label to apply", applyLabel)),
+      anchorBox),
+    h("div", { class: "apply-bar" }, countEl, h("span", { class: "spacer" }),
+      h("span", { class: "muted small" }, h("kbd", null, "Ctrl"), "+", h("kbd", null, "Enter"), " apply · ", h("kbd", null, "Ctrl"), "+", h("kbd", null, "Z"), " undo"),
+      h("button", { class: "btn ghost small", type: "button", onclick: () => setAll(true) }, "Tick all"),
+      h("button", { class: "btn ghost small", type: "button", onclick: () => setAll(false) }, "Untick all"),
+      applyBtn),
+    undoBar, status, grid));
+
+  function setMode(mode) {
+    st.mode = mode;
+    modeBtns.suggestion.setAttribute("aria-pressed", String(mode === "suggestion"));
+    modeBtns.neighbours.setAttribute("aria-pressed", String(mode === "neighbours"));
+    pickLabel.hidden = mode !== "suggestion";
+    pickAnchor.hidden = mode !== "neighbours";
+    sliderName.textContent = mode === "suggestion" ? "Confidence at least" : "Similarity at least";
+    load();
+  }
+
+  const value = (it) => (st.mode === "suggestion" ? (it.suggestion ? it.suggestion.confidence : 0) : (it.similarity ?? 0));
+  const labellable = (it) => !it.status || it.status === "unlabelled";
+  const included = (it) => labellable(it) && (st.overrides.has(it.sample_id) ? st.overrides.get(it.sample_id) : value(it) >= st.threshold);
+
+  // ---------- data
+  async function load() {
+    st.overrides.clear();
+    st.items = [];
+    clear(grid);
+    anchorBox.hidden = true;
+    if (st.mode === "neighbours" && !st.anchor) {
+      fill(status, "Enter a sample id, or open this view from the label view's “Teach its neighbours”.");
+      renderSelection();
+      return;
+    }
+    status.textContent = "Loading…";
+    st.loading = true;
+    try {
+      st.items = st.mode === "suggestion" ? await loadSuggestions(st.cls) : await loadNeighbours(st.anchor);
+      status.textContent = st.items.length ? st.source : (st.mode === "suggestion" ?
+        `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
+    } catch (err) {
+      fill(status, h("div", { class: "notice" }, errorText(err)));
+    } finally { st.loading = false; }
+    const vals = st.items.filter(labellable).map(value);
+    if (vals.length) {
+      const lo = Math.floor(Math.min(...vals) * 100) / 100, hi = Math.ceil(Math.max(...vals) * 100) / 100;
+      slider.min = String(Math.max(0, lo)); slider.max = String(Math.min(1, Math.max(hi, lo + 0.01)));
+      // Start where the model is sure: the top half of what is shown, at most 0.9.
+      const sorted = [...vals].sort((a, b) => b - a);
+      st.threshold = Math.min(0.9, sorted[Math.floor((sorted.length - 1) / 2)]);
+      st.threshold = Math.floor(st.threshold * 100) / 100;
+      slider.value = String(st.threshold);
+    }
+    renderGrid();
+  }
+
+  async function loadSuggestions(cls) {
+    try {
+      const res = await get(`/projects/${pid}/suggestions?label=${encodeURIComponent(cls)}&limit=${LIMIT}`);
+      st.source = `${res.items.length} unlabelled samples the model suggests as “${cls}”, most confident first.`;
+      return res.items;
+    } catch (err) {
+      if (!(err instanceof ApiError) || !err.missing) throw err;
+    }
+    // This server has no /suggestions yet: join the current predictions with the unlabelled samples.
+    const preds = await get(`/projects/${pid}/predictions?limit=100000`);
+    if (!preds.model_version) return [];
+    const unl = new Set();
+    let cursor = "";
+    for (let page = 0; page < 20; page++) {
+      const res = await get(`/projects/${pid}/samples?status=unlabelled&limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+      res.items.forEach((s) => unl.add(s.id));
+      if (!res.next_cursor) break;
+      cursor = encodeURIComponent(res.next_cursor);
+    }
+    const items = preds.items.filter((p) => p.label === cls && unl.has(p.sample_id))
+      .sort((a, b) => b.confidence - a.confidence).slice(0, LIMIT)
+      .map((p) => ({ sample_id: p.sample_id, status: "unlabelled", label: null, similarity: null,
+        suggestion: { label: p.label, confidence: p.confidence }, thumbnail_url: `/api/v1/samples/${p.sample_id}/thumbnail` }));
+    st.source = `${items.length} unlabelled samples model v${preds.model_version} suggests as “${cls}”, most confident first.`;
+    return items;
+  }
+
+  async function loadNeighbours(sid) {
+    let res;
+    try {
+      res = await get(`/projects/${pid}/neighbours?sample_id=${sid}&limit=${LIMIT}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.missing && !/sample/i.test(err.message)) {
+        throw new Error("Neighbourhoods need the API's GET /projects/{pid}/neighbours, which this server does not have yet. “By suggestion” works.");
+      }
+      throw err;
+    }
+    let anchor = null;
+    try { anchor = await get(`/samples/${sid}`); } catch { /* shown without its details */ }
+    anchorBox.hidden = false;
+    fill(anchorBox, h("img", { src: `/api/v1/samples/${sid}/thumbnail`, alt: `Sample ${sid}`, class: "anchor-img" }),
+      h("div", null, h("strong", null, `Around #${sid}`),
+        h("div", { class: "muted small" }, anchor ? (anchor.label ? `labelled “${anchor.label}”` : "unlabelled") : "")));
+    const items = res.items.filter((it) => it.sample_id !== sid);
+    const guess = anchor && anchor.label ? anchor.label :
+      (items.find((it) => it.suggestion) || {}).suggestion?.label;
+    if (guess && project.classes.includes(guess)) applyLabel.value = guess;
+    st.source = `${items.length} samples nearest to #${sid} in the embedding space, most similar first.`;
+    return items.sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0));
+  }
+
+  // ---------- grid
+  function renderGrid() {
+    clear(grid);
+    for (const it of st.items) {
+      const box = h("input", { type: "checkbox", "aria-label": `Include sample ${it.sample_id}`, disabled: !labellable(it),
+        onchange: () => { st.overrides.set(it.sample_id, box.checked); renderSelection(); } });
+      const v = value(it);
+      const card = h("div", { class: "thumb", "data-sample-id": String(it.sample_id),
+        onclick: (e) => { if (e.target === box || e.target.closest("button") || !labellable(it)) return;
+          box.checked = !box.checked; st.overrides.set(it.sample_id, box.checked); renderSelection(); } },
+      box,
+      h("img", { src: it.thumbnail_url, alt: `Sample ${it.sample_id}`, loading: "lazy" }),
+      h("div", { class: "tmeta" },
+        h("span", { class: "tlabel" }, it.label ? `✓ ${it.label}` : it.suggestion ? it.suggestion.label : "?"),
+        h("span", { title: st.mode === "suggestion" ? "confidence" : "similarity" }, v == null ? "" : pct(v, 0))),
+      st.mode === "neighbours" ? h("button", { class: "btn ghost small", type: "button", "aria-label": `Centre on sample ${it.sample_id}`,
+        onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); load(); } }, "centre") : null);
+      it._box = box; it._card = card;
+      grid.append(card);
+    }
+    renderSelection();
+  }
+
+  function renderSelection() {
+    sliderVal.textContent = Number(st.threshold).toFixed(2);
+    let n = 0;
+    for (const it of st.items) {
+      const inc = included(it);
+      if (inc) n++;
+      if (it._box) {
+        it._box.checked = inc;
+        it._card.classList.toggle("in", inc);
+        it._card.classList.toggle("out", !inc && labellable(it) && value(it) >= st.threshold);
+        it._card.classList.toggle("below", !inc && value(it) < st.threshold);
+      }
+    }
+    const lbl = applyLabel.value;
+    fill(countEl, h("strong", null, num(n)), ` of ${num(st.items.filter(labellable).length)} would be labelled `,
+      h("strong", null, `“${lbl}”`));
+    applyBtn.disabled = n === 0;
+    applyBtn.textContent = n ? `Label ${num(n)} as “${lbl}”` : "Label them";
+  }
+  applyLabel.addEventListener("change", renderSelection);
+
+  function setAll(on) {
+    for (const it of st.items) if (labellable(it)) st.overrides.set(it.sample_id, on);
+    renderSelection();
+  }
+
+  // ---------- apply and undo, each one action
+  async function apply() {
+    const chosen = st.items.filter(included);
+    if (!chosen.length) return;
+    const label = applyLabel.value;
+    applyBtn.disabled = true;
+    try {
+      const res = await postIdempotent(`/projects/${pid}/labels`,
+        chosen.map((it) => ({ sample_id: it.sample_id, label })), { headers: { "X-Label-Batch": "1" } });
+      st.lastBatch = { batchId: res.batch_id || null, ids: res.items.map((r) => r.id), count: res.created, label };
+      showUndo();
+      toast(`Labelled ${res.created} as “${label}”.`, "ok");
+      await load();
+    } catch (err) {
+      toast(`Nothing was labelled: ${errorText(err)}`, "error", 6000);
+      applyBtn.disabled = false;
+    }
+  }
+
+  function showUndo() {
+    const b = st.lastBatch;
+    undoBar.hidden = !b;
+    if (!b) return;
+    fill(undoBar, h("span", null, `Labelled ${num(b.count)} samples as “${b.label}”.`), h("span", { class: "spacer" }),
+      h("button", { class: "btn small", type: "button", id: "teach-undo", onclick: () => undo() }, "Undo this batch"));
+  }
+
+  async function undo() {
+    const b = st.lastBatch;
+    if (!b) { toast("Nothing to undo."); return; }
+    st.lastBatch = null;
+    undoBar.hidden = true;
+    try {
+      let done = false;
+      if (b.batchId) {
+        try { await del(`/label-batches/${encodeURIComponent(b.batchId)}`); done = true; }
+        catch (err) { if (!(err instanceof ApiError) || !err.missing) throw err; }
+      }
+      if (!done) {
+        // No batch route on this server: undo label by label, a few at a time.
+        const queue = [...b.ids];
+        const worker = async () => { while (queue.length) await del(`/labels/${queue.shift()}`); };
+        await Promise.all([worker(), worker(), worker(), worker()]);
+      }
+      toast(`Undone: ${b.count} samples are unlabelled again.`);
+      await load();
+    } catch (err) {
+      st.lastBatch = b;
+      showUndo();
+      toast(`Undo failed: ${errorText(err)}`, "error", 6000);
+    }
+  }
+
+  function onKey(e) {
+    if (isTyping(e)) return;
+    if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); apply(); }
+    else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") { e.preventDefault(); undo(); }
+  }
+  window.addEventListener("keydown", onKey);
+
+  setMode(st.mode);
+  return () => window.removeEventListener("keydown", onKey);
+}
