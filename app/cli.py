@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.db import run_after_commit, session_scope
 from app.models import User
 from app.services import auth as auth_service
+from app.services import automation
 from app.services import projects as project_service
 from app.services.archives import count_path, expand_path
 from app.services.errors import ServiceError
@@ -128,6 +129,7 @@ def import_path(project_ref: str, path: Path, create: bool = False, labels_from_
 
             result = import_candidates(s, project, expand_path(path, settings), settings, on_progress, commit_chunk)
         labelled = apply_folder_labels(s, project, result, None) if labels_from_folders else 0
+        automation.after_import(s, project, result.created, settings.broker_url)
     console.print(f"[green]{result.created} imported[/green], {result.duplicates} duplicates, "
                   f"{len(result.rejected)} rejected" + (f", {labelled} labelled from folders" if labelled else ""))
     for r in result.rejected[:50]:

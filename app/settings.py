@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     default_lease_seconds: int = 300
     max_page_size: int = 1000
     broker_timeout_s: float = 2.0
+    # A running job with no heartbeat for this long lost its worker: it is retried or failed.
+    job_stale_seconds: float = 120.0
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

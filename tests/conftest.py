@@ -263,7 +263,9 @@ def imagefolder_zip(items: list[tuple[str, bytes, str]], root: str = "digits") -
 
 @pytest.fixture
 def digits_project(admin) -> dict:
-    r = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)]})
+    # No automatic jobs: these tests run without a worker and look at the API alone.
+    r = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
+                                      "settings": {"auto_pretrain": False, "auto_embed": False}})
     assert r.status_code == 201, r.text
     return r.json()
 

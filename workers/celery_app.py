@@ -43,8 +43,11 @@ def _resend_queued_jobs(sender=None, **_kwargs) -> None:  # noqa: ANN001
     starts; claiming makes a duplicate message harmless."""
     from app.db import session_scope
     from app.models import Job
+    from workers.jobs.runner import recover_stale_jobs
 
-    with session_scope(get_settings().database_url) as s:
+    settings = get_settings()
+    recover_stale_jobs(settings.database_url, settings.job_stale_seconds)
+    with session_scope(settings.database_url) as s:
         queued = s.execute(select(Job.id, Job.kind).where(Job.state == "queued")).all()
     for job_id, kind in queued:
         celery_app.send_task("loupe.run_job", args=[job_id], queue=QUEUE_FOR_KIND.get(kind, "cpu"))

@@ -3,13 +3,15 @@
 from app.models.base import Base
 from app.models.job import Job
 from app.models.label import IdempotencyRecord, Label
-from app.models.model_version import ModelVersion, Prediction
+from app.models.model_version import BackboneVersion, EmbeddingVersion, ModelVersion, Prediction
 from app.models.project import Membership, Project
 from app.models.sample import Sample
 from app.models.user import ApiToken, User
 
 __all__ = [
     "ApiToken",
+    "BackboneVersion",
+    "EmbeddingVersion",
     "Base",
     "IdempotencyRecord",
     "Job",

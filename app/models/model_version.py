@@ -22,6 +22,7 @@ class ModelVersion(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     label_count: Mapped[int] = mapped_column(default=0)
+    embedding_version_id: Mapped[int | None] = mapped_column(ForeignKey("embedding_versions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -29,12 +30,52 @@ class Prediction(Base):
     """A model version's suggestion and acquisition score for one sample, written in bulk."""
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_version_score", "model_version_id", "score"),)
+    __table_args__ = (Index("ix_predictions_version_priority", "model_version_id", "priority"),)
 
     model_version_id: Mapped[int] = mapped_column(
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
     )
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
-    label: Mapped[str] = mapped_column(String(200))
-    confidence: Mapped[float] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(200))  # None before the first label
+    confidence: Mapped[float | None] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)
+    # Queue order: the strategy's selected batch first (in its order), then everything by score.
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    probability: Mapped[float | None] = mapped_column(Float)  # chance of being picked, for unbiased estimates
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class BackboneVersion(Base):
+    """A backbone trained by self-supervision on the project's images; its checkpoint is a file."""
+
+    __tablename__ = "backbone_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(64))
+    backbone: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    checkpoint_key: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmbeddingVersion(Base):
+    """One array file of embeddings (rows in the order of a stored sample-id file), never SQL rows."""
+
+    __tablename__ = "embedding_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    backbone_version_id: Mapped[int | None] = mapped_column(ForeignKey("backbone_versions.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # pixels | backbone
+    layer: Mapped[str] = mapped_column(String(32), default="last")
+    dim: Mapped[int]
+    dtype: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int]
+    file_key: Mapped[str] = mapped_column(String(300))
+    ids_key: Mapped[str] = mapped_column(String(300))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,6 +21,10 @@ class Project(Base):
     current_model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
     )
+    # The representation the queue and estimators use now. Plain ids (no foreign keys): versions are
+    # never deleted while current, and a second circular constraint would buy nothing.
+    current_backbone_version_id: Mapped[int | None]
+    current_embedding_version_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

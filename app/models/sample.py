@@ -34,6 +34,9 @@ class Sample(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     # A random key fixed at import: "random order" before a model exists, stable across requests.
     rand_key: Mapped[int] = mapped_column(BigInteger)
+    # Part of the random audit sample: served now and then, never picked by the active strategy, so
+    # its labels give an unbiased accuracy estimate.
+    is_audit: Mapped[bool] = mapped_column(default=False)
     leased_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

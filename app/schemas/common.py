@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.services.project_settings import ProjectSettingsPatch
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                             pattern=r"^[A-Za-z0-9_.@-]+$")]
@@ -44,6 +46,14 @@ class ProjectIn(BaseModel):
     name: Name
     classes: Annotated[list[Name], Field(min_length=1, max_length=1000)]
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    settings: ProjectSettingsPatch | None = None
+
+
+class ProjectPatch(BaseModel):
+    description: Annotated[str | None, StringConstraints(max_length=10_000)] = None
+    # Classes may only be appended: a class's position is its index in every stored model output.
+    add_classes: Annotated[list[Name], Field(max_length=1000)] = []
+    settings: ProjectSettingsPatch | None = None
 
 
 class ProjectOut(BaseModel):

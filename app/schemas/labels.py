@@ -46,6 +46,9 @@ class QueueItem(BaseModel):
     suggestion: Suggestion | None
     score: float | None
     strategy: str
+    reason: str | None = None
+    selection_probability: float | None = None
+    is_audit: bool = False
     model_version: int | None
     lease_expires_at: datetime
 
@@ -56,8 +59,8 @@ class QueueOut(BaseModel):
 
 class PredictionOut(BaseModel):
     sample_id: int
-    label: str
-    confidence: float
+    label: str | None
+    confidence: float | None
     score: float
 
 

@@ -18,6 +18,8 @@ from app.settings import Settings
 from app.storage import BlobStore
 
 CHUNK = 256
+# One sample in this many joins the random audit pool (uniform, fixed at import).
+AUDIT_POOL_EVERY = 20
 
 
 @dataclass
@@ -106,7 +108,8 @@ def import_candidates(
                             "byte_size": len(cand.data),
                             "source_folder": (cand.folder or None) and cand.folder[:200],
                             "status": "unlabelled",
-                            "rand_key": secrets.randbits(62),
+                            "rand_key": (rk := secrets.randbits(62)),
+                            "is_audit": rk % AUDIT_POOL_EVERY == 0,
                             "_data": cand.data,
                             "_thumb": checked.thumbnail,
                             "_folder": cand.folder,

@@ -15,10 +15,11 @@ from app.services.errors import Invalid, NotFound
 
 def create_job(session: Session, project: Project, user: User | None, kind: str, params: dict,
                broker_url: str) -> tuple[Job, bool]:
-    """Queue a job; returns (job, created). A train request folds into one already waiting."""
-    if kind == "train":
+    """Queue a job; returns (job, created). A train or embed request folds into one already waiting
+    (the waiting one will see every label or sample the newer request would have)."""
+    if kind in ("train", "embed"):
         pending = session.scalar(
-            select(Job).where(Job.project_id == project.id, Job.kind == "train", Job.state == "queued")
+            select(Job).where(Job.project_id == project.id, Job.kind == kind, Job.state == "queued")
             .order_by(Job.id.desc())
         )
         if pending is not None:

@@ -61,6 +61,7 @@ def add_labels(
             model_version_id=project.current_model_version_id if pred else None,
             suggested_label=pred.label if pred else None,
             suggested_confidence=pred.confidence if pred else None,
+            selection_probability=pred.probability if pred else None,
             duration_ms=r.duration_ms,
         )
         session.add(row)

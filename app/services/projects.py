@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from app.models import Membership, Project, User
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.project_settings import effective_settings
 
 Need = Literal["view", "label", "admin"]
-DEFAULT_SETTINGS = {"retrain_every": 20, "lease_seconds": 300}
 
 
 def role_in(session: Session, user: User, project_id: int) -> str | None:
@@ -48,13 +48,15 @@ def visible_projects(session: Session, user: User) -> list[tuple[Project, str]]:
     return [(p, r) for p, r in session.execute(q)]
 
 
-def create_project(session: Session, name: str, classes: list[str], description: str = "") -> Project:
+def create_project(session: Session, name: str, classes: list[str], description: str = "",
+                   settings: dict | None = None) -> Project:
     if len(set(classes)) != len(classes):
         dupes = sorted({c for c in classes if classes.count(c) > 1})
         raise Invalid(f"class names must be unique; repeated: {dupes}")
     if session.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise Conflict(f"a project named '{name}' already exists")
-    project = Project(name=name, classes=list(classes), description=description, settings=dict(DEFAULT_SETTINGS))
+    project = Project(name=name, classes=list(classes), description=description,
+                      settings=effective_settings(settings or {}))
     session.add(project)
     session.flush()
     return project
@@ -93,3 +95,18 @@ def members(session: Session, project: Project) -> list[tuple[str, str]]:
         .order_by(User.username)
     )
     return [(u, r) for u, r in session.execute(q)]
+
+
+def update_project(session: Session, project: Project, description: str | None, add_classes: list[str],
+                   settings_patch: dict) -> Project:
+    if description is not None:
+        project.description = description
+    clash = sorted(set(add_classes) & set(project.classes))
+    if clash or len(set(add_classes)) != len(add_classes):
+        raise Invalid(f"classes already exist or repeat: {clash or add_classes}")
+    if add_classes:
+        project.classes = [*project.classes, *add_classes]
+    if settings_patch:
+        project.settings = effective_settings({**(project.settings or {}), **settings_patch})
+    session.flush()
+    return project

@@ -6,9 +6,11 @@ Progress is written through its own short transactions so an admin sees it while
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -51,16 +53,9 @@ Handler = Callable[[int, Progress], dict]
 
 
 def _handlers() -> dict[str, Handler]:
-    from workers.jobs import train
+    from workers.jobs import embed, pretrain, train
 
-    return {"train": train.run, "pretrain": _not_yet("pretrain"), "embed": _not_yet("embed")}
-
-
-def _not_yet(kind: str) -> Handler:
-    def run(_job_id: int, _progress: Progress) -> dict:
-        raise NotImplementedError(f"{kind} jobs are not available in this version of Loupe")
-
-    return run
+    return {"train": train.run, "pretrain": pretrain.run, "embed": embed.run}
 
 
 def claim(db_url: str, job_id: int) -> str | None:
@@ -80,12 +75,59 @@ def claim(db_url: str, job_id: int) -> str | None:
         return s.scalar(select(Job.kind).where(Job.id == job_id))
 
 
+def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3) -> list[tuple[int, str]]:
+    """Jobs whose worker died (no heartbeat for ``stale_seconds``) go back to the queue, or fail after
+    ``max_attempts``. Returns the (id, kind) of those to send again."""
+    cutoff = utcnow() - timedelta(seconds=stale_seconds)
+    resend = []
+    with session_scope(db_url) as s:
+        for job in s.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < cutoff)):
+            job.attempts = (job.attempts or 0) + 1
+            if job.attempts >= max_attempts:
+                job.state, job.finished_at = "failed", utcnow()
+                job.error = f"the worker running this job was lost {job.attempts} times"
+                job.message = "failed: worker lost"
+            else:
+                job.state, job.progress = "queued", 0.0
+                job.message = f"retrying (attempt {job.attempts + 1}) after the worker was lost"
+                resend.append((job.id, job.kind))
+    return resend
+
+
+class Heartbeat(threading.Thread):
+    """Stamps the job's heartbeat while it runs, even through long steps that report no progress."""
+
+    def __init__(self, db_url: str, job_id: int, interval: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
+        self.db_url, self.job_id, self.interval = db_url, job_id, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                with session_scope(self.db_url) as s:
+                    s.execute(update(Job).where(Job.id == self.job_id, Job.state == "running")
+                              .values(heartbeat_at=utcnow()))
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the job itself goes on
+                log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+
 def run_job(job_id: int) -> None:
-    db_url = get_settings().database_url
+    settings = get_settings()
+    db_url = settings.database_url
     kind = claim(db_url, job_id)
     if kind is None:
         log.info("job %s is not queued (taken, finished or cancelled); skipping", job_id)
         return
+    beat = Heartbeat(db_url, job_id, max(1.0, settings.job_stale_seconds / 4))
+    beat.start()
+    try:
+        _run_claimed(db_url, job_id, kind)
+    finally:
+        beat.stopped.set()
+
+
+def _run_claimed(db_url: str, job_id: int, kind: str) -> None:
     progress = Progress(job_id, db_url)
     try:
         result = _handlers()[kind](job_id, progress)

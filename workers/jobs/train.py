@@ -1,65 +1,134 @@
-"""The train job: fit on the current labels, write a suggestion and a score for every sample, and
-switch the project's queue to the new model version in one transaction."""
+"""The train job: fit the project's estimator on the current labels, score every sample with its
+query strategy, and switch the queue to the new model version in one transaction."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import delete, select
 
 from app.db import session_scope
-from app.models import Job, ModelVersion, Prediction, Project, Sample
-from app.settings import get_settings
-from app.storage import BlobStore
-from ml.pixel_baseline import fit_predict_proba, pixel_features
+from app.models import ModelVersion, Prediction, Project
+from workers import embedding_store
+from workers.jobs import prediction_writer
+from workers.jobs.context import load_context, load_samples
 from workers.jobs.runner import Progress
 
-INSERT_CHUNK = 5000
+KEEP_VERSIONS = 2  # predictions of the current and the previous version; older ones are dropped
+
+
+def _ensure_embeddings(job_id: int, progress: Progress):  # noqa: ANN202
+    from workers.jobs import embed
+
+    embed.run(job_id, lambda f, msg="", force=False: progress(0.3 * f, msg, force))
+    return load_context(job_id)
+
+
+def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_rows: np.ndarray):  # noqa: ANN202
+    from ml.estimators import create_estimator
+
+    est = create_estimator(name, n_classes=n_classes)
+    if name == "label_spreading":  # transductive: the whole pool, -1 for unlabelled
+        y = np.where(train_rows, y_full, -1)
+        return est.fit(X, y)
+    return est.fit(X[train_rows], y_full[train_rows])
+
+
+def _proba(est, X: np.ndarray, chunk: int = 100_000) -> np.ndarray:  # noqa: ANN001
+    return np.concatenate([est.predict_proba(np.asarray(X[i:i + chunk], dtype=np.float32))
+                           for i in range(0, len(X), chunk)]).astype(np.float32)
 
 
 def run(job_id: int, progress: Progress) -> dict:
-    settings = get_settings()
-    store = BlobStore(settings.media_path)
+    from ml.evaluation import audit_accuracy, labels_to_target
+    from ml.strategies import create_strategy
+
+    ctx = load_context(job_id)
+    if ctx.current_embedding is None:
+        ctx = _ensure_embeddings(job_id, progress)
+    emb = ctx.current_embedding
+    assert emb is not None
     t0 = time.perf_counter()
-    with session_scope(settings.database_url) as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        project = s.get(Project, job.project_id)
-        assert project is not None
-        pid, classes = project.id, list(project.classes)
-        rows = s.execute(
-            select(Sample.id, Sample.storage_key, Sample.label).where(Sample.project_id == pid).order_by(Sample.id)
-        ).all()
-    index = {c: i for i, c in enumerate(classes)}
-    labelled = [i for i, r in enumerate(rows) if r.label in index]
-    if not labelled:
-        raise ValueError("the project has no labels yet: label some samples, then train")
-    progress(0.05, f"reading {len(rows)} images", force=True)
-    X = pixel_features([str(store.path(r.storage_key)) for r in rows],
-                       progress=lambda f: progress(0.05 + 0.6 * f, "reading images"))
-    y = np.array([index[rows[i].label] for i in labelled])
-    progress(0.7, f"fitting on {len(labelled)} labels", force=True)
-    proba = fit_predict_proba(X[labelled], y, X, len(classes))
-    confidence = proba.max(axis=1)
-    suggestion = proba.argmax(axis=1)
-    score = 1.0 - confidence  # least confidence: the queue asks about what the model is least sure of
-    progress(0.85, "writing suggestions", force=True)
-    with session_scope(settings.database_url) as s:
-        mv = ModelVersion(project_id=pid, job_id=job_id, estimator="pixel-logreg", strategy="least-confidence",
-                          params={"features": "pixels16"}, label_count=len(labelled),
-                          metrics={"train_seconds": round(time.perf_counter() - t0, 3)})
+    emb_ids, X = embedding_store.read(ctx.media, emb.file_key, emb.ids_key)
+    samples = load_samples(ctx)
+    # Samples imported after this embedding version are left to the next embed/train round.
+    pos = np.searchsorted(samples.ids, emb_ids)
+    keep = (pos < len(samples.ids)) & (samples.ids[np.minimum(pos, len(samples.ids) - 1)] == emb_ids)
+    emb_ids, X, pos = emb_ids[keep], X[keep] if not keep.all() else X, pos[keep]
+    index = {c: i for i, c in enumerate(ctx.classes)}
+    y_full = np.array([index.get(samples.labels[p], -1) if samples.labels[p] else -1 for p in pos], dtype=np.int64)
+    audit = samples.is_audit[pos]
+    labelled = y_full >= 0
+    C = len(ctx.classes)
+    estimator, strategy_name = ctx.settings["estimator"], ctx.settings["strategy"]
+    metrics: dict = {"estimator": estimator, "strategy": strategy_name, "samples": int(len(emb_ids)),
+                     "labels": int(labelled.sum()), "audit_labels": int((labelled & audit).sum())}
+    progress(0.35, f"fitting {estimator} on {int(labelled.sum())} labels", force=True)
+    proba = None
+    if labelled.any():
+        # The honest estimate: a model fitted without the audit labels, scored on them. The model the
+        # queue uses is then fitted on every label.
+        train_rows, audit_rows = labelled & ~audit, labelled & audit
+        if audit_rows.any() and train_rows.any():
+            est_a = _fit(estimator, C, X, y_full, train_rows)
+            pred = _proba(est_a, X[audit_rows] if estimator != "label_spreading" else X).argmax(1)
+            if estimator == "label_spreading":
+                pred = pred[audit_rows]
+            acc, lo, hi = audit_accuracy(y_full[audit_rows], pred)
+            metrics.update(accuracy_estimate=acc, ci_low=lo, ci_high=hi)
+            confusion = np.zeros((C, C), dtype=int)
+            np.add.at(confusion, (y_full[audit_rows], pred), 1)
+            metrics["confusion"] = confusion.tolist()
+        est = _fit(estimator, C, X, y_full, labelled)
+        proba = _proba(est, X)
+    fit_s = time.perf_counter() - t0
+    progress(0.6, "scoring every sample", force=True)
+    strategy = create_strategy(strategy_name, seed=int(labelled.sum()))
+    Xf = np.asarray(X, dtype=np.float32)
+    scores = strategy.score_all(Xf, proba, labelled, exclude_mask=audit)
+    sel = strategy.select(Xf, proba, labelled, batch_size=int(ctx.settings["batch_size"]), exclude_mask=audit)
+    priority = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, neginf=-1e9, posinf=1e9)
+    top = float(priority.max()) if len(priority) else 0.0
+    probability = np.full(len(emb_ids), np.nan)
+    reasons: list[str | None] = [None] * len(emb_ids)
+    for rank, (i, p, why) in enumerate(zip(sel.indices, sel.probabilities, sel.reasons, strict=True)):
+        priority[i] = top + 1.0 + (len(sel.indices) - rank)  # the selected batch first, in its order
+        probability[i], reasons[i] = p, why
+    score_s = time.perf_counter() - t0 - fit_s
+
+    with session_scope(ctx.db_url) as s:
+        curve = [(v.label_count, (v.metrics or {}).get("accuracy_estimate")) for v in s.scalars(
+            select(ModelVersion).where(ModelVersion.project_id == ctx.project_id).order_by(ModelVersion.id))]
+    curve = [(n, a) for n, a in curve if a is not None]
+    if "accuracy_estimate" in metrics:
+        curve.append((int(labelled.sum()), metrics["accuracy_estimate"]))
+        need = labels_to_target(curve, float(ctx.settings["target_accuracy"]))
+        metrics["labels_to_target"] = {"target": ctx.settings["target_accuracy"], "labels_needed": need}
+
+    progress(0.75, f"writing {len(emb_ids)} suggestions", force=True)
+    with session_scope(ctx.db_url) as s:
+        mv = ModelVersion(project_id=ctx.project_id, job_id=job_id, estimator=estimator if proba is not None else "none",
+                          strategy=strategy_name if proba is not None else "cold_start",
+                          params={"batch_size": ctx.settings["batch_size"]}, label_count=int(labelled.sum()),
+                          embedding_version_id=emb.id, metrics=metrics)
         s.add(mv)
         s.flush()
-        preds = [
-            {"model_version_id": mv.id, "sample_id": r.id, "label": classes[int(suggestion[i])],
-             "confidence": float(confidence[i]), "score": float(score[i])}
-            for i, r in enumerate(rows)
-        ]
-        for start in range(0, len(preds), INSERT_CHUNK):
-            s.execute(insert(Prediction), preds[start : start + INSERT_CHUNK])
-        project = s.get(Project, pid)
-        assert project is not None
-        project.current_model_version_id = mv.id
         mv_id = mv.id
-    return {"model_version": mv_id, "labels": len(labelled), "samples": len(rows)}
+    t_write = time.perf_counter()
+    prediction_writer.write(ctx.db_url, mv_id, emb_ids, ctx.classes, proba, scores, priority, probability, reasons)
+    metrics.update(fit_seconds=round(fit_s, 3), score_seconds=round(score_s, 3),
+                   write_seconds=round(time.perf_counter() - t_write, 3))
+    with session_scope(ctx.db_url) as s:
+        project = s.get(Project, ctx.project_id)
+        assert project is not None
+        mv = s.get(ModelVersion, mv_id)
+        assert mv is not None
+        mv.metrics = metrics
+        project.current_model_version_id = mv_id  # the queue switches here, atomically
+        old = list(s.scalars(select(ModelVersion.id).where(ModelVersion.project_id == ctx.project_id)
+                             .order_by(ModelVersion.id.desc()).offset(KEEP_VERSIONS)))
+        if old:
+            s.execute(delete(Prediction).where(Prediction.model_version_id.in_(old)))
+    return {"model_version": mv_id, "labels": int(labelled.sum()), "samples": int(len(emb_ids)),
+            **{k: metrics[k] for k in ("accuracy_estimate",) if k in metrics}}

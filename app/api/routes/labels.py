@@ -6,10 +6,10 @@ from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.models import Label, User
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
-from app.services import idempotency
+from app.services import automation, idempotency
 from app.services import labels as label_service
 from app.services import projects as project_service
 from app.services.errors import Conflict
@@ -31,6 +31,7 @@ def post_labels(
     pid: int,
     body: Annotated[LabelIn | list[LabelIn], Body()],
     session: SessionDep,
+    settings: SettingsDep,
     user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
@@ -47,6 +48,7 @@ def post_labels(
     rows = label_service.add_labels(
         session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items]
     )
+    automation.after_labels(session, project, settings.broker_url)
     out = LabelsOut(created=len(rows), items=[label_out(r, {user.id: user.username}) for r in rows])
     payload = out.model_dump(mode="json")
     if idempotency_key:

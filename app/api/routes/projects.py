@@ -5,8 +5,9 @@ from fastapi import APIRouter
 from app.api.deps import AdminUser, CurrentUser, SessionDep
 from app.models import Project
 from app.repos import samples as samples_repo
-from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut
+from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch
 from app.services import projects as project_service
+from app.services.project_settings import effective_settings
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -14,15 +15,27 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 def project_out(project: Project, role: str, counts: tuple[int, int]) -> ProjectOut:
     return ProjectOut(
         id=project.id, name=project.name, description=project.description, classes=project.classes,
-        settings=project.settings, sample_count=counts[0], labelled_count=counts[1],
+        settings=effective_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
         current_model_version=project.current_model_version_id, role=role, created_at=project.created_at,
     )
 
 
 @router.post("", status_code=201)
 def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> ProjectOut:
-    project = project_service.create_project(session, body.name, body.classes, body.description)
+    project = project_service.create_project(
+        session, body.name, body.classes, body.description, body.settings.model_dump(exclude_none=True)
+        if body.settings else None)
     return project_out(project, "admin", (0, 0))
+
+
+@router.patch("/{pid}")
+def update_project(pid: int, body: ProjectPatch, session: SessionDep, admin: AdminUser) -> ProjectOut:
+    """Change the description, append classes, or change settings (estimator, strategy, retrain
+    interval, batch size, self-supervised method, ...). Admin only."""
+    project, role = project_service.get_project_for(session, admin, pid, "admin")
+    project_service.update_project(session, project, body.description, body.add_classes,
+                                   body.settings.model_dump(exclude_none=True) if body.settings else {})
+    return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)))
 
 
 @router.get("")

@@ -27,8 +27,13 @@ def get_queue(
         QueueItem(
             sample_id=e.sample.id, filename=e.sample.filename, width=e.sample.width, height=e.sample.height,
             image_url=f"/api/v1/samples/{e.sample.id}/image", thumbnail_url=f"/api/v1/samples/{e.sample.id}/thumbnail",
-            suggestion=Suggestion(label=e.prediction.label, confidence=e.prediction.confidence) if e.prediction else None,
+            suggestion=Suggestion(label=e.prediction.label, confidence=e.prediction.confidence or 0.0)
+            if e.prediction and e.prediction.label
+            else None,
             score=e.prediction.score if e.prediction else None, strategy=e.strategy, model_version=e.model_version,
+            reason="random audit sample (measures accuracy honestly)" if e.sample.is_audit else (
+                e.prediction.reason if e.prediction else None),
+            selection_probability=e.prediction.probability if e.prediction else None, is_audit=e.sample.is_audit,
             lease_expires_at=e.lease_expires_at,
         )
         for e in entries

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
-from app.models import Label, ModelVersion, Prediction, Project, Sample
+from app.models import ModelVersion, Prediction, Project, Sample
 from app.schemas.labels import PredictionOut, PredictionsOut
+from app.services import automation
 from app.services import export as export_service
 from app.services import projects as project_service
 from app.storage import BlobStore
@@ -62,25 +63,40 @@ def _class_balance(session: Session, project: Project) -> dict[str, int]:
 
 @router.get("/projects/{pid}/metrics")
 def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
+    """Counts, class balance, the learning curve (audit accuracy per model version vs labels), the
+    confusion on the audit set, and how many labels the target accuracy still needs."""
     project, _ = project_service.get_project_for(session, user, pid)
     total, labelled = session.execute(
         select(func.count(), func.count().filter(Sample.status == "labelled")).where(Sample.project_id == pid)
     ).one()
-    human = session.scalar(
-        select(func.count()).where(Label.project_id == pid, Label.action == "set", Label.source == "human")
+    versions = list(
+        session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid).order_by(ModelVersion.id))
     )
-    versions = list(session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid).order_by(ModelVersion.id)))
     current = next((v for v in versions if v.id == project.current_model_version_id), None)
+    cur = (current.metrics or {}) if current else {}
     return {
         "sample_count": total,
         "labelled_count": labelled,
-        "human_label_count": human or 0,
+        "human_label_count": automation.human_label_count(session, pid),
         "class_balance": _class_balance(session, project),
         "model_version": project.current_model_version_id,
-        "accuracy_estimate": (current.metrics or {}).get("accuracy_estimate") if current else None,
+        "estimator": current.estimator if current else None,
+        "strategy": current.strategy if current else None,
+        "accuracy_estimate": cur.get("accuracy_estimate"),
+        "accuracy_ci": [cur.get("ci_low"), cur.get("ci_high")] if "ci_low" in cur else None,
+        "audit_label_count": cur.get("audit_labels", 0),
+        "confusion": {"classes": project.classes, "matrix": cur["confusion"]} if "confusion" in cur else None,
+        "labels_to_target": cur.get("labels_to_target"),
+        "labels_until_retrain": automation.labels_until_retrain(session, project),
         "learning_curve": [
-            {"model_version": v.id, "labels": v.label_count, "accuracy": (v.metrics or {}).get("accuracy_estimate"),
-             "created_at": v.created_at.isoformat()}
+            {
+                "model_version": v.id,
+                "labels": v.label_count,
+                "accuracy": (v.metrics or {}).get("accuracy_estimate"),
+                "ci_low": (v.metrics or {}).get("ci_low"),
+                "ci_high": (v.metrics or {}).get("ci_high"),
+                "created_at": v.created_at.isoformat(),
+            }
             for v in versions
         ],
     }

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from app.models import Sample
 from app.schemas.common import ImportOut, SampleOut, SamplePage
+from app.services import automation
 from app.services import projects as project_service
 from app.services.archives import expand_upload
 from app.services.errors import Invalid, NotFound
@@ -47,6 +48,7 @@ def import_samples(
     result = import_candidates(session, project, candidates(), settings)
     if result.created == 0 and result.duplicates == 0 and result.rejected:
         raise Invalid({"message": "no file could be imported", "rejected": result.rejected})
+    automation.after_import(session, project, result.created, settings.broker_url)
     body = ImportOut.model_validate(result.as_dict())
     return JSONResponse(body.model_dump(), status_code=201 if result.created else 200)  # type: ignore[return-value]
 

@@ -1,0 +1,47 @@
+"""What the service does by itself: embed new samples, pretrain once, retrain after every K labels."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import Job, Label, ModelVersion, Project
+from app.services.jobs import create_job
+from app.services.project_settings import effective_settings
+
+
+def human_label_count(session: Session, project_id: int) -> int:
+    return int(session.scalar(
+        select(func.count()).where(Label.project_id == project_id, Label.action == "set", Label.source != "import")
+    ) or 0)
+
+
+def labels_until_retrain(session: Session, project: Project) -> int:
+    every = int(effective_settings(project.settings)["retrain_every"])
+    trained_on = 0
+    if project.current_model_version_id is not None:
+        mv = session.get(ModelVersion, project.current_model_version_id)
+        trained_on = mv.label_count if mv else 0
+    labelled = int(session.scalar(select(func.count()).where(Label.project_id == project.id, Label.action == "set"))
+                   or 0)
+    return max(0, every - max(0, labelled - trained_on))
+
+
+def after_labels(session: Session, project: Project, broker_url: str) -> None:
+    """Schedule a retrain once K labels have arrived since the model in use was trained (one pending
+    train job per project: a newer request folds into it)."""
+    if labels_until_retrain(session, project) == 0:
+        create_job(session, project, None, "train", {"reason": "new labels"}, broker_url)
+
+
+def after_import(session: Session, project: Project, created: int, broker_url: str) -> None:
+    if created == 0:
+        return
+    cfg = effective_settings(project.settings)
+    # Embedding first: it is quick, and it gives the queue a cold-start order while pretraining runs.
+    if cfg["auto_embed"]:
+        create_job(session, project, None, "embed", {"reason": f"{created} new samples"}, broker_url)
+    if cfg["auto_pretrain"] and project.current_backbone_version_id is None:
+        pretrained = session.scalar(select(Job.id).where(Job.project_id == project.id, Job.kind == "pretrain"))
+        if pretrained is None:
+            create_job(session, project, None, "pretrain", {"reason": "first import"}, broker_url)

@@ -1,0 +1,50 @@
+"""Project settings: the knobs an admin may turn, their defaults, and their validation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ESTIMATORS = ("logistic", "label_spreading")
+STRATEGIES = ("mixed", "random", "least_confidence", "margin", "entropy", "kcenter", "cold_start")
+SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw")
+
+
+class ProjectSettings(BaseModel):
+    """Defaults chosen from the benchmarks in docs/benchmarks.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimator: Literal[ESTIMATORS] = "logistic"  # type: ignore[valid-type]
+    strategy: Literal[STRATEGIES] = "mixed"  # type: ignore[valid-type]
+    retrain_every: int = Field(20, ge=1, le=100_000, description="retrain after this many new labels")
+    batch_size: int = Field(20, ge=1, le=1000, description="samples the strategy picks per round")
+    ssl_method: Literal[SSL_METHODS] = "simclr"  # type: ignore[valid-type]
+    pretrain_budget_s: float = Field(300, ge=1, le=24 * 3600)
+    auto_pretrain: bool = Field(True, description="pretrain a backbone after the first import")
+    auto_embed: bool = Field(True, description="embed new samples as they arrive")
+    lease_seconds: int = Field(300, ge=10, le=24 * 3600)
+    audit_fraction: float = Field(0.1, ge=0.0, le=0.5, description="share of labels asked on the random audit sample")
+    target_accuracy: float = Field(0.95, gt=0.0, le=1.0)
+
+
+def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    known = ProjectSettings.model_fields
+    return ProjectSettings(**{k: v for k, v in (stored or {}).items() if k in known}).model_dump()
+
+
+class ProjectSettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    estimator: Literal[ESTIMATORS] | None = None  # type: ignore[valid-type]
+    strategy: Literal[STRATEGIES] | None = None  # type: ignore[valid-type]
+    retrain_every: int | None = Field(None, ge=1, le=100_000)
+    batch_size: int | None = Field(None, ge=1, le=1000)
+    ssl_method: Literal[SSL_METHODS] | None = None  # type: ignore[valid-type]
+    pretrain_budget_s: float | None = Field(None, ge=1, le=24 * 3600)
+    auto_pretrain: bool | None = None
+    auto_embed: bool | None = None
+    lease_seconds: int | None = Field(None, ge=10, le=24 * 3600)
+    audit_fraction: float | None = Field(None, ge=0.0, le=0.5)
+    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)

@@ -1,0 +1,93 @@
+"""Embedding: turn stored images into one array file per embedding version.
+
+Before a backbone exists the representation is downsampled pixels, so the queue can already rank by
+an estimator; a pretrain job then replaces it with the learned backbone's embeddings.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sqlalchemy import select
+
+from app.db import session_scope
+from app.models import BackboneVersion, EmbeddingVersion, Project
+from workers import embedding_store
+from workers.jobs.context import JobContext, load_context, load_samples
+from workers.jobs.runner import Progress
+
+PIXEL_SIZE = 16
+
+
+def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, progress) -> np.ndarray:  # noqa: ANN001
+    """(N, D) float16, L2-normalised: the backbone's embedding, or pixels without one."""
+    if checkpoint_key is None:
+        from ml.pixel_baseline import pixel_features
+
+        x = pixel_features(paths, PIXEL_SIZE, progress=lambda f: progress(f, f"reading pixels of {len(paths)} images"))
+        x -= x.mean(axis=1, keepdims=True)
+        x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-8
+        return x.astype(np.float16)
+    from ml.embedding import extract_embeddings_from_files
+    from ml.training import Checkpoint
+
+    ckpt = Checkpoint.load(str(ctx.media / checkpoint_key))
+    return extract_embeddings_from_files(ckpt, paths, layer=ctx.settings.get("embedding_layer", "last"),
+                                         progress=progress, num_workers=min(2, max(0, len(paths) // 2000)))
+
+
+def write_version(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, backbone_version_id: int | None,
+                  metrics: dict) -> int:
+    """Write the array, then the row, in that order: a row always points at a complete file."""
+    tag = f"j{ctx.job_id}-{int(time.time() * 1000)}"
+    file_key, ids_key = embedding_store.write(ctx.media, ctx.project_id, tag, ids, vectors)
+    with session_scope(ctx.db_url) as s:
+        ev = EmbeddingVersion(
+            project_id=ctx.project_id, backbone_version_id=backbone_version_id, job_id=ctx.job_id,
+            kind="backbone" if backbone_version_id else "pixels", layer="last", dim=int(vectors.shape[1]),
+            dtype=str(vectors.dtype), count=len(ids), file_key=file_key, ids_key=ids_key, metrics=metrics,
+        )
+        s.add(ev)
+        s.flush()
+        return ev.id
+
+
+def run(job_id: int, progress: Progress) -> dict:
+    """Embed the samples the current embedding version lacks (all of them if there is none)."""
+    from workers.jobs.scheduling import queue_train
+
+    ctx = load_context(job_id)
+    samples = load_samples(ctx)
+    if len(samples.ids) == 0:
+        raise ValueError("the project has no images yet: import some first")
+    checkpoint_key = None
+    if ctx.current_backbone_version_id is not None:
+        with session_scope(ctx.db_url) as s:
+            checkpoint_key = s.scalar(
+                select(BackboneVersion.checkpoint_key).where(BackboneVersion.id == ctx.current_backbone_version_id))
+    old_ids, old_vectors = np.empty(0, np.int64), None
+    cur = ctx.current_embedding
+    if cur is not None and (cur.backbone_version_id or None) == ctx.current_backbone_version_id:
+        old_ids, old_vectors = embedding_store.read(ctx.media, cur.file_key, cur.ids_key)
+    missing = ~np.isin(samples.ids, old_ids)
+    if not missing.any():
+        return {"embedded": 0, "embedding_version": cur.id if cur else None}
+    t0 = time.perf_counter()
+    paths = [str(ctx.media / k) for k, m in zip(samples.storage_keys, missing, strict=True) if m]
+    new = embed_paths(ctx, paths, checkpoint_key, lambda f, msg="": progress(0.9 * f, msg))
+    seconds = time.perf_counter() - t0
+    ids = np.concatenate([old_ids, samples.ids[missing]])
+    vectors = new if old_vectors is None else np.concatenate([np.asarray(old_vectors), new.astype(old_vectors.dtype)])
+    order = np.argsort(ids, kind="stable")
+    progress(0.92, "writing the embedding file", force=True)
+    ev_id = write_version(ctx, ids[order], vectors[order], ctx.current_backbone_version_id,
+                          {"seconds": round(seconds, 3), "images_per_s": round(len(paths) / max(seconds, 1e-9), 1)})
+    with session_scope(ctx.db_url) as s:
+        project = s.get(Project, ctx.project_id)
+        assert project is not None
+        # Another pretrain may have switched the backbone meanwhile; then this version is stale.
+        if project.current_backbone_version_id == ctx.current_backbone_version_id:
+            project.current_embedding_version_id = ev_id
+            queue_train(s, project, reason="new embeddings")
+    return {"embedded": len(paths), "embedding_version": ev_id, "images_per_s": round(len(paths) / max(seconds, 1e-9), 1)}
