@@ -144,6 +144,7 @@ def train(
     checkpoint_path: str | None = None,
     config: dict[str, Any] | None = None,
     resume_from: Checkpoint | None = None,
+    stop_after_steps: int | None = None,
 ) -> Checkpoint:
     """Train ``method`` on unlabelled images until the epoch or time budget is spent.
 
@@ -157,6 +158,8 @@ def train(
         checkpoint_path: where to save every ``cfg.checkpoint_every_s`` and at the end.
         config: model description stored in the checkpoint (backbone, input, method, ...).
         resume_from: a checkpoint of this same run to continue from.
+        stop_after_steps: pause after this many steps of this call (``state["done"]`` stays False),
+            e.g. to yield a shared GPU; resuming from the result continues the same run.
 
     Returns:
         The final ``Checkpoint`` (also saved to ``checkpoint_path`` when given).
@@ -196,7 +199,9 @@ def train(
     start = time.perf_counter() - state["elapsed_s"]
     last_report = last_save = time.perf_counter()
     window_images, window_start, ema_loss = 0, time.perf_counter(), None
-    while fraction() < 1.0:
+    first_step = state["step"]
+    paused = lambda: stop_after_steps is not None and state["step"] - first_step >= stop_after_steps  # noqa: E731
+    while fraction() < 1.0 and not paused():
         skip = state["step"] - state["epoch"] * batches.steps_per_epoch
         for batch in batches.epoch(cfg.seed, state["epoch"], skip):
             factor = lr_factor(fraction(), cfg.warmup, cfg.final_lr_ratio)
@@ -227,12 +232,12 @@ def train(
             if checkpoint_path and now - last_save >= cfg.checkpoint_every_s:
                 snapshot().save(checkpoint_path)
                 last_save = time.perf_counter()
-            if fraction() >= 1.0:
+            if fraction() >= 1.0 or paused():
                 break
         else:
             state["epoch"] += 1
-    state["done"] = True
-    images_per_s = state["images_seen"] / max(1e-9, state["elapsed_s"])
+    state["done"] = fraction() >= 1.0
+    images_per_s = state["images_seen"] / max(1e-9, state["elapsed_s"])  # over the whole run, resumes included
     state["images_per_s"] = images_per_s
     if progress is not None:
         progress(1.0, state["loss"], images_per_s)

@@ -1,0 +1,143 @@
+"""Each pretext loss against a hand-written reference at tiny sizes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ml.augment import BatchAugment
+from ml.backbones import create_backbone
+from ml.ssl.jigsaw import Jigsaw, permutation_set
+from ml.ssl.masked_ae import MaskedAutoencoder, random_patch_mask
+from ml.ssl.patches import extract_patches
+from ml.ssl.relative_patch import NEIGHBOURS, RelativePatchLocation
+from ml.ssl.rotation import RotationPrediction, rotate_all
+from ml.ssl.simclr import nt_xent_loss
+
+NO_AUG = BatchAugment(scale=None, jitter_p=0.0, grayscale_p=0.0, noise_std=0.0)
+
+
+def _ce(logits: torch.Tensor, label: int) -> float:
+    row = [float(v) for v in logits]
+    m = max(row)
+    return -(row[label] - m - math.log(sum(math.exp(v - m) for v in row)))
+
+
+def test_nt_xent_matches_loops():
+    torch.manual_seed(0)
+    b, d, t = 3, 5, 0.3
+    z1, z2 = torch.randn(b, d), torch.randn(b, d)
+    z = [v / v.norm() for v in torch.cat([z1, z2])]
+    total = 0.0
+    for i in range(2 * b):
+        pos = (i + b) % (2 * b)
+        sims = {j: float(z[i] @ z[j]) / t for j in range(2 * b) if j != i}
+        total += -(sims[pos] - math.log(sum(math.exp(s) for s in sims.values())))
+    assert nt_xent_loss(z1, z2, t).item() == pytest.approx(total / (2 * b), rel=1e-5)
+
+
+def test_nt_xent_perfect_views_low_loss():
+    z = torch.eye(4)
+    assert nt_xent_loss(z, z, 0.1) < nt_xent_loss(z, z.roll(1, 0), 0.1)
+
+
+def test_rotate_all():
+    x = torch.arange(4.0).view(1, 1, 2, 2)  # [[0,1],[2,3]]
+    r, labels = rotate_all(x)
+    assert labels.tolist() == [0, 1, 2, 3]
+    assert r[1, 0].tolist() == [[1, 3], [0, 2]]  # 90 degrees counter-clockwise
+    assert r[2, 0].tolist() == [[3, 2], [1, 0]]
+
+
+def _seeded(cls, channels=1, size=16, **kw):
+    torch.manual_seed(0)
+    return cls(create_backbone("cnn", channels, size, widths=(4, 8, 8, 8)), augment=NO_AUG, **kw).eval()
+
+
+def test_rotation_loss_matches_reference():
+    m = _seeded(RotationPrediction)
+    x = torch.rand(2, 1, 16, 16)
+    loss = m(x, torch.Generator().manual_seed(0)).item()
+    ref = []
+    for k in range(4):
+        for i in range(2):
+            logits = m.head(m.encode(torch.rot90(x[i:i + 1], k, dims=(2, 3))))[0]
+            ref.append(_ce(logits, k))
+    assert loss == pytest.approx(sum(ref) / len(ref), rel=1e-5)
+
+
+def test_random_patch_mask():
+    mask = random_patch_mask(3, 10, 4, 0.5, torch.Generator().manual_seed(0))
+    assert mask.shape == (3, 1, 10, 10)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert (mask[:, :, :4, :4] == mask[:, :, :1, :1]).all()  # constant within a patch
+
+
+def test_masked_ae_loss_matches_reference():
+    m = _seeded(MaskedAutoencoder, patch=4, visible_weight=0.25)
+    x = torch.rand(2, 1, 16, 16)
+    loss = m(x, torch.Generator().manual_seed(5)).item()
+    g = torch.Generator().manual_seed(5)
+    clean = m.backbone.normalize(x)
+    mask = random_patch_mask(2, 16, 4, m.mask_ratio, g)
+    noise = torch.randn(clean.shape, generator=g) * m.noise_std
+    recon = m.decoder(m.backbone.forward_blocks((clean + noise) * (1 - mask))[-1])
+    num = den = 0.0
+    for i in range(2):
+        for yy in range(16):
+            for xx in range(16):
+                w = 1.0 if mask[i, 0, yy, xx] else 0.25
+                num += w * float(recon[i, 0, yy, xx] - clean[i, 0, yy, xx]) ** 2
+                den += w
+    assert loss == pytest.approx(num / den, rel=1e-4)
+
+
+def test_extract_patches_picks_cells():
+    # A 3x3 image of distinct constant cells: with no gap, each patch is exactly its cell's value.
+    x = torch.arange(9.0).view(1, 1, 3, 3).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    cells = torch.tensor([[4, 0, 8, 5]])
+    p = extract_patches(x, cells, 3, torch.Generator().manual_seed(0), gap=0.0, out_size=4)
+    assert p.shape == (4, 1, 4, 4)
+    assert [float(v.mean()) for v in p] == pytest.approx([4, 0, 8, 5], abs=1e-5)
+
+
+def test_relative_patch_loss_matches_reference():
+    m = _seeded(RelativePatchLocation)
+    x = torch.rand(3, 1, 16, 16)
+    loss = m(x, torch.Generator().manual_seed(1)).item()
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 8, (3,), generator=g)
+    cells = torch.stack([torch.full((3,), 4), NEIGHBOURS[labels]], 1)
+    patches = extract_patches(x, cells, 3, g, out_size=m.patch_size)
+    ref = []
+    for i in range(3):
+        pair = torch.cat([m.encode(patches[2 * i:2 * i + 1]), m.encode(patches[2 * i + 1:2 * i + 2])], 1)
+        ref.append(_ce(m.head(pair)[0], int(labels[i])))
+    assert loss == pytest.approx(sum(ref) / 3, rel=1e-5)
+
+
+def test_permutation_sets():
+    p2 = permutation_set(2, 24)
+    assert p2.shape == (24, 4) and len({tuple(r) for r in p2.tolist()}) == 24
+    p3 = permutation_set(3, 10)
+    assert p3.shape == (10, 9) and p3[0].tolist() == list(range(9))
+    assert all(sorted(r) == list(range(9)) for r in p3.tolist())
+    dists = [(p3[i] != p3[j]).sum().item() for i in range(10) for j in range(i)]
+    assert min(dists) >= 6  # far apart, unlike random neighbours that can differ in 2 tiles
+    assert torch.equal(p3, permutation_set(3, 10))
+
+
+def test_jigsaw_loss_matches_reference():
+    m = _seeded(Jigsaw, grid=2)
+    x = torch.rand(2, 1, 16, 16)
+    loss = m(x, torch.Generator().manual_seed(2)).item()
+    g = torch.Generator().manual_seed(2)
+    labels = torch.randint(0, len(m.perms), (2,), generator=g)
+    tiles = extract_patches(x, m.perms[labels], 2, g, out_size=m.patch_size)
+    ref = []
+    for i in range(2):
+        feats = torch.cat([m.encode(tiles[4 * i + j:4 * i + j + 1]) for j in range(4)], 1)
+        ref.append(_ce(m.head(feats)[0], int(labels[i])))
+    assert loss == pytest.approx(sum(ref) / 2, rel=1e-5)
