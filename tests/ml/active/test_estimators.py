@@ -99,3 +99,27 @@ def test_co_training_stops_when_confidence_falls(digits):
     y_obs[:20] = y[:20]
     est = CoTraining(n_classes=10, min_confidence=0.999999, max_rounds=5).fit(X, y_obs)
     assert est.n_rounds_ == 0 and est.pseudo_labelled_ == [0, 0]
+
+
+def _digit_images(X):
+    """8x8 digits (0..16) as 16x16 pixels in [0, 255], flattened NHWC: what FineTuneClassifier takes."""
+    return (np.kron(X.reshape(-1, 8, 8), np.ones((2, 2))) * 16).clip(0, 255).reshape(len(X), -1)
+
+
+@pytest.mark.parametrize("n_labels", [1, 2, 20])
+def test_finetune_runs_on_cpu_from_the_first_labels(n_labels, digits):
+    # Not in check_estimator: its inputs are images of a fixed size, not arbitrary feature matrices.
+    from sklearn.base import clone
+
+    X, y = digits
+    img = _digit_images(X[:60])
+    est = create_estimator("finetune", image_size=16, n_classes=10, epochs=1, min_steps=3, batch_size=16,
+                           device="cpu")
+    assert clone(est).get_params() == est.get_params()
+    assert est.fit(img[:n_labels], y[:n_labels]) is est
+    p = est.predict_proba(img)
+    assert p.shape == (60, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert set(est.predict(img)) <= set(y[:n_labels])  # unseen classes are masked until labelled
+    with pytest.raises(ValueError, match="features"):
+        est.predict_proba(img[:, :10])
