@@ -164,6 +164,7 @@ def settings_env(settings) -> dict[str, str]:  # noqa: ANN001
         LOUPE_DATABASE_URL=settings.database_url,
         LOUPE_BROKER_URL=settings.broker_url,
         LOUPE_MEDIA_DIR=str(settings.media_dir),
+        LOUPE_JOB_STALE_SECONDS=str(settings.job_stale_seconds),
     )
     return env
 

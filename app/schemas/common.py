@@ -65,6 +65,8 @@ class ProjectOut(BaseModel):
     sample_count: int
     labelled_count: int
     current_model_version: int | None
+    current_backbone_version: int | None = None
+    current_embedding_version: int | None = None
     role: str
     created_at: datetime
 

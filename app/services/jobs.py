@@ -11,12 +11,27 @@ from app.models import Job, Project, User
 from app.models.base import utcnow
 from app.models.job import ACTIVE_STATES
 from app.services.errors import Invalid, NotFound
+from app.services.project_settings import SSL_METHODS
+
+
+def validate_params(kind: str, params: dict) -> None:
+    """Refuse parameters a job would only fail on later, with a message that names them."""
+    if kind == "pretrain":
+        method = params.get("method")
+        if method is not None and method not in SSL_METHODS:
+            raise Invalid(f"unknown self-supervised method {method!r}; known: {', '.join(SSL_METHODS)}")
+        for key, hi in (("budget_seconds", 24 * 3600), ("epochs", 10_000)):
+            value = params.get(key)
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                      or not 0 < value <= hi):
+                raise Invalid(f"{key} must be a number in (0, {hi}]")
 
 
 def create_job(session: Session, project: Project, user: User | None, kind: str, params: dict,
                broker_url: str) -> tuple[Job, bool]:
     """Queue a job; returns (job, created). A train or embed request folds into one already waiting
     (the waiting one will see every label or sample the newer request would have)."""
+    validate_params(kind, params)
     if kind in ("train", "embed"):
         pending = session.scalar(
             select(Job).where(Job.project_id == project.id, Job.kind == kind, Job.state == "queued")

@@ -16,7 +16,9 @@ def project_out(project: Project, role: str, counts: tuple[int, int]) -> Project
     return ProjectOut(
         id=project.id, name=project.name, description=project.description, classes=project.classes,
         settings=effective_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
-        current_model_version=project.current_model_version_id, role=role, created_at=project.created_at,
+        current_model_version=project.current_model_version_id,
+        current_backbone_version=project.current_backbone_version_id,
+        current_embedding_version=project.current_embedding_version_id, role=role, created_at=project.created_at,
     )
 
 

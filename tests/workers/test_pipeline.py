@@ -1,0 +1,148 @@
+"""The teaching loop end to end with a real worker: embed on arrival, pretrain, cold start, retrain
+after K labels, cancel, and a worker killed mid-pretraining."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    Api,
+    digits_pngs,
+    imagefolder_zip,
+    make_settings,
+    running_worker,
+    upload,
+    wait_for_job,
+)
+
+
+@pytest.fixture
+def loop(tmp_path, sqlite_url):
+    from app.db import session_scope
+    from app.main import create_app
+    from app.services.auth import create_user
+
+    settings = make_settings(tmp_path, sqlite_url, job_stale_seconds=4)
+    with session_scope(settings.database_url) as s:
+        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
+    with TestClient(create_app(settings)) as client:
+        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+
+
+def _jobs(admin, pid):  # noqa: ANN001
+    return {j["kind"]: j for j in reversed(admin.get(f"/projects/{pid}/jobs").json())}
+
+
+def _new_project(admin, n=300, **settings):  # noqa: ANN001
+    cfg = {"auto_pretrain": True, "pretrain_budget_s": 6, "retrain_every": 10, "batch_size": 10} | settings
+    pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
+                                        "settings": cfg}).json()["id"]
+    items = digits_pngs(n)
+    assert upload(admin, pid, [("digits.zip", imagefolder_zip(items))]).status_code == 201
+    return pid, {f"digits/{c}/{name}": c for name, _, c in items}
+
+
+def test_the_loop_runs_itself(loop):
+    settings, admin = loop
+    pid, truth = _new_project(admin)
+    kinds = [j["kind"] for j in admin.get(f"/projects/{pid}/jobs").json()]
+    assert sorted(kinds) == ["embed", "pretrain"]  # queued by the import itself
+    with running_worker(settings):
+        jobs = _jobs(admin, pid)
+        seen_progress = []
+        deadline = time.monotonic() + 120
+        while (job := admin.get(f"/jobs/{jobs['pretrain']['id']}").json())["state"] in ("queued", "running"):
+            if job["state"] == "running" and 0 < job["progress"] < 1:
+                seen_progress.append((job["progress"], job["message"]))
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["state"] == "succeeded", job
+        assert seen_progress and any("img/s" in m or "images/s" in m for _, m in seen_progress), seen_progress
+        project = admin.get(f"/projects/{pid}").json()
+        assert project["current_backbone_version"] == job["result"]["backbone_version"]
+        assert project["current_embedding_version"] == job["result"]["embedding_version"]
+
+        # The pretrain schedules a train: from zero labels the queue serves cold-start picks.
+        train = wait_for_job(admin, _jobs(admin, pid)["train"]["id"])
+        assert train["state"] == "succeeded", train
+        page = admin.get(f"/projects/{pid}/queue", params={"limit": 10}).json()["items"]
+        picked = [i for i in page if not i["is_audit"]]
+        assert picked and all(i["strategy"] == "cold_start" and i["suggestion"] is None for i in picked)
+        assert len({truth[i["filename"]] for i in picked}) >= 5  # cluster-typical picks cover many digits
+
+        # Label 10 with the truth: a retrain is scheduled by itself and the queue moves to it.
+        first_model = page[0]["model_version"]
+        r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": i["sample_id"], "label": truth[i["filename"]]}
+                                                        for i in page])
+        assert r.status_code == 201
+        deadline = time.monotonic() + 60
+        while admin.get(f"/projects/{pid}").json()["current_model_version"] == first_model:
+            assert time.monotonic() < deadline, "no automatic retrain after retrain_every labels"
+            time.sleep(0.3)
+        page = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+        assert all(i["suggestion"] is not None and i["model_version"] != first_model for i in page)
+        metrics = admin.get(f"/projects/{pid}/metrics").json()
+        assert metrics["labelled_count"] == 10 and sum(metrics["class_balance"].values()) == 10
+        assert [p["labels"] for p in metrics["learning_curve"]][-1] == 10
+        assert metrics["labels_until_retrain"] == 10
+
+        history = admin.get(f"/samples/{page[0]['sample_id']}/labels").json()
+        assert history == []  # not labelled yet; a label now records what was shown:
+        admin.post(f"/projects/{pid}/labels", json={"sample_id": page[0]["sample_id"], "label": "3"})
+        shown = admin.get(f"/samples/{page[0]['sample_id']}/labels").json()[0]
+        assert shown["model_version"] == page[0]["model_version"]
+        assert shown["suggested_label"] == page[0]["suggestion"]["label"]
+
+
+def test_cancel_and_bad_params_leave_the_project_as_it_was(loop):
+    settings, admin = loop
+    pid, _ = _new_project(admin, n=200, auto_pretrain=False)
+    bad = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {"method": "astrology"}})
+    assert bad.status_code == 422 and "astrology" in bad.json()["detail"]
+    with running_worker(settings):
+        wait_for_job(admin, _jobs(admin, pid)["embed"]["id"])
+        before = admin.get(f"/projects/{pid}").json()
+        job = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {"budget_seconds": 120}}).json()
+        wait_for_job(admin, job["id"], states=("running",))
+        assert admin.post(f"/jobs/{job['id']}/cancel").status_code == 200
+        done = wait_for_job(admin, job["id"], timeout=30)
+        assert done["state"] == "cancelled"
+        after = admin.get(f"/projects/{pid}").json()
+        assert after["current_backbone_version"] == before["current_backbone_version"] is None
+        assert after["current_embedding_version"] == before["current_embedding_version"]
+
+
+def test_a_worker_killed_mid_pretraining_is_recovered(loop):
+    settings, admin = loop
+    pid, _ = _new_project(admin, n=200, auto_pretrain=False, auto_embed=False)
+    job = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {"budget_seconds": 8}}).json()
+    with running_worker(settings) as worker:
+        deadline = time.monotonic() + 60
+        while admin.get(f"/jobs/{job['id']}").json()["progress"] < 0.1:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        worker.kill()  # SIGKILL: no chance to clean up or acknowledge
+        worker.wait()
+    stuck = admin.get(f"/jobs/{job['id']}").json()
+    assert stuck["state"] == "running"
+    assert admin.get(f"/projects/{pid}").json()["current_backbone_version"] is None
+    time.sleep(settings.job_stale_seconds + 1)
+    with running_worker(settings):  # a new worker finds the stale job and runs it again
+        done = wait_for_job(admin, job["id"], timeout=120)
+    assert done["state"] == "succeeded", done
+    project = admin.get(f"/projects/{pid}").json()
+    assert project["current_backbone_version"] == done["result"]["backbone_version"]
+
+    from app.db import session_scope
+    from app.models import EmbeddingVersion
+    from workers import embedding_store
+
+    with session_scope(settings.database_url) as s:
+        ev = s.get(EmbeddingVersion, project["current_embedding_version"])
+        ids, vectors = embedding_store.read(settings.media_path, ev.file_key, ev.ids_key)
+    assert len(ids) == 200 and np.isfinite(np.asarray(vectors, dtype=np.float32)).all()
