@@ -1,0 +1,220 @@
+"""End-to-end tests of the browser UI against a real server and worker (see conftest.py).
+
+They run in file order on one server, each arranging what it needs through the API first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.frontend.conftest import ADMIN_PASSWORD, Api, ApiError
+
+pytestmark = pytest.mark.browser
+
+
+def wait_until(fn, timeout: float = 20, interval: float = 0.2, what: str = "condition"):  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last value {value!r})")
+        time.sleep(interval)
+
+
+def labelled(server) -> int:  # noqa: ANN001
+    return server.admin.get(f"/projects/{server.project_id}")["labelled_count"]
+
+
+def current_sample(page) -> tuple[int, str]:  # noqa: ANN001
+    stage = page.locator(".stage[data-sample-id]")
+    stage.wait_for()
+    return int(stage.get_attribute("data-sample-id")), stage.get_attribute("data-filename")
+
+
+def label_true(server, n: int) -> None:  # noqa: ANN001
+    """Label n unlabelled samples through the API with their true class (the folder name)."""
+    items = server.admin.get(f"/projects/{server.project_id}/samples?status=unlabelled&limit=1000")["items"]
+    step = max(1, len(items) // n)
+    picked = items[::step][:n]
+    server.admin.post(f"/projects/{server.project_id}/labels",
+                      [{"sample_id": s["id"], "label": server.true_label(s["filename"])} for s in picked])
+
+
+def train(server) -> dict:  # noqa: ANN001
+    server.admin.idle(server.project_id)
+    job = server.admin.post(f"/projects/{server.project_id}/jobs", {"kind": "train"})
+    done = server.admin.wait_job(job["id"], timeout=120)
+    assert done["state"] == "succeeded", done
+    return done
+
+
+def test_sign_in_and_project_list(page, server, login, screenshot):
+    page.goto("/")
+    page.wait_for_selector("#login-username")
+    screenshot(page, "sign-in")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").filter(has_text="Wrong username or password").wait_for()
+
+    login(page)
+    card = page.locator(".project-card[data-project='digits-demo']")
+    card.wait_for()
+    assert "/ 1,797 labelled" in card.locator(".labelled").inner_text()
+    card.locator(".acc").filter(has_not_text="…").wait_for()
+    screenshot(page, "projects")
+
+
+def test_label_ten_with_the_keyboard_then_undo(page, server, login, screenshot):
+    before = labelled(server)
+    login(page)
+    page.goto("/#/projects/1/label")
+    done: list[int] = []
+    for i in range(10):
+        sid, filename = current_sample(page)
+        if i == 1:
+            # The next item was prefetched: its image is already a decoded local blob.
+            assert page.locator("#label-image").get_attribute("src").startswith("blob:")
+        page.keyboard.press(server.true_label(filename))
+        done.append(sid)
+        page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
+    assert page.locator("#session-count").inner_text() == "10"
+    wait_until(lambda: labelled(server) == before + 10, what="ten labels stored")
+    for sid in done[-3:]:
+        history = server.admin.get(f"/samples/{sid}/labels")
+        assert history[-1]["action"] == "set" and history[-1]["duration_ms"] is not None
+    screenshot(page, "label")
+
+    # Backspace undoes the last label and shows that sample again.
+    page.keyboard.press("Backspace")
+    page.locator(f".stage[data-sample-id='{done[-1]}']").wait_for()
+    wait_until(lambda: labelled(server) == before + 9, what="the undo stored")
+    assert page.locator("#session-count").inner_text() == "9"
+    assert server.admin.get(f"/samples/{done[-1]}/labels")[-1]["action"] == "undo"
+
+    # Zoom with the keyboard, and S skips (the lease goes back).
+    page.keyboard.press("+")
+    assert float(page.locator(".viewport").get_attribute("data-zoom")) > 1
+    sid, _ = current_sample(page)
+    page.keyboard.press("s")
+    page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
+    assert labelled(server) == before + 9
+
+
+def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, screenshot):
+    pid = server.project_id
+    label_true(server, 40)
+    train(server)
+    login(page)
+    page.goto(f"/#/projects/{pid}/teach")
+    # The class with the most confident suggestions makes the clearest test.
+    page.select_option("#teach-class", "0")
+    page.locator(".thumb").first.wait_for()
+    page.locator("#teach-threshold").fill("0")
+    ticked = page.locator(".thumb.in")
+    n = ticked.count()
+    assert n >= 3, n
+    unticked_id = int(ticked.nth(1).get_attribute("data-sample-id"))
+    ticked.nth(1).locator("input[type=checkbox]").uncheck()
+    assert re.search(rf"\b{n - 1}\b of", page.locator("#teach-count").inner_text())
+    screenshot(page, "teach")
+    before = labelled(server)
+    page.locator("#teach-apply").click()
+    page.locator("#teach-undo").wait_for()
+    assert labelled(server) == before + n - 1
+    assert server.admin.get(f"/samples/{unticked_id}")["status"] == "unlabelled"
+
+    page.locator("#teach-undo").click()
+    wait_until(lambda: labelled(server) == before, what="the whole batch undone")
+
+
+def test_teach_around_a_sample(page, server, login):
+    if not server.admin.has_route("GET", "/projects/{pid}/neighbours"):
+        pytest.skip("this server has no GET /projects/{pid}/neighbours yet")
+    pid = server.project_id
+    sid = server.admin.get(f"/projects/{pid}/samples?status=unlabelled&limit=1")["items"][0]["id"]
+    login(page)
+    page.goto(f"/#/projects/{pid}/teach?sample={sid}")
+    page.locator(".thumb").first.wait_for()
+    assert page.locator(".thumb").count() > 3
+    assert "Similarity" in page.locator(".teach-controls").inner_text()
+
+
+def test_dashboard_draws_the_learning_curve_after_a_retrain(page, server, login, screenshot):
+    pid = server.project_id
+    login(page)
+    page.goto(f"/#/projects/{pid}/dashboard")
+    page.locator("#stat-labelled").wait_for()
+    dots = page.locator("#learning-curve svg circle.dot")
+    had = dots.count()
+    label_true(server, 30)
+    train(server)
+    # The dashboard refreshes itself: the new model version appears without a reload.
+    wait_until(lambda: dots.count() > had or (had == 0 and dots.count() > 0), timeout=30, what="a new point on the curve")
+    assert page.locator("#class-balance .bar-row").count() == 10
+    screenshot(page, "dashboard")
+
+
+def test_admin_starts_a_job_and_watches_it(page, server, login, screenshot):
+    pid = server.project_id
+    server.admin.idle(pid)
+    login(page)
+    old = {j["id"] for j in server.admin.get(f"/projects/{pid}/jobs")}
+    page.goto(f"/#/projects/{pid}/admin/jobs")
+    page.get_by_role("button", name="Train now").click()
+    jid = wait_until(lambda: next((j["id"] for j in server.admin.get(f"/projects/{pid}/jobs") if j["id"] not in old), None),
+                     what="the new job")
+    row = page.locator(f".job-row[data-job-id='{jid}']")
+    bar = row.get_by_role("progressbar")
+    bar.wait_for()
+    # Polled live (no reload): the row goes to succeeded with a full bar.
+    page.locator(f".job-row[data-job-id='{jid}'][data-state='succeeded']").wait_for(timeout=120_000)
+    assert bar.get_attribute("aria-valuenow") == "100"
+    screenshot(page, "admin-jobs")
+
+
+def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
+    pid = server.project_id
+    try:
+        server.admin.post("/users", {"username": "annie", "password": "annotator-pass-1"})
+    except ApiError as exc:
+        assert exc.status == 409, exc
+    server.admin.post(f"/projects/{pid}/members", {"username": "annie", "role": "annotator"})
+    annie = Api(server.url).login("annie", "annotator-pass-1")
+    with pytest.raises(ApiError) as err:
+        annie.post(f"/projects/{pid}/jobs", {"kind": "train"})
+    assert err.value.status == 403
+
+    login(page, "annie", "annotator-pass-1")
+    card = page.locator(".project-card[data-project='digits-demo']")
+    assert card.get_by_role("link", name="Admin").count() == 0
+    page.goto(f"/#/projects/{pid}/label")
+    current_sample(page)
+    assert page.locator("[data-tab=admin]").count() == 0
+    assert page.get_by_role("button", name="Train now").count() == 0
+    page.goto(f"/#/projects/{pid}/admin/jobs")
+    page.get_by_text("Only admins can manage this project").wait_for()
+    assert page.get_by_role("button", name="Train now").count() == 0
+
+
+def test_every_view_stays_on_its_own_origin(page, server, login, screenshot):
+    pid = server.project_id
+    login(page)
+    views = [("label", "label"), ("teach", None), ("dashboard", None), ("admin/import", "admin-import"),
+             ("admin/settings", "admin-settings"), ("admin/members", "admin-members")]
+    for path, name in views:
+        page.goto(f"/#/projects/{pid}/{path}")
+        page.wait_for_load_state("networkidle")
+        if name and name != "label":
+            screenshot(page, name)
+    for path, name in [("/#/admin/users", "admin-users"), ("/#/account", "tokens")]:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        screenshot(page, name)
+    assert len(page.requests.urls) > 20
+    assert not page.requests.foreign()
