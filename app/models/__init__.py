@@ -2,7 +2,7 @@
 
 from app.models.base import Base
 from app.models.job import Job
-from app.models.label import IdempotencyRecord, Label
+from app.models.label import IdempotencyRecord, Label, Review, WebhookDelivery
 from app.models.model_version import BackboneVersion, EmbeddingVersion, ModelVersion, Prediction
 from app.models.project import Membership, Project
 from app.models.sample import Sample
@@ -20,6 +20,8 @@ __all__ = [
     "ModelVersion",
     "Prediction",
     "Project",
+    "Review",
+    "WebhookDelivery",
     "Sample",
     "User",
 ]

@@ -21,7 +21,10 @@ class Label(Base):
     action: Mapped[str] = mapped_column(String(8), default="set")  # set | undo
     label: Mapped[str | None] = mapped_column(String(200))
     undoes_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
-    source: Mapped[str] = mapped_column(String(16), default="human")  # human | import | batch
+    source: Mapped[str] = mapped_column(String(16), default="human")  # human | import | review
+    # "primary" revisions make the current label; a "second" opinion (another annotator's label on a
+    # sample that already has one) is kept beside it and never overwrites it.
+    opinion: Mapped[str] = mapped_column(String(8), default="primary")
     # What the expert was shown when they chose, so a label can be judged against its suggestion.
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     suggested_label: Mapped[str | None] = mapped_column(String(200))
@@ -46,3 +49,38 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int]
     response: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """A label that needs a second look: annotators disagree, or a confident model disagrees."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_project_status", "project_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(32))  # annotators_disagree | model_disagrees
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resolution_label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for a project's webhook, with its attempts (delivered by a worker task)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_pretraining_is_recovered(loop):
 
     from app.db import session_scope
     from app.models import EmbeddingVersion
-    from workers import embedding_store
+    from app import embedding_store
 
     with session_scope(settings.database_url) as s:
         ev = s.get(EmbeddingVersion, project["current_embedding_version"])

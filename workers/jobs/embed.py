@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.db import session_scope
 from app.models import BackboneVersion, EmbeddingVersion, Project
-from workers import embedding_store
+from app import embedding_store
 from workers.jobs.context import JobContext, load_context, load_samples
 from workers.jobs.runner import Progress
 

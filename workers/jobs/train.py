@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from app.db import session_scope
 from app.models import ModelVersion, Prediction, Project
-from workers import embedding_store
+from app import embedding_store
 from workers.jobs import prediction_writer
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.runner import Progress
