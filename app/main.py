@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api.limits import BodySizeLimit
-from app.api.routes import auth, health, jobs, labels, projects, queue, results, samples, users
+from app.api.routes import auth, explore, health, jobs, labels, projects, queue, results, samples, team, tokens, users
 from app.services.errors import ServiceError
 from app.settings import Settings, get_settings
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    for module in (health, auth, users, projects, samples, labels, queue, jobs, results):
+    for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, explore, team):
         app.include_router(module.router, prefix="/api/v1")
 
     if FRONTEND_DIR.is_dir():

@@ -13,7 +13,7 @@ from app.task_client import QUEUE_FOR_KIND
 
 def create_celery() -> Celery:
     settings = get_settings()
-    celery = Celery("loupe", broker=settings.broker_url, include=["workers.tasks"])
+    celery = Celery("loupe", broker=settings.broker_url, include=["workers.tasks", "workers.webhooks"])
     celery.conf.update(
         # Named like the queues the API sends to by name (exchange and routing key = queue name).
         task_queues=[Queue(q, Exchange(q), routing_key=q) for q in ("gpu", "cpu")],

@@ -41,7 +41,9 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens when the route returns, before the response is sent, so a client
+# never sees a 201 for a write that is not (yet) durable, and its next request finds what it wrote.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -73,7 +73,7 @@ class ProjectOut(BaseModel):
 
 class MemberIn(BaseModel):
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    role: Literal["annotator", "viewer"]
+    role: Literal["annotator", "reviewer", "viewer"]
 
 
 class MemberOut(BaseModel):

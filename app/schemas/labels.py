@@ -18,6 +18,7 @@ class LabelOut(BaseModel):
     label: str | None
     action: str
     source: str
+    opinion: str = "primary"
     username: str | None
     suggested_label: str | None
     suggested_confidence: float | None
@@ -28,6 +29,7 @@ class LabelOut(BaseModel):
 
 class LabelsOut(BaseModel):
     created: int
+    batch_id: str | None = None
     items: list[LabelOut]
 
 

@@ -41,6 +41,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
+    if row.kind == "api" and (row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5)):
+        row.last_used_at = now  # coarse on purpose: no write on every request
     return user
 
 

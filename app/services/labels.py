@@ -1,8 +1,14 @@
-"""Labelling: append-only revisions, with the sample's current label derived from them."""
+"""Labelling: append-only revisions, with the sample's current label derived from them.
+
+A sample's first label (and its labeller's own later changes) are "primary" revisions: the newest
+live one is the current label. Another annotator's label on an already labelled sample is a "second"
+opinion: it is kept, never overwrites the first, and if it disagrees the sample goes to review.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -10,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Label, Prediction, Project, Sample, User
 from app.repos import samples as samples_repo
+from app.services import reviews
 from app.services.errors import Forbidden, Invalid, NotFound
 
 
@@ -29,8 +36,30 @@ def _current_prediction(session: Session, project: Project, sample_ids: Sequence
     return {p.sample_id: p for p in session.scalars(q)}
 
 
+def _live(rows: Sequence[Label]) -> list[Label]:
+    undone = {r.undoes_id for r in rows if r.action == "undo"}
+    return [r for r in rows if r.action == "set" and r.id not in undone]
+
+
+def _histories(session: Session, sample_ids: Sequence[int]) -> dict[int, list[Label]]:
+    out: dict[int, list[Label]] = {sid: [] for sid in sample_ids}
+    if sample_ids:
+        for row in session.scalars(select(Label).where(Label.sample_id.in_(sample_ids)).order_by(Label.id)):
+            out[row.sample_id].append(row)
+    return out
+
+
+def derive_current(rows: Sequence[Label]) -> str | None:
+    """The newest live primary revision; failing that, the newest live second opinion."""
+    live = _live(rows)
+    primary = [r for r in live if r.opinion == "primary"]
+    pick = primary or live
+    return pick[-1].label if pick else None
+
+
 def add_labels(
-    session: Session, project: Project, user: User | None, requests: Sequence[LabelRequest], source: str = "human"
+    session: Session, project: Project, user: User | None, requests: Sequence[LabelRequest], source: str = "human",
+    batch_id: str | None = None,
 ) -> list[Label]:
     """Validate the whole batch first, so a bad item stores nothing; then append one revision each.
 
@@ -42,71 +71,112 @@ def add_labels(
     if bad:
         raise Invalid(f"label(s) {bad} are not classes of project '{project.name}' (classes: {project.classes})")
     ids = [r.sample_id for r in requests]
+    if len(set(ids)) != len(ids):
+        raise Invalid("a sample appears twice in one request")
     samples = samples_repo.get_in_project(session, project.id, list(set(ids)))
     missing = sorted(set(ids) - samples.keys())
     if missing:
         raise NotFound(f"sample(s) {missing} not found in project {project.id}")
     shown = _current_prediction(session, project, ids)
+    histories = _histories(session, ids)
     out = []
     for r in requests:
         sample = samples[r.sample_id]
         pred = shown.get(r.sample_id)
+        live = _live(histories[r.sample_id])
+        others = [x for x in live if x.user_id != (user.id if user else None)]
+        # Someone else already labelled it: this is a second opinion, kept beside theirs.
+        opinion = "second" if sample.label is not None and others and user is not None else "primary"
         row = Label(
-            project_id=project.id,
-            sample_id=sample.id,
-            user_id=user.id if user else None,
-            action="set",
-            label=r.label,
-            source=source,
+            project_id=project.id, sample_id=sample.id, user_id=user.id if user else None, action="set",
+            label=r.label, source=source, opinion=opinion,
             model_version_id=project.current_model_version_id if pred else None,
             suggested_label=pred.label if pred else None,
             suggested_confidence=pred.confidence if pred else None,
             selection_probability=pred.probability if pred else None,
-            duration_ms=r.duration_ms,
+            duration_ms=r.duration_ms, batch_id=batch_id,
         )
         session.add(row)
         out.append(row)
-        sample.label = r.label
-        sample.status = "labelled"
-        if sample.leased_by is not None:
-            sample.leased_by = None
-            sample.lease_expires_at = None
+        if opinion == "primary":
+            sample.label, sample.status = r.label, "labelled"
+        if sample.leased_by is not None and (user is None or sample.leased_by == user.id):
+            sample.leased_by, sample.lease_expires_at = None, None
     session.flush()
+    if source == "review":
+        return out
+    for row in out:
+        if row.opinion == "second" and row.label != samples[row.sample_id].label:
+            reviews.open_review(session, project, row, "annotators_disagree",
+                                {"current": samples[row.sample_id].label, "second": row.label})
+        pred = shown.get(row.sample_id)
+        if pred is not None and pred.label and pred.label != row.label and (pred.confidence or 0) >= \
+                reviews.confident_threshold(project):
+            reviews.open_review(session, project, row, "model_disagrees",
+                                {"model": pred.label, "confidence": pred.confidence, "label": row.label})
     return out
 
 
-def current_label(session: Session, sample_id: int) -> str | None:
-    """Replay the sample's history: the newest 'set' that no 'undo' cancels."""
-    rows = session.scalars(select(Label).where(Label.sample_id == sample_id).order_by(Label.id)).all()
-    undone = {r.undoes_id for r in rows if r.action == "undo"}
-    live = [r for r in rows if r.action == "set" and r.id not in undone]
-    return live[-1].label if live else None
+def _recompute(session: Session, sample_id: int) -> None:
+    sample = session.get(Sample, sample_id)
+    assert sample is not None
+    sample.label = derive_current(history(session, sample_id))
+    sample.status = "labelled" if sample.label is not None else "unlabelled"
 
 
-def undo_label(session: Session, label_id: int, user: User, project_for) -> Label:  # noqa: ANN001
+def _undo_rows(session: Session, targets: Sequence[Label], user: User, batch_id: str | None = None) -> list[Label]:
+    rows = []
+    for target in targets:
+        row = Label(project_id=target.project_id, sample_id=target.sample_id, user_id=user.id, action="undo",
+                    label=None, undoes_id=target.id, source=target.source, opinion=target.opinion, batch_id=batch_id)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    for sid in {t.sample_id for t in targets}:
+        _recompute(session, sid)
+    session.flush()
+    return rows
+
+
+def undo_label(session: Session, label_id: int, user: User,
+               project_for: Callable[[int, str], tuple[Project, str]]) -> Label:
+    """Undo one label: an admin may undo any; an annotator only their own newest live label."""
     target = session.get(Label, label_id)
     if target is None:
         raise NotFound(f"label {label_id} not found")
-    project, _role = project_for(target.project_id, "label")
+    project_for(target.project_id, "label")
     if target.action != "set":
         raise Invalid(f"label {label_id} is itself an undo")
-    if not user.is_admin and target.user_id != user.id:
-        raise Forbidden("you can only undo your own labels")
-    already = session.scalar(select(Label.id).where(Label.undoes_id == label_id))
-    if already is not None:
+    if session.scalar(select(Label.id).where(Label.undoes_id == label_id)) is not None:
         raise Invalid(f"label {label_id} is already undone")
-    row = Label(
-        project_id=project.id, sample_id=target.sample_id, user_id=user.id, action="undo", label=None,
-        undoes_id=target.id, source=target.source,
-    )
-    session.add(row)
-    session.flush()
-    sample = session.get(Sample, target.sample_id)
-    assert sample is not None
-    sample.label = current_label(session, sample.id)
-    sample.status = "labelled" if sample.label is not None else "unlabelled"
-    session.flush()
-    return row
+    if not user.is_admin:
+        if target.user_id != user.id:
+            raise Forbidden("you can only undo your own labels")
+        mine = _live(list(session.scalars(
+            select(Label).where(Label.project_id == target.project_id, Label.user_id == user.id).order_by(Label.id))))
+        if mine and mine[-1].id != target.id:
+            raise Forbidden("you can undo only your most recent label (undo that one first)")
+    return _undo_rows(session, [target], user)[0]
+
+
+def undo_batch(session: Session, batch_id: str, user: User,
+               project_for: Callable[[int, str], tuple[Project, str]]) -> list[Label]:
+    """Undo every live label of one batch (a neighbourhood batch) as one action."""
+    rows = list(session.scalars(select(Label).where(Label.batch_id == batch_id, Label.action == "set")))
+    if not rows:
+        raise NotFound(f"label batch {batch_id} not found")
+    project_for(rows[0].project_id, "label")
+    if not user.is_admin and any(r.user_id != user.id for r in rows):
+        raise Forbidden("you can only undo your own labels")
+    undone = set(session.scalars(select(Label.undoes_id).where(Label.undoes_id.in_([r.id for r in rows]))))
+    live = [r for r in rows if r.id not in undone]
+    if not live:
+        raise Invalid(f"label batch {batch_id} is already undone")
+    return _undo_rows(session, live, user, batch_id=batch_id)
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex
 
 
 def history(session: Session, sample_id: int) -> list[Label]:

@@ -27,6 +27,9 @@ class ProjectSettings(BaseModel):
     lease_seconds: int = Field(300, ge=10, le=24 * 3600)
     audit_fraction: float = Field(0.1, ge=0.0, le=0.5, description="share of labels asked on the random audit sample")
     target_accuracy: float = Field(0.95, gt=0.0, le=1.0)
+    review_confidence: float = Field(0.95, gt=0.0, le=1.0, description="a label against a model this sure goes to review")
+    webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
+    webhook_secret: str | None = Field(None, max_length=200)
 
 
 def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -48,3 +51,6 @@ class ProjectSettingsPatch(BaseModel):
     lease_seconds: int | None = Field(None, ge=10, le=24 * 3600)
     audit_fraction: float | None = Field(None, ge=0.0, le=0.5)
     target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
+    review_confidence: float | None = Field(None, gt=0.0, le=1.0)
+    webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
+    webhook_secret: str | None = Field(None, max_length=200)

@@ -31,7 +31,7 @@ def get_project_for(session: Session, user: User, project_id: int, need: Need = 
         raise NotFound(f"project {project_id} not found")
     if need == "admin" and role != "admin":
         raise Forbidden("this action needs an admin account")
-    if need == "label" and role not in ("admin", "annotator"):
+    if need == "label" and role not in ("admin", "annotator", "reviewer"):
         raise Forbidden("viewers cannot label; ask an admin to make you an annotator")
     return project, role
 

@@ -143,6 +143,30 @@ def _run_claimed(db_url: str, job_id: int, kind: str) -> None:
 
 def _finish(db_url: str, job_id: int, state: str, message: str, error: str | None = None,
             detail: str | None = None, result: dict | None = None) -> None:
+    _record(db_url, job_id, state, message, error, detail, result)
+    _notify(db_url, job_id, state)
+
+
+def _notify(db_url: str, job_id: int, state: str) -> None:
+    from workers import webhooks
+
+    with session_scope(db_url) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return
+        project_id, kind, result, error = job.project_id, job.kind, dict(job.result or {}), job.error
+    try:
+        if state == "failed":
+            webhooks.emit(project_id, "job.failed", {"job_id": job_id, "kind": kind, "error": error})
+        elif state == "succeeded" and kind == "train":
+            webhooks.emit(project_id, "model_version.ready", {"job_id": job_id, **{
+                k: result[k] for k in ("model_version", "labels", "accuracy_estimate") if k in result}})
+    except Exception:  # noqa: BLE001 - a webhook problem never changes a job's outcome
+        log.warning("could not queue the webhook for job %s", job_id, exc_info=True)
+
+
+def _record(db_url: str, job_id: int, state: str, message: str, error: str | None,
+            detail: str | None, result: dict | None) -> None:
     with session_scope(db_url) as s:
         job = s.get(Job, job_id)
         if job is None:

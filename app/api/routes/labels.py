@@ -19,7 +19,7 @@ router = APIRouter(tags=["labels"])
 
 def label_out(row: Label, users: dict[int, str]) -> LabelOut:
     return LabelOut(
-        id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source,
+        id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source, opinion=row.opinion,
         username=users.get(row.user_id or 0), suggested_label=row.suggested_label,
         suggested_confidence=row.suggested_confidence, model_version=row.model_version_id,
         duration_ms=row.duration_ms, created_at=row.created_at,
@@ -34,6 +34,7 @@ def post_labels(
     settings: SettingsDep,
     user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    x_label_batch: Annotated[str | None, Header(max_length=8)] = None,
 ) -> JSONResponse:
     """Stores one label or a list of them (all or nothing). With an ``Idempotency-Key`` header a retry
     returns the first answer and stores nothing new."""
@@ -45,11 +46,13 @@ def post_labels(
         if previous is not None:
             return JSONResponse(previous.response, status_code=previous.status_code,
                                 headers={"Idempotent-Replayed": "true"})
+    batch_id = label_service.new_batch_id() if x_label_batch in ("1", "true") else None
     rows = label_service.add_labels(
-        session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items]
+        session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items],
+        batch_id=batch_id,
     )
     automation.after_labels(session, project, settings.broker_url)
-    out = LabelsOut(created=len(rows), items=[label_out(r, {user.id: user.username}) for r in rows])
+    out = LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])
     payload = out.model_dump(mode="json")
     if idempotency_key:
         try:
@@ -66,6 +69,15 @@ def undo_label(lid: int, session: SessionDep, user: CurrentUser) -> LabelOut:
         session, lid, user, lambda project_id, need: project_service.get_project_for(session, user, project_id, need)
     )
     return label_out(row, {user.id: user.username})
+
+
+@router.delete("/label-batches/{batch_id}")
+def undo_batch(batch_id: str, session: SessionDep, user: CurrentUser) -> LabelsOut:
+    """Undo every label of a batch (sent with ``X-Label-Batch: 1``) as one action."""
+    rows = label_service.undo_batch(
+        session, batch_id, user, lambda project_id, need: project_service.get_project_for(session, user, project_id, need)
+    )
+    return LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])
 
 
 @router.get("/samples/{sid}/labels")

@@ -12,10 +12,17 @@ from app.services.project_settings import effective_settings
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
+def _public_settings(stored: dict | None) -> dict:
+    shown = effective_settings(stored)
+    if shown.get("webhook_secret"):
+        shown["webhook_secret"] = "********"  # write-only: it signs webhooks, nobody needs to read it
+    return shown
+
+
 def project_out(project: Project, role: str, counts: tuple[int, int]) -> ProjectOut:
     return ProjectOut(
         id=project.id, name=project.name, description=project.description, classes=project.classes,
-        settings=effective_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
+        settings=_public_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
         current_model_version=project.current_model_version_id,
         current_backbone_version=project.current_backbone_version_id,
         current_embedding_version=project.current_embedding_version_id, role=role, created_at=project.created_at,

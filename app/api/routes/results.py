@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.db import session_scope
 from app.models import ModelVersion, Prediction, Project, Sample
 from app.schemas.labels import PredictionOut, PredictionsOut
 from app.services import automation
+from app.services import reviews as review_service
 from app.services import export as export_service
 from app.services import projects as project_service
 from app.storage import BlobStore
@@ -88,6 +90,7 @@ def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
         "confusion": {"classes": project.classes, "matrix": cur["confusion"]} if "confusion" in cur else None,
         "labels_to_target": cur.get("labels_to_target"),
         "labels_until_retrain": automation.labels_until_retrain(session, project),
+        "agreement": review_service.agreement(session, pid),
         "learning_curve": [
             {
                 "model_version": v.id,
@@ -114,9 +117,9 @@ def export(
     name = f"{project.name}-labels"
 
     def rows():
-        # The request's session stays open until the streamed body is sent (FastAPI >= 0.118 runs a
-        # yield dependency's exit after the response), so the rows are read in the same transaction.
-        yield from export_service.label_rows(session, project)
+        # Its own session: the request's has committed and closed before a streamed body is sent.
+        with session_scope(settings.database_url) as s:
+            yield from export_service.label_rows(s, s.get(Project, pid))
 
     if format == "csv":
         return StreamingResponse(export_service.as_csv(rows()), media_type="text/csv",

@@ -1,0 +1,60 @@
+"""Teach by neighbourhood: samples near one another in the embedding space, or sharing a suggestion."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import embedding_store
+from app.models import EmbeddingVersion, Prediction, Project, Sample
+from app.services.errors import Invalid, NotFound
+from app.settings import Settings
+
+CHUNK = 200_000  # rows per dot-product block: bounded memory on big pools
+
+
+def neighbours(session: Session, settings: Settings, project: Project, sample_id: int, limit: int,
+               unlabelled_only: bool) -> list[tuple[int, float]]:
+    """The ``limit`` samples most similar (cosine) to ``sample_id``, best first, itself excluded."""
+    if project.current_embedding_version_id is None:
+        raise Invalid("the project has no embeddings yet (they are computed after an import)")
+    ev = session.get(EmbeddingVersion, project.current_embedding_version_id)
+    assert ev is not None
+    ids, vectors = embedding_store.read(settings.media_path, ev.file_key, ev.ids_key)
+    pos = int(np.searchsorted(ids, sample_id))
+    if pos >= len(ids) or ids[pos] != sample_id:
+        raise NotFound(f"sample {sample_id} has no embedding yet")
+    query = np.asarray(vectors[pos], dtype=np.float32)
+    sims = np.empty(len(ids), dtype=np.float32)
+    for i in range(0, len(ids), CHUNK):
+        sims[i:i + CHUNK] = np.asarray(vectors[i:i + CHUNK], dtype=np.float32) @ query
+    sims[pos] = -np.inf
+    if unlabelled_only:
+        labelled = set(session.scalars(select(Sample.id).where(
+            Sample.project_id == project.id, Sample.status == "labelled")))
+        if labelled:
+            sims[np.isin(ids, np.fromiter(labelled, dtype=np.int64))] = -np.inf
+    k = min(limit, int(np.isfinite(sims).sum()))
+    if k <= 0:
+        return []
+    top = np.argpartition(-sims, k - 1)[:k]
+    top = top[np.argsort(-sims[top], kind="stable")]
+    return [(int(ids[i]), float(sims[i])) for i in top]
+
+
+def suggested(session: Session, project: Project, label: str, limit: int, min_confidence: float) -> list[int]:
+    """Unlabelled samples the current model suggests as ``label``, most confident first."""
+    if label not in project.classes:
+        raise Invalid(f"'{label}' is not a class of project '{project.name}'")
+    if project.current_model_version_id is None:
+        return []
+    q = (
+        select(Prediction.sample_id)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(Prediction.model_version_id == project.current_model_version_id, Prediction.label == label,
+               Prediction.confidence >= min_confidence, Sample.status == "unlabelled")
+        .order_by(Prediction.confidence.desc(), Prediction.sample_id)
+        .limit(limit)
+    )
+    return list(session.scalars(q))
