@@ -8,6 +8,7 @@ import * as teach from "./views/teach.js";
 import * as dashboard from "./views/dashboard.js";
 import * as admin from "./views/admin.js";
 import * as account from "./views/account.js";
+import * as reviews from "./views/reviews.js";
 
 const ROUTES = [
   [/^\/login$/, login, {}],
@@ -15,6 +16,7 @@ const ROUTES = [
   [/^\/projects\/(\d+)\/label$/, label, { tab: "label" }],
   [/^\/projects\/(\d+)\/teach$/, teach, { tab: "teach" }],
   [/^\/projects\/(\d+)\/dashboard$/, dashboard, { tab: "dashboard" }],
+  [/^\/projects\/(\d+)\/reviews$/, reviews, { tab: "reviews" }],
   [/^\/projects\/(\d+)\/admin(?:\/(\w+))?$/, admin, { tab: "admin" }],
   [/^\/admin\/(users|tokens)$/, account, { tab: "global" }],
   [/^\/account$/, account, { tab: "account" }],
@@ -109,11 +111,12 @@ function renderShell(project, meta) {
   clear(nav);
   nav.hidden = !project;
   if (project) {
-    const canLabel = project.role === "admin" || project.role === "annotator";
+    const canLabel = ["admin", "annotator", "reviewer"].includes(project.role);
     const tabs = [
       canLabel && ["label", "Label", "L"],
       canLabel && ["teach", "Teach by neighbourhood", "T"],
       ["dashboard", "Dashboard", "D"],
+      (project.role === "admin" || project.role === "reviewer") && ["reviews", "Reviews", "R"],
       project.role === "admin" && ["admin", "Admin", "A"],
     ].filter(Boolean);
     nav.append(h("div", { class: "tabs", role: "tablist", "aria-label": "Project views" },

@@ -25,6 +25,7 @@ export function isTyping(e) {
 }
 
 export const STRATEGY_NAMES = {
+  audit: "random audit sample (measures accuracy honestly)",
   random: "random sample (no model yet, or exploring)",
   least_confidence: "least confident", "least-confidence": "least confident",
   margin: "smallest margin between the top two classes",

@@ -69,13 +69,14 @@ async function tokensView(root, me) {
     } catch (err) { toast(errorText(err), "error", 6000); }
   } }, name, h("button", { class: "btn primary", type: "submit" }, "Create token")), fresh,
   h("table", { class: "table", style: { marginTop: "12px" } },
-    h("thead", null, h("tr", null, h("th", null, "name"), h("th", null, "created"), h("th", null, "last used"), h("th", null, "expires"), h("th", null, ""))), body));
+    h("thead", null, h("tr", null, h("th", null, "name"), h("th", null, "created"), h("th", null, "last used"), h("th", null, "status"), h("th", null, ""))), body));
   function show(list) {
     const items = Array.isArray(list) ? list : list.items || [];
     fill(body, items.length ? items.map((t) => h("tr", null, h("td", null, t.name), h("td", { class: "muted small" }, timeAgo(t.created_at)),
       h("td", { class: "muted small" }, t.last_used_at ? timeAgo(t.last_used_at) : "never"),
-      h("td", { class: "muted small" }, t.expires_at ? new Date(t.expires_at).toLocaleDateString() : "never"),
-      h("td", null, h("button", { class: "btn ghost small danger", type: "button", "aria-label": `Revoke token ${t.name}`, onclick: async () => {
+      h("td", null, t.revoked_at ? h("span", { class: "badge cancelled" }, `revoked ${timeAgo(t.revoked_at)}`) :
+        t.expires_at && new Date(t.expires_at) < new Date() ? h("span", { class: "badge" }, "expired") : h("span", { class: "badge succeeded" }, "active")),
+      h("td", null, t.revoked_at ? null : h("button", { class: "btn ghost small danger", type: "button", "aria-label": `Revoke token ${t.name}`, onclick: async () => {
         try { await del(`/tokens/${t.id}`); toast(`Token ${t.name} revoked`); load(); } catch (err) { toast(errorText(err), "error"); }
       } }, "Revoke")))) : h("tr", null, h("td", { colspan: "5", class: "muted" }, "No tokens yet.")));
   }

@@ -4,7 +4,7 @@ import { add, clear, fill, errorText, h, num, progressBar, setProgress, timeAgo,
 import { loadProject } from "../app.js";
 
 const SECTIONS = [["import", "Import"], ["jobs", "Jobs"], ["settings", "Settings"], ["members", "Members"]];
-const ESTIMATORS = ["logistic", "label_spreading", "co_training", "finetune"];
+const ESTIMATORS = ["logistic", "label_spreading"];
 const STRATEGIES = ["mixed", "least_confidence", "margin", "entropy", "kcenter", "cold_start", "random"];
 const SSL_METHODS = ["simclr", "rotation", "masked_ae", "relative_patch", "jigsaw"];
 
@@ -166,49 +166,104 @@ function jobsView(root, project) {
 }
 
 // ---------------------------------------------------------------- settings
+// The form is built from the server's own schema (ProjectSettingsPatch in /openapi.json), so a knob the
+// API adds shows up here with its limits, and a choice it drops cannot be sent.
+const SETTING_NAMES = {
+  estimator: ["Estimator", "What learns from the labels on top of the embedding."],
+  strategy: ["Query strategy", "How the queue picks what to ask next."],
+  retrain_every: ["Retrain every N labels", "A retrain is queued after this many new labels."],
+  batch_size: ["Batch size", "Samples the strategy picks per round."],
+  ssl_method: ["Self-supervised method", "How pretraining learns a representation without labels."],
+  pretrain_budget_s: ["Pretraining budget (s)", "Wall time one pretraining run may take."],
+  auto_pretrain: ["Pretrain after the first import", ""],
+  auto_embed: ["Embed new samples as they arrive", ""],
+  lease_seconds: ["Lease (s)", "How long a queued sample stays reserved for one expert."],
+  audit_fraction: ["Audit share", "Share of the queue drawn at random to measure accuracy honestly."],
+  target_accuracy: ["Target accuracy", "The dashboard says how many labels this still needs."],
+  review_confidence: ["Review when the model disagrees above", "Confidence above which a disagreeing label goes to review."],
+  webhook_url: ["Webhook URL", "Called when a model version is ready."],
+  webhook_secret: ["Webhook secret", "Signs webhook calls."],
+};
+const FALLBACK_SCHEMA = {
+  estimator: { enum: ESTIMATORS }, strategy: { enum: STRATEGIES }, ssl_method: { enum: SSL_METHODS },
+  retrain_every: { type: "integer", minimum: 1 }, batch_size: { type: "integer", minimum: 1 }, lease_seconds: { type: "integer", minimum: 10 },
+};
+
+async function settingsSchema() {
+  try {
+    const doc = await get("/openapi.json");
+    const op = doc.paths && doc.paths["/api/v1/projects/{pid}"] && doc.paths["/api/v1/projects/{pid}"].patch;
+    if (!op) return null;
+    const ref = (x) => (x && x.$ref ? doc.components.schemas[x.$ref.split("/").pop()] : x);
+    const body = ref(op.requestBody.content["application/json"].schema);
+    const settingsProp = body.properties.settings;
+    const settings = ref((settingsProp.anyOf || [settingsProp]).find((x) => x.$ref || x.properties));
+    const fields = {};
+    for (const [k, v] of Object.entries(settings.properties || {})) fields[k] = (v.anyOf || [v]).find((x) => x.type !== "null") || v;
+    return { fields, addClasses: "add_classes" in body.properties };
+  } catch { return { fields: FALLBACK_SCHEMA, addClasses: false }; }
+}
+
 async function settingsView(root, project) {
-  const can = await canPatch(project);
-  const s = project.settings || {};
+  const schema = await settingsSchema();
+  const can = Boolean(schema);
+  const fields = schema ? schema.fields : FALLBACK_SCHEMA;
+  const current = project.settings || {};
   const desc = h("textarea", { id: "set-description", "aria-label": "Description" });
   desc.value = project.description || "";
   const newClasses = h("input", { type: "text", id: "set-new-classes", placeholder: "new classes, comma separated", "aria-label": "Add classes" });
-  const sel = (id, label, options, value) => h("label", { class: "field", for: id }, label,
-    h("select", { id, "aria-label": label }, options.map((o) => h("option", { value: o, selected: o === value }, o))));
-  const numField = (id, label, value, min, max) => h("label", { class: "field", for: id }, label,
-    h("input", { type: "number", id, min: String(min), max: String(max), value: value ?? "", "aria-label": label }));
+  const inputs = {};
+  const controls = Object.entries(fields).map(([key, f]) => {
+    const [name, hint] = SETTING_NAMES[key] || [key.replace(/_/g, " "), f.description || ""];
+    const id = `set-${key}`;
+    const value = current[key];
+    let input;
+    if (f.enum) input = h("select", { id }, f.enum.map((o) => h("option", { value: o, selected: o === value }, o)));
+    else if (f.type === "boolean") {
+      input = h("input", { type: "checkbox", id, checked: Boolean(value) });
+      inputs[key] = { el: input, read: () => input.checked, initial: Boolean(value) };
+      return h("label", { class: "field check", for: id, title: hint }, h("span", { class: "row" }, input, name), hint ? h("span", { class: "muted small" }, hint) : null);
+    } else if (f.type === "integer" || f.type === "number") {
+      input = h("input", { type: "number", id, value: value ?? "", min: f.minimum ?? f.exclusiveMinimum, max: f.maximum, step: f.type === "integer" ? "1" : "any" });
+    } else input = h("input", { type: key.includes("secret") ? "password" : "text", id, value: value ?? "", autocomplete: "off" });
+    const read = () => {
+      if (f.type === "integer" || f.type === "number") return input.value === "" ? null : Number(input.value);
+      return input.value === "" ? null : input.value;
+    };
+    inputs[key] = { el: input, read, initial: value ?? null };
+    return h("label", { class: "field", for: id }, name, input, hint ? h("span", { class: "muted small hint" }, hint) : null);
+  });
   const form = h("form", { "aria-label": "Project settings", onsubmit: async (e) => {
     e.preventDefault();
     const settings = {};
-    const val = (id) => root.querySelector(`#${id}`).value;
-    settings.estimator = val("set-estimator");
-    settings.strategy = val("set-strategy");
-    settings.ssl_method = val("set-ssl");
-    for (const [id, key] of [["set-retrain", "retrain_every"], ["set-batch", "batch_size"], ["set-lease", "lease_seconds"]]) {
-      if (val(id) !== "") settings[key] = Number(val(id));
+    for (const [k, inp] of Object.entries(inputs)) {
+      const v = inp.read();
+      if (v !== inp.initial && !(v === null && inp.initial === undefined)) settings[k] = v;
     }
-    const added = newClasses.value.split(",").map((c) => c.trim()).filter(Boolean);
-    const body = { description: desc.value, settings };
-    if (added.length) body.classes = [...project.classes, ...added.filter((c) => !project.classes.includes(c))];
+    const added = newClasses.value.split(",").map((c) => c.trim()).filter((c) => c && !project.classes.includes(c));
+    const body = {};
+    if (desc.value !== (project.description || "")) body.description = desc.value;
+    if (Object.keys(settings).length) body.settings = settings;
+    if (added.length) {
+      if (schema && schema.addClasses) body.add_classes = added;
+      else body.classes = [...project.classes, ...added];
+    }
+    if (!Object.keys(body).length) { toast("Nothing changed."); return; }
     try {
       const p = await patch(`/projects/${project.id}`, body);
-      toast("Settings saved", "ok");
       Object.assign(project, p);
       await loadProject(project.id, true);
+      for (const [k, inp] of Object.entries(inputs)) inp.initial = (project.settings || {})[k] ?? null;
       newClasses.value = "";
       renderClasses();
+      toast("Settings saved", "ok");
     } catch (err) {
       toast(err instanceof ApiError && err.missing ? "This server cannot change settings yet (no PATCH /projects/{pid})." : errorText(err), "error", 6000);
     }
   } },
-  h("div", { class: "form-grid" },
-    sel("set-estimator", "Estimator", ESTIMATORS, s.estimator || "logistic"),
-    sel("set-strategy", "Query strategy", STRATEGIES, s.strategy || "mixed"),
-    sel("set-ssl", "Self-supervised method", SSL_METHODS, s.ssl_method || "simclr"),
-    numField("set-retrain", "Retrain every N labels", s.retrain_every, 1, 100000),
-    numField("set-batch", "Queue batch size", s.batch_size, 1, 100),
-    numField("set-lease", "Lease seconds", s.lease_seconds, 10, 86400)),
+  h("div", { class: "form-grid" }, controls),
   h("div", { style: { marginTop: "14px" } }, h("label", { class: "field", for: "set-description" }, "Description", desc)),
-  h("div", { class: "row end", style: { marginTop: "14px" } }, h("button", { class: "btn primary", type: "submit", disabled: !can }, "Save settings")));
+  h("div", { class: "row end", style: { marginTop: "14px" } }, h("button", { class: "btn primary", type: "submit", id: "save-settings", disabled: !can }, "Save settings")));
   const chips = h("div", { class: "row", id: "class-chips" });
   function renderClasses() { fill(chips, project.classes.map((c) => h("span", { class: "chip" }, c))); }
   renderClasses();
@@ -218,21 +273,14 @@ async function settingsView(root, project) {
       h("p", { class: "muted small" }, "Classes can be added, never removed or renamed (labels refer to them)."),
       chips, h("div", { class: "row", style: { marginTop: "10px" } }, newClasses,
         h("span", { class: "muted small" }, "saved with the settings below"))),
-    h("div", { class: "panel" }, h("h2", null, "Model and queue"), form));
-}
-
-async function canPatch(project) {
-  try {
-    const doc = await get("/openapi.json");
-    return Boolean(doc.paths && doc.paths["/api/v1/projects/{pid}"] && doc.paths["/api/v1/projects/{pid}"].patch);
-  } catch { return true; }
+    h("div", { class: "panel" }, h("h2", null, "Model, queue and automation"), form));
 }
 
 // ---------------------------------------------------------------- members
 async function membersView(root, project) {
   const table = h("tbody");
   const user = h("input", { type: "text", id: "member-username", "aria-label": "Username", placeholder: "username", required: true });
-  const role = h("select", { id: "member-role", "aria-label": "Role" }, h("option", { value: "annotator" }, "annotator"), h("option", { value: "viewer" }, "viewer"));
+  const role = h("select", { id: "member-role", "aria-label": "Role" }, ["annotator", "reviewer", "viewer"].map((r) => h("option", { value: r }, r)));
   const form = h("form", { class: "row", "aria-label": "Add a member", onsubmit: async (e) => {
     e.preventDefault();
     try {
@@ -243,7 +291,7 @@ async function membersView(root, project) {
     } catch (err) { toast(errorText(err), "error", 6000); }
   } }, user, role, h("button", { class: "btn primary", type: "submit" }, "Add or change"));
   root.append(h("div", { class: "panel" }, h("h2", null, "Members"),
-    h("p", { class: "muted small" }, "Annotators label; viewers see the dashboard. Admins see every project. Accounts are made under Users."),
+    h("p", { class: "muted small" }, "Annotators label; reviewers also settle disagreements; viewers see the dashboard. Admins see every project. Accounts are made under Users."),
     form, h("table", { class: "table", style: { marginTop: "12px" } },
       h("thead", null, h("tr", null, h("th", null, "user"), h("th", null, "role"))), table)));
   async function load() {

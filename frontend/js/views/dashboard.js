@@ -49,7 +49,10 @@ export async function render({ main, project }) {
   function renderStats(m) {
     const frac = m.sample_count ? m.labelled_count / m.sample_count : 0;
     const last = (m.learning_curve || []).at(-1);
-    const ci = last && last.ci_low != null ? `95% CI ${pct(last.ci_low, 0)}–${pct(last.ci_high, 0)}` : (m.model_version ? "on the audit set" : "no model yet");
+    const ciPair = m.accuracy_ci || (last && last.ci_low != null ? [last.ci_low, last.ci_high] : null);
+    const audited = m.audit_label_count != null ? ` · ${num(m.audit_label_count)} audit labels` : "";
+    const ci = ciPair ? `95% CI ${pct(ciPair[0], 0)}–${pct(ciPair[1], 0)}${audited}` :
+      (m.model_version ? `on the audit set${audited}` : "no model yet");
     const target = m.labels_to_target;
     fill(stats, 
       h("div", { class: "stat", id: "stat-labelled" }, h("div", { class: "stat-label" }, "Labelled"),
@@ -58,12 +61,14 @@ export async function render({ main, project }) {
       stat("Human labels", num(m.human_label_count), "from the experts"),
       stat("Accuracy estimate", m.accuracy_estimate == null ? "–" : pct(m.accuracy_estimate), ci, "stat-accuracy"),
       stat("Model", m.model_version == null ? "none" : `v${m.model_version}`, last ? `${num(last.labels)} labels` : "train one in Admin"),
-      stat("Next retrain", m.model_version == null && m.labels_until_retrain == null ? "–" : num(labelsUntilRetrain(m, project)), "labels to go", "stat-retrain"),
-      target ? stat(`To ${pct(target.target, 0)}`, target.labels_needed == null ? "–" : num(target.labels_needed),
-        target.labels_needed == null ? "not enough data to say" : "more labels needed", "stat-target")
+      (() => { const u = labelsUntilRetrain(m, project);
+        return stat("Next retrain", u > 0 ? num(u) : "due", u > 0 ? "labels to go" : "a retrain is queued or running", "stat-retrain"); })(),
+      target ? stat(`To ${pct(target.target, 0)} accuracy`, target.labels_needed == null ? "–" : target.labels_needed === 0 ? "reached" : num(target.labels_needed),
+        target.labels_needed == null ? "not enough model versions to say" : target.labels_needed === 0 ? "the estimate is at the target" : "more labels, by the learning curve", "stat-target")
         : stat("To target", "–", "needs a few model versions"),
       m.agreement != null ? stat("Agreement", typeof m.agreement === "number" ? pct(m.agreement) :
-        (m.agreement.rate != null ? pct(m.agreement.rate) : "–"), "between experts") : null);
+        (m.agreement.rate != null ? pct(m.agreement.rate) : "–"), typeof m.agreement === "object" ?
+        `${num(m.agreement.second_opinions)} second opinions · ${num(m.agreement.open_reviews)} open reviews` : "between experts", "stat-agreement") : null);
   }
 
   function renderCurve(m) {
@@ -130,17 +135,26 @@ export async function render({ main, project }) {
   }
 
   function renderActivity(a) {
-    clear(activity);
-    const items = Array.isArray(a) ? a : a.items || [];
-    if (!items.length) { activity.append(h("div", { class: "empty" }, "Nothing yet.")); return; }
-    const ul = h("ul", { class: "activity-list" });
-    for (const it of items.slice(0, 12)) {
-      const who = it.username || it.user || "someone";
-      const what = it.summary || it.message || it.text ||
-        [it.action || it.kind, it.label != null ? `“${it.label}”` : "", it.count ? `×${it.count}` : "", it.sample_id ? `#${it.sample_id}` : ""].filter(Boolean).join(" ");
-      ul.append(h("li", null, h("strong", null, who), " ", what, " ", h("span", { class: "muted small" }, timeAgo(it.created_at || it.at))));
+    const events = Array.isArray(a) ? a : a.events || a.items || [];
+    const people = Array.isArray(a) ? [] : a.annotators || [];
+    const out = [];
+    if (people.length) {
+      out.push(h("table", { class: "table", "aria-label": "Annotators" },
+        h("tr", null, h("th", null, "annotator"), h("th", null, "labels"), h("th", null, "undos"), h("th", null, "last")),
+        people.map((p) => h("tr", null, h("td", null, p.username), h("td", null, num(p.labels)), h("td", null, num(p.undos)),
+          h("td", { class: "muted small" }, timeAgo(p.last_at))))));
     }
-    activity.append(ul);
+    if (events.length) {
+      out.push(h("ul", { class: "activity-list" }, events.slice(0, 8).map((e) => {
+        const who = e.user || e.username || "Loupe";
+        let what = e.event || e.summary || e.message || e.action || "";
+        if (e.label != null) what += ` “${e.label}”`;
+        if (e.sample_id) what += ` on #${e.sample_id}`;
+        if (e.count) what += ` ×${e.count}`;
+        return h("li", null, h("strong", null, who), " ", what, " ", h("span", { class: "muted small" }, timeAgo(e.at || e.created_at)));
+      })));
+    }
+    fill(activity, out.length ? out : h("div", { class: "empty" }, "Nothing yet."));
   }
 
   await refresh();

@@ -14,9 +14,9 @@ export async function render({ main, project }) {
   const pid = project.id;
   const { keys, map } = keyMap(project.classes);
   const st = {
-    buffer: [], current: null, fetching: null, exhausted: false, held: new Set(), skipped: new Set(),
+    buffer: [], current: null, fetching: null, exhausted: false, held: new Set(), skipped: new Set(), done: new Set(),
     undo: [], session: 0, labelled: project.labelled_count, total: project.sample_count,
-    metrics: null, sinceMetrics: 0, modelVersion: project.current_model_version, alive: true, busyUndo: false,
+    metrics: null, sinceMetrics: 0, pending: 0, modelVersion: project.current_model_version, alive: true, busyUndo: false,
   };
 
   // ---------- layout
@@ -81,6 +81,7 @@ export async function render({ main, project }) {
       await pre.decode().catch(() => {});
       item.blobUrl = url;
     } catch { item.blobUrl = null; }
+    markReady();
     return item;
   }
 
@@ -92,7 +93,8 @@ export async function render({ main, project }) {
       const again = [];
       for (const it of res.items) {
         if (st.skipped.has(it.sample_id)) { again.push(it.sample_id); continue; }
-        if (st.held.has(it.sample_id)) continue;
+        // Held already, or labelled a moment ago (its POST may still be on the way): not new.
+        if (st.held.has(it.sample_id) || st.done.has(it.sample_id)) continue;
         st.held.add(it.sample_id);
         fresh.push(it);
       }
@@ -107,6 +109,12 @@ export async function render({ main, project }) {
     }).catch((err) => { if (st.alive) toast(`Could not load the queue: ${errorText(err)}`, "error"); })
       .finally(() => { st.fetching = null; if (st.alive && !st.exhausted && st.buffer.length < BUFFER_LOW) setTimeout(refill, 300); });
     return st.fetching;
+  }
+
+  /** How many waiting items have their image decoded (a test hook, and honest about the buffer). */
+  function markReady() {
+    stage.dataset.ready = String(st.buffer.filter((it) => it.blobUrl).length);
+    position.textContent = st.current ? `${st.buffer.length} more ready` : "";
   }
 
   function advance() {
@@ -139,21 +147,25 @@ export async function render({ main, project }) {
     stage.dataset.sampleId = String(it.sample_id);
     stage.dataset.filename = it.filename;
     fill(headInfo, h("strong", null, `#${it.sample_id}`), " ", h("span", { class: "muted", title: it.filename }, `${it.width}×${it.height} px`));
-    position.textContent = `${st.buffer.length} more ready`;
-    setSuggestion(it.suggestion);
+    markReady();
+    // On audit samples the suggestion stays hidden: the expert's label must not lean on the model,
+    // or the accuracy it measures would flatter the model.
+    setSuggestion(it.is_audit ? null : it.suggestion, it.is_audit);
     fill(why, 
-      h("dt", null, "Why asked"), h("dd", null, strategyName(it.strategy)),
+      h("dt", null, "Why asked"), h("dd", { class: "why-reason" }, it.reason || strategyName(it.strategy)),
+      it.reason && it.strategy && it.strategy !== "audit" ? [h("dt", null, "Strategy"), h("dd", null, it.strategy)] : null,
       h("dt", null, "Score"), h("dd", null, it.score == null ? "–" : it.score.toFixed(3)),
       h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_version}`));
     stage.querySelector(".teach-link").href = `#/projects/${pid}/teach?sample=${it.sample_id}`;
     it.shownAt = performance.now();
   }
 
-  function setSuggestion(sug) {
+  function setSuggestion(sug, audit = false) {
     if (!sug) {
       sugBox.classList.add("none");
-      sugLabel.textContent = "none yet";
-      sugText.textContent = st.current ? "No model yet: your labels train the first one." : "";
+      sugLabel.textContent = audit ? "hidden" : "none yet";
+      sugText.textContent = !st.current ? "" : audit ? "An audit sample: label it on your own, so the accuracy estimate stays honest." :
+        st.modelVersion == null ? "No model yet: your labels train the first one." : "The model has no suggestion for this one.";
       setProgress(sugConf, 0);
       acceptBtn.disabled = true;
       return;
@@ -175,16 +187,20 @@ export async function render({ main, project }) {
     const btn = classBtns.find((b) => b.dataset.class === label);
     if (btn) { btn.classList.add("flash"); setTimeout(() => btn.classList.remove("flash"), 160); }
     const entry = { item: it, label, id: null };
+    st.pending += 1;
     entry.promise = postIdempotent(`/projects/${pid}/labels`, { sample_id: it.sample_id, label, duration_ms: duration })
-      .then((res) => { entry.id = res.items[0].id; return entry.id; });
+      .then((res) => { entry.id = res.items[0].id; return entry.id; })
+      .finally(() => { st.pending -= 1; });
     entry.promise.catch((err) => {
       if (!st.alive) return;
       toast(`Label for #${it.sample_id} was not saved: ${errorText(err)}`, "error", 6000);
       const i = st.undo.indexOf(entry);
       if (i >= 0) { st.undo.splice(i, 1); counted(-1); }
+      st.done.delete(it.sample_id);
       st.buffer.unshift(it);
     });
     st.undo.push(entry);
+    st.done.add(it.sample_id);
     if (st.undo.length > UNDO_DEPTH) forget(st.undo.shift());
     st.held.delete(it.sample_id);
     counted(1);
@@ -196,7 +212,7 @@ export async function render({ main, project }) {
   function accept() {
     const it = st.current;
     if (!it) return;
-    if (!it.suggestion) { toast("No suggestion yet: pick a class with its key."); return; }
+    if (!it.suggestion || it.is_audit) { toast(it.is_audit ? "Audit sample: pick the class yourself." : "No suggestion yet: pick a class with its key."); return; }
     choose(it.suggestion.label);
   }
 
@@ -208,6 +224,7 @@ export async function render({ main, project }) {
     if (st.current) st.buffer.unshift(st.current);
     st.current = entry.item;
     st.held.add(entry.item.sample_id);
+    st.done.delete(entry.item.sample_id);
     show();
     counted(-1);
     removeHistory(entry);
@@ -263,9 +280,10 @@ export async function render({ main, project }) {
     try {
       const m = await get(`/projects/${pid}/metrics`);
       st.metrics = m;
-      st.labelled = m.labelled_count;
+      // Labels still on their way are not in these figures yet.
+      st.labelled = m.labelled_count + st.pending;
       st.total = m.sample_count;
-      st.until = labelsUntilRetrain(m, project);
+      st.until = Math.max(0, labelsUntilRetrain(m, project) - st.pending);
       renderCounts();
       if (m.model_version !== st.modelVersion) {
         const first = st.modelVersion == null;
@@ -280,16 +298,30 @@ export async function render({ main, project }) {
     st.sinceMetrics += 1;
     if (st.sinceMetrics >= 5) { st.sinceMetrics = 0; refreshMetrics(); }
   }
-  /** A new model re-ranks the queue: hand back what we hold (not the one on screen) and fetch again. */
-  function requeue() {
-    const ids = st.buffer.map((it) => it.sample_id);
-    st.buffer.forEach((it) => forget({ item: it }));
-    st.buffer = [];
-    ids.forEach((id) => st.held.delete(id));
-    st.exhausted = false;
-    const go = () => refill();
-    if (ids.length) post(`/projects/${pid}/queue/release`, { sample_ids: ids }).catch(() => {}).finally(go);
-    else go();
+  /** A new model re-ranks the queue: hand back what we hold (not the one on screen), lease again, and
+   * swap the buffer only once the new first items are decoded, so the expert never waits. */
+  async function requeue() {
+    if (st.fetching) await st.fetching.catch(() => {});
+    const old = new Map(st.buffer.map((it) => [it.sample_id, it]));
+    const job = (async () => {
+      if (old.size) await post(`/projects/${pid}/queue/release`, { sample_ids: [...old.keys()] }).catch(() => {});
+      const keep = st.current ? 1 : 0;
+      const res = await get(`/projects/${pid}/queue?limit=${keep + FETCH_MORE}`);
+      const fresh = res.items.filter((it) => !(st.current && it.sample_id === st.current.sample_id) &&
+        !st.done.has(it.sample_id) && !st.skipped.has(it.sample_id));
+      for (const it of fresh) { const was = old.get(it.sample_id); if (was && was.blobUrl) { it.blobUrl = was.blobUrl; was.blobUrl = null; } }
+      await Promise.all(fresh.slice(0, 2).filter((it) => !it.blobUrl).map(preload));
+      if (!st.alive) return;
+      old.forEach((it) => forget({ item: it }));
+      st.buffer = fresh;
+      st.held = new Set([...(st.current ? [st.current.sample_id] : []), ...fresh.map((it) => it.sample_id)]);
+      st.exhausted = false;
+      markReady();
+      if (!st.current) advance();
+      fresh.slice(2).filter((it) => !it.blobUrl).forEach(preload);
+    })();
+    st.fetching = job.catch(() => {}).finally(() => { st.fetching = null; });
+    return st.fetching;
   }
 
   // ---------- keyboard

@@ -52,7 +52,7 @@ export async function render({ main, project, query, go }) {
     h("div", { class: "panel" },
       h("div", { class: "teach-controls" },
         h("div", null, pickLabel, pickAnchor),
-        h("div", { class: "field" }, h("span", { class: "small" }, sliderName), h("div", { class: "slider-row" }, slider, sliderVal)),
+        h("div", { class: "field" }, sliderName, h("div", { class: "slider-row" }, slider, sliderVal)),
         h("label", { class: "field", for: "teach-apply-label" }, "Label to apply", applyLabel)),
       anchorBox),
     h("div", { class: "apply-bar" }, countEl, h("span", { class: "spacer" }),
@@ -175,8 +175,8 @@ export async function render({ main, project, query, go }) {
       h("div", { class: "tmeta" },
         h("span", { class: "tlabel" }, it.label ? `✓ ${it.label}` : it.suggestion ? it.suggestion.label : "?"),
         h("span", { title: st.mode === "suggestion" ? "confidence" : "similarity" }, v == null ? "" : pct(v, 0))),
-      st.mode === "neighbours" ? h("button", { class: "btn ghost small", type: "button", "aria-label": `Centre on sample ${it.sample_id}`,
-        onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); load(); } }, "centre") : null);
+      st.mode === "neighbours" ? h("button", { class: "centre", type: "button", "aria-label": `Centre on sample ${it.sample_id}`,
+        title: "Centre the grid on this sample", onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); load(); } }, "⌖") : null);
       it._box = box; it._card = card;
       grid.append(card);
     }
