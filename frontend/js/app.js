@@ -141,5 +141,34 @@ setUnauthorizedHandler(() => {
   }
 });
 
+// "?" shows every keyboard shortcut.
+const SHORTCUTS = [
+  ["Label", [["1 … 9, 0, letters", "choose the class shown on its button"], ["Enter", "accept the suggestion"],
+    ["Backspace or Ctrl+Z", "undo the last label"], ["S", "skip (the sample goes back to the queue)"],
+    ["+ / − or the wheel", "zoom"], ["drag", "pan"], ["double-click", "fit the image again"]]],
+  ["Teach by neighbourhood", [["click or Space", "tick or untick a sample"], ["Ctrl+Enter", "label the ticked ones"],
+    ["Ctrl+Z", "undo that batch"]]],
+  ["Reviews", [["class key", "settle the focused review"], ["↑ / ↓ or J / K", "move between reviews"]]],
+  ["Anywhere", [["?", "this list"], ["Esc", "close it"]]],
+];
+function toggleHelp() {
+  let dlg = document.getElementById("help");
+  if (!dlg) {
+    dlg = h("dialog", { id: "help", class: "help", "aria-label": "Keyboard shortcuts" },
+      h("div", { class: "row" }, h("h2", null, "Keyboard shortcuts"), h("span", { class: "spacer" }),
+        h("button", { class: "btn ghost small", type: "button", "aria-label": "Close", onclick: () => dlg.close() }, "Close")),
+      SHORTCUTS.map(([title, rows]) => h("section", null, h("h3", null, title),
+        h("dl", { class: "keys" }, rows.map(([k, v]) => [h("dt", null, h("kbd", null, k)), h("dd", null, v)])))));
+    document.body.append(dlg);
+  }
+  if (dlg.open) dlg.close(); else dlg.showModal();
+}
+window.addEventListener("keydown", (e) => {
+  const t = e.target;
+  if (e.key !== "?" || (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT"))) return;
+  e.preventDefault();
+  toggleHelp();
+});
+
 window.addEventListener("hashchange", route);
 route();

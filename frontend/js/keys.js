@@ -20,6 +20,7 @@ export function keyMap(classes) {
 
 export function isTyping(e) {
   const t = e.target;
+  if (document.querySelector("dialog[open]")) return true;  // the shortcuts list is up: keys are not for the view
   return t && (t.tagName === "INPUT" && !["checkbox", "radio", "range", "button"].includes(t.type) ||
     t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
 }

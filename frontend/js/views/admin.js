@@ -152,7 +152,11 @@ function jobsView(root, project) {
         state.textContent = job.state;
         el.dataset.state = job.state;
         setProgress(bar, job.progress);
-        msg.textContent = job.error ? `${job.message}: ${job.error}` : `${Math.round(job.progress * 100)}% · ${job.message || ""}`;
+        const res = job.result || {};
+        const outcome = job.state === "succeeded" && res.model_version ? ` → model v${res.model_version}` +
+          (res.accuracy_estimate != null ? `, ${Math.round(res.accuracy_estimate * 100)}% audit accuracy` : "") : "";
+        const why = job.params && job.params.reason ? ` (auto: ${job.params.reason})` : "";
+        msg.textContent = job.error ? `${job.message}: ${job.error}` : `${Math.round(job.progress * 100)}% · ${job.message || ""}${outcome}${why}`;
         msg.title = msg.textContent;
         when.textContent = ` ${timeAgo(job.finished_at || job.started_at || job.created_at)}`;
         cancel.hidden = !r.active();

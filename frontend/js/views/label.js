@@ -34,7 +34,7 @@ export async function render({ main, project }) {
     viewport,
     h("div", { class: "stage-foot" },
       h("span", null, h("kbd", null, "Enter"), " accept · ", h("kbd", null, "⌫"), " undo · ", h("kbd", null, "S"), " skip · ",
-        h("kbd", null, "+"), h("kbd", null, "−"), " zoom"),
+        h("kbd", null, "+"), h("kbd", null, "−"), " zoom · ", h("kbd", null, "?"), " all keys"),
       h("a", { class: "teach-link", href: `#/projects/${pid}/teach`, "aria-label": "Teach the neighbours of this sample" }, "Teach its neighbours →")));
   const done = h("div", { class: "done-box", hidden: true });
   stage.insertBefore(done, viewport.nextSibling);
@@ -343,6 +343,16 @@ export async function render({ main, project }) {
   }
   window.addEventListener("keydown", onKey);
   const poll = setInterval(refreshMetrics, 15000);
+  // Keep the leases of what waits in the buffer alive: asking for as many as we hold renews them
+  // (the queue serves an annotator's own leases first).
+  const leaseS = Number((project.settings || {}).lease_seconds) || 300;
+  const renew = setInterval(() => {
+    if (!st.held.size || st.fetching) return;
+    get(`/projects/${pid}/queue?limit=${Math.min(100, st.held.size)}`).then((res) => {
+      const extra = res.items.filter((it) => !st.held.has(it.sample_id)).map((it) => it.sample_id);
+      if (extra.length) post(`/projects/${pid}/queue/release`, { sample_ids: extra }).catch(() => {});
+    }).catch(() => {});
+  }, Math.max(20, leaseS / 2) * 1000);
 
   renderCounts();
   show();
@@ -353,6 +363,7 @@ export async function render({ main, project }) {
     st.alive = false;
     window.removeEventListener("keydown", onKey);
     clearInterval(poll);
+    clearInterval(renew);
     zoom.destroy();
     // Hand back what is waiting in the buffer so others can have it now rather than when the lease ends.
     const ids = [...st.held];
