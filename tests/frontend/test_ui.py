@@ -275,6 +275,18 @@ def test_admin_imports_files_and_sees_what_was_rejected(page, server, login, scr
     screenshot(page, "admin-import")
 
 
+def test_admin_creates_a_project(page, server, login):
+    login(page)
+    page.get_by_role("button", name="New project").click()
+    page.get_by_label("Project name").fill("birds")
+    page.get_by_label("Classes, comma separated").fill("sparrow, robin, wren")
+    page.get_by_role("button", name="Create").click()
+    page.locator(".dropzone").wait_for()
+    assert "/admin/import" in page.url
+    made = next(p for p in server.admin.get("/projects") if p["name"] == "birds")
+    assert made["classes"] == ["sparrow", "robin", "wren"]
+
+
 def test_admin_changes_settings(page, server, login, screenshot):
     pid = server.project_id
     if not server.admin.has_route("PATCH", "/projects/{pid}"):

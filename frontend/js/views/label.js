@@ -47,7 +47,8 @@ export async function render({ main, project }) {
   const why = h("dl", { class: "why", "aria-label": "Why this sample was asked" });
   const classBtns = project.classes.map((c, i) => h("button", {
     class: "btn class-btn", type: "button", "data-class": c, "aria-label": `Label as ${c}${keys[i] ? ` (key ${keys[i]})` : ""}`,
-    onclick: () => choose(c),
+    // Blurred after a click, so a later Space or Enter is a shortcut, not a second click on this button.
+    onclick: (e) => { e.currentTarget.blur(); choose(c); },
   }, keys[i] ? h("kbd", null, keys[i].toUpperCase()) : null, h("span", { class: "cname" }, c)));
   const sessionCount = h("div", { class: "stat-value", id: "session-count" }, "0");
   const untilRetrain = h("div", { class: "stat-value", id: "until-retrain" }, "–");
