@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.api import errors as api_errors
 from app.api.limits import BodySizeLimit
 from app.api.routes import auth, explore, health, jobs, labels, projects, queue, results, samples, team, tokens, users
 from app.services.errors import ServiceError
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Same shape as FastAPI's own, minus the echoed input (it may hold a password).
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    api_errors.install(app)
 
     for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, explore, team):
         app.include_router(module.router, prefix="/api/v1")

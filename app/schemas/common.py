@@ -67,6 +67,7 @@ class ProjectOut(BaseModel):
     current_model_version: int | None
     current_backbone_version: int | None = None
     current_embedding_version: int | None = None
+    accuracy_estimate: float | None = None
     role: str
     created_at: datetime
 

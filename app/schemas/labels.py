@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 
 class LabelIn(BaseModel):
-    sample_id: Annotated[int, Field(ge=1, le=2**62)]
+    sample_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]  # strict: true is not sample 1
     label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     duration_ms: Annotated[int | None, Field(ge=0, le=86_400_000)] = None
 

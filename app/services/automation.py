@@ -11,8 +11,12 @@ from app.services.project_settings import effective_settings
 
 
 def human_label_count(session: Session, project_id: int) -> int:
+    """Labels people gave and did not undo (imported folder labels do not count)."""
+    undone = select(Label.undoes_id).where(Label.project_id == project_id, Label.action == "undo",
+                                           Label.undoes_id.is_not(None))
     return int(session.scalar(
-        select(func.count()).where(Label.project_id == project_id, Label.action == "set", Label.source != "import")
+        select(func.count()).where(Label.project_id == project_id, Label.action == "set", Label.source != "import",
+                                   Label.id.not_in(undone))
     ) or 0)
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Membership, Project, User
+from app.models import Membership, ModelVersion, Project, User
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.project_settings import effective_settings
 
@@ -110,3 +110,12 @@ def update_project(session: Session, project: Project, description: str | None, 
         project.settings = effective_settings({**(project.settings or {}), **settings_patch})
     session.flush()
     return project
+
+
+def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, float]:
+    """The current model's audit accuracy estimate of each project that has one."""
+    ids = [p.current_model_version_id for p in projects if p.current_model_version_id]
+    if not ids:
+        return {}
+    rows = session.execute(select(ModelVersion.project_id, ModelVersion.metrics).where(ModelVersion.id.in_(ids)))
+    return {pid: m["accuracy_estimate"] for pid, m in rows if m and m.get("accuracy_estimate") is not None}

@@ -19,13 +19,13 @@ def _public_settings(stored: dict | None) -> dict:
     return shown
 
 
-def project_out(project: Project, role: str, counts: tuple[int, int]) -> ProjectOut:
+def project_out(project: Project, role: str, counts: tuple[int, int], accuracy: float | None = None) -> ProjectOut:
     return ProjectOut(
         id=project.id, name=project.name, description=project.description, classes=project.classes,
         settings=_public_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
         current_model_version=project.current_model_version_id,
         current_backbone_version=project.current_backbone_version_id,
-        current_embedding_version=project.current_embedding_version_id, role=role, created_at=project.created_at,
+        current_embedding_version=project.current_embedding_version_id, accuracy_estimate=accuracy, role=role, created_at=project.created_at,
     )
 
 
@@ -51,13 +51,15 @@ def update_project(pid: int, body: ProjectPatch, session: SessionDep, admin: Adm
 def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
     visible = project_service.visible_projects(session, user)
     counts = samples_repo.counts(session, [p.id for p, _ in visible])
-    return [project_out(p, role, counts.get(p.id, (0, 0))) for p, role in visible]
+    accuracy = project_service.accuracy_estimates(session, [p for p, _ in visible])
+    return [project_out(p, role, counts.get(p.id, (0, 0)), accuracy.get(p.id)) for p, role in visible]
 
 
 @router.get("/{pid}")
 def get_project(pid: int, session: SessionDep, user: CurrentUser) -> ProjectOut:
     project, role = project_service.get_project_for(session, user, pid)
-    return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)))
+    return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)),
+                       project_service.accuracy_estimates(session, [project]).get(pid))
 
 
 @router.post("/{pid}/members", status_code=201)

@@ -38,9 +38,11 @@ def reviews(pid: int, session: SessionDep, user: CurrentUser,
     project, _ = project_service.get_project_for(session, user, pid)
     out = []
     for r in review_service.list_reviews(session, project, status, limit):
+        undone = select(Label.undoes_id).where(Label.sample_id == r.sample_id, Label.action == "undo",
+                                               Label.undoes_id.is_not(None))
         rows = session.execute(
             select(Label, User.username).outerjoin(User, User.id == Label.user_id)
-            .where(Label.sample_id == r.sample_id, Label.action == "set").order_by(Label.id)
+            .where(Label.sample_id == r.sample_id, Label.action == "set", Label.id.not_in(undone)).order_by(Label.id)
         ).all()
         opinions = [{"label_id": lab.id, "label": lab.label, "username": name, "opinion": lab.opinion}
                     for lab, name in rows]
