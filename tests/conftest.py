@@ -278,6 +278,17 @@ def upload(api: Api, pid: int, files: list[tuple[str, bytes]]):
 # ---------------------------------------------------------------- a real worker process
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM (a worker finishes its warm shutdown), then SIGKILL if it does not end in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextmanager
 def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu") -> Iterator[subprocess.Popen]:  # noqa: ANN001
     log = Path(settings.var_dir) / f"worker-{uuid.uuid4().hex[:6]}.log"
@@ -298,13 +309,7 @@ def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu") -> 
         proc.log_path = log  # type: ignore[attr-defined]
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def wait_for_job(api: Api, job_id: int, timeout: float = 120.0, states=("succeeded", "failed", "cancelled")) -> dict:
@@ -356,9 +361,4 @@ def live_server(settings, timeout: float = 60.0) -> Iterator[str]:  # noqa: ANN0
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from app.db import get_sessionmaker, run_after_commit, run_on_rollback
+from app.db import session_scope
 from app.models import User
 from app.services import auth as auth_service
 from app.settings import Settings
@@ -28,17 +28,8 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back if it raises."""
-    session = get_sessionmaker(settings.database_url)()
-    try:
+    with session_scope(settings.database_url) as session:
         yield session
-        session.commit()
-        run_after_commit(session)
-    except BaseException:
-        session.rollback()
-        run_on_rollback(session)
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": the commit happens when the route returns, before the response is sent, so a client
