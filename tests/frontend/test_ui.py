@@ -77,7 +77,7 @@ def test_label_ten_with_the_keyboard_then_undo(page, server, login, screenshot):
     done: list[int] = []
     # Wait for the prefetch to have the next items decoded before the first key press.
     page.locator(".stage[data-ready]:not([data-ready='0']):not([data-ready='1'])").wait_for()
-    prefetched = 0
+    prefetched, swaps = 0, []
     for _ in range(10):
         sid, filename = current_sample(page)
         # Prefetched items show an image that is already a decoded local blob.
@@ -85,10 +85,14 @@ def test_label_ten_with_the_keyboard_then_undo(page, server, login, screenshot):
         page.keyboard.press(server.true_label(filename))
         done.append(sid)
         page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
+        page.locator(".stage[data-swap-ms]").wait_for()
+        swaps.append(int(page.locator(".stage").get_attribute("data-swap-ms")))
     assert page.locator("#session-count").inner_text() == "10", page.locator("#toast").inner_text()
     wait_until(lambda: labelled(server) == before + 10, what="ten labels stored")
     assert len(set(done)) == 10
     assert prefetched >= 8, prefetched
+    # Key press to the next image on screen: one frame or so, not a network round trip.
+    assert sorted(swaps)[len(swaps) // 2] < 100, swaps
     for sid in done[-3:]:
         history = server.admin.get(f"/samples/{sid}/labels")
         assert history[-1]["action"] == "set" and history[-1]["duration_ms"] is not None

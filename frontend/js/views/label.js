@@ -159,6 +159,12 @@ export async function render({ main, project }) {
       h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_version}`));
     stage.querySelector(".teach-link").href = `#/projects/${pid}/teach?sample=${it.sample_id}`;
     it.shownAt = performance.now();
+    if (st.swapStart != null) {
+      // Key press to the next frame with the new image: what "no visible wait" means, measured.
+      const t0 = st.swapStart;
+      st.swapStart = null;
+      requestAnimationFrame(() => { stage.dataset.swapMs = String(Math.round(performance.now() - t0)); });
+    }
   }
 
   function setSuggestion(sug, audit = false) {
@@ -181,9 +187,10 @@ export async function render({ main, project }) {
   }
 
   // ---------- actions
-  function choose(label) {
+  function choose(label, startedAt = performance.now()) {
     const it = st.current;
     if (!it || !st.alive) return;
+    st.swapStart = startedAt;
     const duration = Math.round(performance.now() - (it.shownAt || performance.now()));
     const btn = classBtns.find((b) => b.dataset.class === label);
     if (btn) { btn.classList.add("flash"); setTimeout(() => btn.classList.remove("flash"), 160); }
@@ -340,7 +347,7 @@ export async function render({ main, project }) {
     if (k === "s") { e.preventDefault(); skip(); return; }
     if (k === "+" || k === "=") { e.preventDefault(); zoom.zoomBy(1.25); return; }
     if (k === "-" || k === "_") { e.preventDefault(); zoom.zoomBy(1 / 1.25); return; }
-    if (map.has(k)) { e.preventDefault(); choose(map.get(k)); }
+    if (map.has(k)) { e.preventDefault(); choose(map.get(k), e.timeStamp); }
   }
   window.addEventListener("keydown", onKey);
   const poll = setInterval(refreshMetrics, 15000);
