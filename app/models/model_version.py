@@ -30,7 +30,9 @@ class Prediction(Base):
     """A model version's suggestion and acquisition score for one sample, written in bulk."""
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_version_priority", "model_version_id", "priority"),)
+    # Queue order (priority, then sample id, both descending) read straight off the index, so a page
+    # of the queue reads a page of rows however large the pool.
+    __table_args__ = (Index("ix_predictions_version_priority_sample", "model_version_id", "priority", "sample_id"),)
 
     model_version_id: Mapped[int] = mapped_column(
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True

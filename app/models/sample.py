@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -14,6 +14,9 @@ class Sample(Base):
         # Duplicates are found by content within a project.
         UniqueConstraint("project_id", "content_hash"),
         Index("ix_samples_project_status_rand", "project_id", "status", "rand_key"),
+        # The queue's "what do I hold already": few rows are leased at any time, so the index is small.
+        Index("ix_samples_leased_by", "leased_by", postgresql_where=text("leased_by IS NOT NULL"),
+              sqlite_where=text("leased_by IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import math
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ModelVersion, Prediction, Project, Sample, User
@@ -37,31 +37,47 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds(project, default_lease_s))
     mv_id = project.current_model_version_id
-    free = or_(Sample.lease_expires_at.is_(None), Sample.lease_expires_at < now, Sample.leased_by == user.id)
-    base = select(Sample.id).where(Sample.project_id == project.id, Sample.status == "unlabelled", free)
-    # What this annotator already holds comes first, so a page reload does not skip items. (A CASE,
-    # not a comparison: NULL would sort first on PostgreSQL.)
-    mine_first = case((Sample.leased_by == user.id, 0), else_=1)
+    # Each step is a query an index answers by reading only the rows it returns (a partial index on
+    # leased samples, the rand_key index, the predictions' priority index): a page costs the same with a
+    # thousand samples or a million. (One ORDER BY "mine first, then best" sorted the whole pool.)
+    unlabelled = (Sample.project_id == project.id, Sample.status == "unlabelled")
+    free = or_(Sample.lease_expires_at.is_(None), Sample.lease_expires_at < now)
+    # What this annotator already holds comes first, so a page reload does not skip items.
+    held = session.execute(
+        select(Sample.id, Sample.is_audit).where(*unlabelled, Sample.leased_by == user.id)
+        .order_by(Sample.rand_key).limit(limit).with_for_update(skip_locked=True, of=Sample)
+    ).all()
     n_audit = _audit_quota(session, project, limit)
-    audit_ids: list[int] = []
-    if n_audit:
-        audit_q = base.where(Sample.is_audit.is_(True)).order_by(mine_first, Sample.rand_key)
-        audit_ids = list(session.scalars(audit_q.limit(n_audit).with_for_update(skip_locked=True, of=Sample)))
-    q = base.where(or_(Sample.is_audit.is_(False), Sample.leased_by == user.id))
-    if audit_ids:
-        q = q.where(Sample.id.not_in(audit_ids))
+    audit_ids = [sid for sid, is_audit in held if is_audit][:n_audit]
+    taken = {sid for sid, _ in held}
+    if len(audit_ids) < n_audit:
+        audit_q = select(Sample.id).where(*unlabelled, Sample.is_audit.is_(True), free)
+        if taken:
+            audit_q = audit_q.where(Sample.id.not_in(taken))
+        audit_ids += session.scalars(audit_q.order_by(Sample.rand_key).limit(n_audit - len(audit_ids))
+                                     .with_for_update(skip_locked=True, of=Sample))
+    others = [sid for sid, _ in held if sid not in set(audit_ids)]
     if mv_id is not None:
-        q = q.join(Prediction, (Prediction.sample_id == Sample.id) & (Prediction.model_version_id == mv_id))
-        q = q.order_by(mine_first, Prediction.priority.desc(), Sample.id)
+        on_pred = (Prediction.sample_id == Sample.id) & (Prediction.model_version_id == mv_id)
+        # Held items without a prediction of this version (imported since) wait for the next one.
+        if others:
+            others = list(session.scalars(select(Sample.id).join(Prediction, on_pred).where(Sample.id.in_(others))
+                                          .order_by(Prediction.priority.desc(), Prediction.sample_id.desc())))
+        q = (select(Sample.id).join(Prediction, on_pred).where(*unlabelled, Sample.is_audit.is_(False), free)
+             .order_by(Prediction.priority.desc(), Prediction.sample_id.desc()))
     else:
-        q = q.order_by(mine_first, Sample.rand_key)
-    q = q.limit(limit - len(audit_ids)).with_for_update(skip_locked=True, of=Sample)
-    candidates = audit_ids + list(session.scalars(q))
+        q = select(Sample.id).where(*unlabelled, Sample.is_audit.is_(False), free).order_by(Sample.rand_key)
+    chosen = set(audit_ids) | set(others)
+    if chosen | taken:
+        q = q.where(Sample.id.not_in(chosen | taken))
+    want = limit - len(audit_ids) - len(others)
+    fresh = list(session.scalars(q.limit(want).with_for_update(skip_locked=True, of=Sample))) if want > 0 else []
+    candidates = audit_ids + others + fresh
     if not candidates:
         return []
     session.execute(
         update(Sample)
-        .where(Sample.id.in_(candidates), free)
+        .where(Sample.id.in_(candidates), or_(free, Sample.leased_by == user.id))
         .values(leased_by=user.id, lease_expires_at=expires)
         .execution_options(synchronize_session=False)
     )
