@@ -123,10 +123,14 @@ def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, s
     # The class with the most confident suggestions makes the clearest test.
     page.select_option("#teach-class", "0")
     page.locator(".thumb").first.wait_for()
+    count = page.locator("#teach-count strong").first
+    page.locator("#teach-threshold").fill("1")
+    strict = int(count.inner_text().replace(",", ""))
     page.locator("#teach-threshold").fill("0")
     ticked = page.locator(".thumb.in")
     n = ticked.count()
     assert n >= 3, n
+    assert strict < n and int(count.inner_text().replace(",", "")) == n  # the slider says how many
     unticked_id = int(ticked.nth(1).get_attribute("data-sample-id"))
     ticked.nth(1).locator("input[type=checkbox]").uncheck()
     assert re.search(rf"\b{n - 1}\b of", page.locator("#teach-count").inner_text())

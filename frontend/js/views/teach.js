@@ -78,6 +78,7 @@ export async function render({ main, project, query, go }) {
 
   // ---------- data
   async function load() {
+    const seq = (st.seq = (st.seq || 0) + 1);  // a newer load wins; an older answer is dropped
     st.overrides.clear();
     st.items = [];
     clear(grid);
@@ -90,7 +91,9 @@ export async function render({ main, project, query, go }) {
     status.textContent = "Loading…";
     st.loading = true;
     try {
-      st.items = st.mode === "suggestion" ? await loadSuggestions(st.cls) : await loadNeighbours(st.anchor);
+      const items = st.mode === "suggestion" ? await loadSuggestions(st.cls) : await loadNeighbours(st.anchor);
+      if (seq !== st.seq) return;
+      st.items = items;
       status.textContent = st.items.length ? st.source : (st.mode === "suggestion" ?
         `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
     } catch (err) {
