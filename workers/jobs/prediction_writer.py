@@ -33,6 +33,38 @@ def _rows(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray
         )
 
 
+def _escape(text: str) -> str:
+    """A value as COPY's text format spells it."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_text(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None, scores: np.ndarray,
+               priority: np.ndarray, probability: np.ndarray, reasons: list, chunk: int = 100_000):  # noqa: ANN202
+    """The rows as COPY text, a block of ``chunk`` rows at a time: columns are converted by numpy and
+    joined once per row (write_row's per-value adaptation cost ~10 us a row, 10 s a million)."""
+    labels = [_escape(c) for c in classes]
+    null = "\\N"
+    mv = str(mv_id)
+    for s in range(0, len(ids), chunk):
+        e = min(len(ids), s + chunk)
+        n = e - s
+        if proba is not None:
+            block = proba[s:e]
+            best = block.argmax(axis=1)
+            lab = [labels[b] for b in best.tolist()]
+            conf = list(map(repr, block[np.arange(n), best].astype(np.float64).tolist()))
+        else:
+            lab = conf = [null] * n
+        sc = np.asarray(scores[s:e], dtype=np.float64)
+        sc = list(map(repr, np.where(np.isfinite(sc), sc, 0.0).tolist()))
+        pr = list(map(repr, np.asarray(priority[s:e], dtype=np.float64).tolist()))
+        pb = [null if x != x else repr(x) for x in np.asarray(probability[s:e], dtype=np.float64).tolist()]
+        rs = [null if r is None else _escape(r) for r in reasons[s:e]]
+        sids = list(map(str, ids[s:e].tolist()))
+        yield "".join([f"{mv}\t{a}\t{b}\t{c}\t{d}\t{f}\t{g}\t{h}\n"
+                       for a, b, c, d, f, g, h in zip(sids, lab, conf, sc, pr, pb, rs)])
+
+
 def write(db_url: str, mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None,
           scores: np.ndarray, priority: np.ndarray, probability: np.ndarray, reasons: list) -> None:
     rows = _rows(mv_id, ids, classes, proba, scores, priority, probability, reasons)
@@ -42,8 +74,8 @@ def write(db_url: str, mv_id: int, ids: np.ndarray, classes: Sequence[str], prob
         raw = engine.raw_connection()
         try:
             with raw.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                for block in _copy_text(mv_id, ids, classes, proba, scores, priority, probability, reasons):
+                    copy.write(block)
             raw.commit()
         finally:
             raw.close()

@@ -57,7 +57,12 @@ def run(job_id: int, progress: Progress) -> dict:
     keep = (pos < len(samples.ids)) & (samples.ids[np.minimum(pos, len(samples.ids) - 1)] == emb_ids)
     emb_ids, X, pos = emb_ids[keep], X[keep] if not keep.all() else X, pos[keep]
     index = {c: i for i, c in enumerate(ctx.classes)}
-    y_full = np.array([index.get(samples.labels[p], -1) if samples.labels[p] else -1 for p in pos], dtype=np.int64)
+    # One pass that touches only the labelled rows (a Python loop over every sample is seconds at 1M).
+    y_all = np.full(len(samples.ids), -1, dtype=np.int64)
+    for j, lab in enumerate(samples.labels):
+        if lab:
+            y_all[j] = index.get(lab, -1)
+    y_full = y_all[pos]
     audit = samples.is_audit[pos]
     labelled = y_full >= 0
     C = len(ctx.classes)
