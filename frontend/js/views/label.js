@@ -46,10 +46,26 @@ export async function render({ main, project }) {
     h("div", { class: "conf-bar" }, sugText, sugConf));
   const why = h("dl", { class: "why", "aria-label": "Why this sample was asked" });
   const classBtns = project.classes.map((c, i) => h("button", {
-    class: "btn class-btn", type: "button", "data-class": c, "aria-label": `Label as ${c}${keys[i] ? ` (key ${keys[i]})` : ""}`,
+    class: "btn class-btn", type: "button", "data-class": c, title: c, "aria-label": `Label as ${c}${keys[i] ? ` (key ${keys[i]})` : ""}`,
     // Blurred after a click, so a later Space or Enter is a shortcut, not a second click on this button.
     onclick: (e) => { e.currentTarget.blur(); choose(c); },
   }, keys[i] ? h("kbd", null, keys[i].toUpperCase()) : null, h("span", { class: "cname" }, c)));
+  // Many classes: "/" opens a filter; Enter takes the first match.
+  const manyClasses = project.classes.length > 12;
+  const classFilter = h("input", { type: "search", id: "class-filter", placeholder: "/ to find a class, Enter to choose",
+    "aria-label": "Find a class", hidden: !manyClasses,
+    oninput: () => {
+      const q = classFilter.value.trim().toLowerCase();
+      classBtns.forEach((b) => { b.hidden = Boolean(q) && !b.dataset.class.toLowerCase().includes(q); });
+    },
+    onkeydown: (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        const hit = classBtns.find((b) => !b.hidden);
+        if (hit && classFilter.value.trim()) { resetFilter(); choose(hit.dataset.class); }
+      } else if (e.key === "Escape") { e.preventDefault(); resetFilter(); }
+    } });
+  function resetFilter() { classFilter.value = ""; classBtns.forEach((b) => { b.hidden = false; }); classFilter.blur(); }
   const sessionCount = h("div", { class: "stat-value", id: "session-count" }, "0");
   const untilRetrain = h("div", { class: "stat-value", id: "until-retrain" }, "–");
   const untilSub = h("div", { class: "stat-sub" }, "labels until the next retrain");
@@ -63,7 +79,7 @@ export async function render({ main, project }) {
   const side = h("aside", { class: "side", "aria-label": "Labelling controls" },
     h("div", { class: "panel" }, h("h3", null, "Model suggests"), sugBox, why,
       h("div", { class: "actions-row" }, acceptBtn, skipBtn, undoBtn)),
-    h("div", { class: "panel" }, h("h3", null, "Choose a class"), h("div", { class: `classes${project.classes.every((c) => c.length <= 3) ? " compact" : ""}` }, classBtns)),
+    h("div", { class: "panel" }, h("h3", null, "Choose a class"), classFilter, h("div", { class: `classes${project.classes.every((c) => c.length <= 3) ? " compact" : ""}` }, classBtns)),
     h("div", { class: "panel" },
       h("div", { class: "counter" },
         h("div", null, h("div", { class: "stat-label" }, "This session"), sessionCount, projectCount),
@@ -345,6 +361,7 @@ export async function render({ main, project }) {
     }
     if (k === "backspace") { e.preventDefault(); undo(); return; }
     if (k === "s") { e.preventDefault(); skip(); return; }
+    if (k === "/" && manyClasses) { e.preventDefault(); classFilter.focus(); return; }
     if (k === "+" || k === "=") { e.preventDefault(); zoom.zoomBy(1.25); return; }
     if (k === "-" || k === "_") { e.preventDefault(); zoom.zoomBy(1 / 1.25); return; }
     if (map.has(k)) { e.preventDefault(); choose(map.get(k), e.timeStamp); }
