@@ -51,7 +51,7 @@ def probe(train_x, train_y, test_x, test_y, n_labels: int = 100, seeds=(0, 1, 2)
     from sklearn.preprocessing import StandardScaler
 
     def fit(x, y):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=1.0))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(x, y)
@@ -74,7 +74,7 @@ def probe_layers(ckpt_or_backbone, train_img, train_y, test_img, test_y, layers)
     return {"layers": out, "probe_seconds": time.perf_counter() - t0}
 
 
-def lightly_simclr(arr, config, budget, batch_size, lr, seed, log):
+def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=1):
     """lightly's SimCLR on our backbone: its transform (PIL, per image), head and loss; our optimiser."""
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
@@ -98,7 +98,8 @@ def lightly_simclr(arr, config, budget, batch_size, lr, seed, log):
             return tuple(transform(img))
 
     loader = torch.utils.data.DataLoader(Views(), batch_size=batch_size, shuffle=True, drop_last=True,
-                                         num_workers=0, generator=torch.Generator().manual_seed(seed))
+                                         num_workers=num_workers, generator=torch.Generator().manual_seed(seed),
+                                         persistent_workers=num_workers > 0)
     model = torch.nn.ModuleDict({"backbone": net, "head": SimCLRProjectionHead(net.out_dim, 512, 128)})
     criterion = NTXentLoss(temperature=0.5)
     cfg = TrainConfig(budget_seconds=budget, batch_size=batch_size, lr=lr)
@@ -124,9 +125,28 @@ def lightly_simclr(arr, config, budget, batch_size, lr, seed, log):
     return net, seconds, seen / seconds, steps
 
 
+def table(paths: list[str]) -> str:
+    """Markdown table of the records in .jsonl files (one row per run, in file order)."""
+    rows = ["| dataset | method | backbone | layer | probe, all labels | probe, 100 labels (3 seeds) | "
+            "pretrain s | images/s | epochs |", "|---|---|---|---|---|---|---|---|---|"]
+    for path in paths:
+        for line in open(path):
+            r = json.loads(line)
+            ips = r.get("images_per_s")
+            ips = "-" if ips is None or (isinstance(ips, float) and math.isnan(ips)) else f"{ips:.0f}"
+            ep = f"{r['epochs']:.1f}" if r.get("epochs") else "-"
+            sec = f"{r.get('train_seconds', r.get('seconds', 0)):.0f}" if r.get("seconds") else "-"
+            backbone = r["backbone"] if r["method"] != "raw_pixels" else "-"
+            rows.append(f"| {r['dataset']} | {r['method']} | {backbone} | "
+                        f"{r.get('layer', '-')} | {100 * r['accuracy_full']:.2f}% | "
+                        f"{100 * r['accuracy_100']:.2f}% ± {100 * r['accuracy_100_std']:.2f} | {sec} | {ips} | {ep} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help=".npz (images, labels) or ImageFolder directory")
+    ap.add_argument("--train", help=".npz (images, labels) or ImageFolder directory")
+    ap.add_argument("--table", nargs="+", metavar="JSONL", help="print a markdown table of earlier results and exit")
     ap.add_argument("--test", help=".npz or ImageFolder; omit and use --split to split --train")
     ap.add_argument("--split", type=int, help="first N of a seeded permutation of --train train, rest test")
     ap.add_argument("--split-seed", type=int, default=0)
@@ -136,8 +156,12 @@ def main(argv=None) -> int:
     ap.add_argument("--backbone", help="registry name (default: automatic for the data on this device)")
     ap.add_argument("--layer", default="concat:2", help="layer reported as accuracy_full/_100")
     ap.add_argument("--all-layers", action="store_true", help=f"also probe {LAYERS}")
+    ap.add_argument("--extra-layers", default="", help="comma list of further layers to probe")
     ap.add_argument("--peer", choices=["lightly"], action="append", default=[])
+    ap.add_argument("--peer-workers", type=int, default=1,
+                    help="DataLoader processes for the peer's per-image PIL augmentation")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--no-raw", action="store_true", help="skip the raw-pixel baseline (slow on 3,072 dims)")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--method-kwargs", default="{}", help="JSON dict passed to every method")
@@ -147,6 +171,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
     ap.add_argument("--out", help="append the JSON records to this .jsonl file")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(args.table))
+        return 0
+    if not args.train:
+        ap.error("--train is required")
     torch.set_num_threads(args.threads)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
@@ -162,8 +191,9 @@ def main(argv=None) -> int:
         train_img, train_y = train_img[order[:args.split]], train_y[order[:args.split]]
         dataset = f"{os.path.basename(args.train.rstrip('/'))}[{args.split}/{len(test_img)}]"
     config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu")
-    layers = sorted(set(LAYERS + [args.layer])) if args.all_layers else [args.layer]
-    methods = list_methods() if args.methods == "all" else args.methods.split(",")
+    layers = [args.layer] + [x for x in (LAYERS if args.all_layers else args.extra_layers.split(","))
+                             if x and x != args.layer]
+    methods = list_methods() if args.methods == "all" else [m for m in args.methods.split(",") if m]
     common = {"dataset": dataset, "n_train": len(train_img), "n_test": len(test_img), "backbone": config["backbone"],
               "image_size": config["image_size"], "in_channels": config["in_channels"], "budget_s": args.budget,
               "threads": args.threads, "tag": args.tag}
@@ -184,11 +214,12 @@ def main(argv=None) -> int:
         log(f"{rec['method']:>16}: full {rec.get('accuracy_full', float('nan')):.4f}  "
             f"100 {rec.get('accuracy_100', float('nan')):.4f}  {rec.get('seconds', 0):.0f}s")
 
-    if not args.no_baselines:
+    if not args.no_baselines and not args.no_raw:
         t0 = time.perf_counter()
         flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
         emit({"method": "raw_pixels", **probe(flat(train_img), train_y, flat(test_img), test_y),
               "seconds": 0.0, "images_per_s": math.nan, "probe_seconds": time.perf_counter() - t0})
+    if not args.no_baselines:
         ck = random_backbone_checkpoint(train_img, seed=args.seed, backbone=config["backbone"], device="cpu")
         emit({"method": "untrained", "seconds": 0.0, "images_per_s": math.nan,
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
@@ -217,9 +248,10 @@ def main(argv=None) -> int:
         cls = method_class("simclr")
         batch = args.batch_size or cls.default_batch_size
         net, seconds, ips, steps = lightly_simclr(train_arr, config, args.budget if args.epochs is None else 60.0,
-                                                  batch, args.lr or cls.default_lr, args.seed, log)
+                                                  batch, args.lr or cls.default_lr, args.seed, log,
+                                                  num_workers=args.peer_workers)
         emit({"method": f"{peer}_simclr", "seconds": seconds, "images_per_s": ips, "steps": steps,
-              "epochs": steps * batch / len(train_img),
+              "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
               **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
     return 0
 

@@ -182,7 +182,7 @@ def recalibrate_batchnorm(backbone: Backbone, images: np.ndarray, max_images: in
     for i in range(0, len(order), batch_size):
         batch = torch.from_numpy(arr[np.sort(order[i:i + batch_size])]).permute(0, 3, 1, 2).to(dev)
         backbone(backbone.normalize(batch.float() / 255.0))
-    for m, mom in zip(bns, saved):
+    for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     return backbone.eval()
 

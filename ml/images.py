@@ -113,7 +113,7 @@ def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
         img = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
     left, top = (new_w - size) // 2, (new_h - size) // 2
     img = img.crop((left, top, left + size, top + size))
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy: torch.from_numpy warns on read-only arrays
     if channels == 1:
         arr = arr[:, :, None]
     return np.ascontiguousarray(arr)

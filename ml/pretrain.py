@@ -93,7 +93,8 @@ def pretrain(
         method, backbone = c["method"], c["backbone"]
         method_kwargs, image_size, channels = c.get("method_kwargs", {}), c["image_size"], c["in_channels"]
         t = c["train"]
-        lr, batch_size, optimizer, weight_decay, seed = t["lr"], t["batch_size"], t["optimizer"], t["weight_decay"], t["seed"]
+        lr, batch_size, optimizer = t["lr"], t["batch_size"], t["optimizer"]
+        weight_decay, seed = t["weight_decay"], t["seed"]
     config, arr = describe_input(images, backbone=backbone, device=dev, image_size=image_size, channels=channels)
     if resume_from is not None:
         config["norm_mean"], config["norm_std"] = resume_from.config["norm_mean"], resume_from.config["norm_std"]

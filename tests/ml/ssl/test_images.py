@@ -79,7 +79,8 @@ def test_choose_input():
     assert choose_input(colour) == (32, 3)
     photo = [Image.fromarray(np.random.default_rng(2).integers(0, 255, (480, 640, 3), dtype=np.uint8))]
     assert choose_input(photo) == (96, 3)
-    grey_rgb = [Image.fromarray(np.repeat(np.random.default_rng(3).integers(0, 255, (28, 28, 1), dtype=np.uint8), 3, 2))]
+    grey = np.random.default_rng(3).integers(0, 255, (28, 28, 1), dtype=np.uint8)
+    grey_rgb = [Image.fromarray(np.repeat(grey, 3, 2))]
     assert choose_input(grey_rgb) == (28, 1)
 
 
