@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.frontend.conftest import ADMIN_PASSWORD, Api, ApiError
+from tests.frontend.conftest import Api, ApiError
 
 pytestmark = pytest.mark.browser
 
@@ -167,7 +167,7 @@ def test_dashboard_draws_the_learning_curve_after_a_retrain(page, server, login,
     label_true(server, 30)
     train(server)
     # The dashboard refreshes itself: the new model version appears without a reload.
-    wait_until(lambda: dots.count() > had or (had == 0 and dots.count() > 0), timeout=30, what="a new point on the curve")
+    wait_until(lambda: dots.count() > had, timeout=30, what="a new point on the curve")
     assert page.locator("#class-balance .bar-row").count() == 10
     screenshot(page, "dashboard")
 
@@ -179,8 +179,10 @@ def test_admin_starts_a_job_and_watches_it(page, server, login, screenshot):
     old = {j["id"] for j in server.admin.get(f"/projects/{pid}/jobs")}
     page.goto(f"/#/projects/{pid}/admin/jobs")
     page.get_by_role("button", name="Train now").click()
-    jid = wait_until(lambda: next((j["id"] for j in server.admin.get(f"/projects/{pid}/jobs") if j["id"] not in old), None),
-                     what="the new job")
+    def new_job() -> int | None:
+        return next((j["id"] for j in server.admin.get(f"/projects/{pid}/jobs") if j["id"] not in old), None)
+
+    jid = wait_until(new_job, what="the new job")
     row = page.locator(f".job-row[data-job-id='{jid}']")
     bar = row.get_by_role("progressbar")
     bar.wait_for()
@@ -225,7 +227,7 @@ def test_enter_accepts_the_suggestion(page, server, login):
         if page.locator(".suggestion.none").count() == 0:
             page.keyboard.press("Enter")
             page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
-            wait_until(lambda: server.admin.get(f"/samples/{sid}")["status"] == "labelled", what="the accepted label")
+            wait_until(lambda s=sid: server.admin.get(f"/samples/{s}")["status"] == "labelled", what="the label")
             history = server.admin.get(f"/samples/{sid}/labels")
             assert history[-1]["label"] == suggested
             assert history[-1]["suggested_label"] == suggested
