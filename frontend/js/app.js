@@ -119,9 +119,9 @@ function renderShell(project, meta) {
       (project.role === "admin" || project.role === "reviewer") && ["reviews", "Reviews", "R"],
       project.role === "admin" && ["admin", "Admin", "A"],
     ].filter(Boolean);
-    nav.append(h("div", { class: "tabs", role: "tablist", "aria-label": "Project views" },
+    nav.append(h("div", { class: "tabs" },
       tabs.map(([id, name]) => h("a", {
-        class: `tab${meta.tab === id ? " active" : ""}`, role: "tab", "aria-selected": meta.tab === id ? "true" : "false",
+        class: `tab${meta.tab === id ? " active" : ""}`, "aria-current": meta.tab === id ? "page" : null,
         href: `#/projects/${project.id}/${id}`, "data-tab": id,
       }, name))));
   }

@@ -73,7 +73,7 @@ def test_sign_in_and_project_list(page, server, login, screenshot):
 def test_label_ten_with_the_keyboard_then_undo(page, server, login, screenshot):
     before = labelled(server)
     login(page)
-    page.goto("/#/projects/1/label")
+    page.goto(f"/#/projects/{server.project_id}/label")
     done: list[int] = []
     # Wait for the prefetch to have the next items decoded before the first key press.
     page.locator(".stage[data-ready]:not([data-ready='0']):not([data-ready='1'])").wait_for()
@@ -170,6 +170,9 @@ def test_dashboard_draws_the_learning_curve_after_a_retrain(page, server, login,
     wait_until(lambda: dots.count() > had, timeout=30, what="a new point on the curve")
     assert page.locator("#class-balance .bar-row").count() == 10
     screenshot(page, "dashboard")
+    # The export links download with the session cookie.
+    csv = page.request.get(page.get_by_role("link", name="Export labels as CSV").get_attribute("href"))
+    assert csv.ok and csv.text().startswith("sample_id,")
 
 
 def test_admin_starts_a_job_and_watches_it(page, server, login, screenshot):

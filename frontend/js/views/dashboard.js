@@ -15,7 +15,10 @@ export async function render({ main, project }) {
   const activity = h("div", { id: "activity" });
   main.append(h("div", { class: "page" },
     h("div", { class: "page-head" }, h("div", null, h("h1", null, "Dashboard"),
-      h("p", { class: "muted" }, "Accuracy is measured on a random audit set, so it is an honest estimate."))),
+      h("p", { class: "muted" }, "Accuracy is measured on a random audit set, so it is an honest estimate.")),
+      h("div", { class: "row export", role: "group", "aria-label": "Export the labels" }, h("span", { class: "muted small" }, "Export labels"),
+        [["csv", "CSV"], ["jsonl", "JSONL"], ["imagefolder", "ImageFolder zip"]].map(([f, name]) =>
+          h("a", { class: "btn small", href: `/api/v1/projects/${pid}/export?format=${f}`, download: "", "aria-label": `Export labels as ${name}` }, name)))),
     stats,
     h("div", { class: "panel" }, h("h2", null, "Learning curve"),
       h("p", { class: "muted small" }, "Audit accuracy of each model version against the labels it was trained on."), curve),
