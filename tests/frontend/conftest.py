@@ -214,7 +214,7 @@ class Recorder:
 @pytest.fixture
 def page(browser, server) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     rec = Recorder(server.url)
     context.on("request", rec)
     pg = context.new_page()

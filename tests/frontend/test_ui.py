@@ -149,6 +149,7 @@ def test_teach_around_a_sample(page, server, login):
     if not server.admin.has_route("GET", "/projects/{pid}/neighbours"):
         pytest.skip("this server has no GET /projects/{pid}/neighbours yet")
     pid = server.project_id
+    server.admin.idle(pid)  # the import's embedding job
     sid = server.admin.get(f"/projects/{pid}/samples?status=unlabelled&limit=1")["items"][0]["id"]
     login(page)
     page.goto(f"/#/projects/{pid}/teach?sample={sid}")
@@ -219,8 +220,17 @@ def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
     assert page.get_by_role("button", name="Train now").count() == 0
 
 
+def ensure_model(server) -> None:  # noqa: ANN001
+    """A fitted model (not just the cold-start order), so there are suggestions."""
+    m = server.admin.get(f"/projects/{server.project_id}/metrics")
+    if m.get("model_version") is None or m.get("estimator") in (None, "none"):
+        label_true(server, 30)
+        train(server)
+
+
 def test_enter_accepts_the_suggestion(page, server, login):
     pid = server.project_id
+    ensure_model(server)
     login(page)
     page.goto(f"/#/projects/{pid}/label")
     # Audit samples hide the suggestion (the expert labels them unprompted); label those by hand.
@@ -244,6 +254,7 @@ def test_a_reviewer_settles_a_disputed_label_with_a_key(page, server, login, scr
     pid = server.project_id
     if not server.admin.has_route("GET", "/projects/{pid}/reviews"):
         pytest.skip("this server has no reviews yet")
+    ensure_model(server)
     server.admin.idle(pid)
     sure = server.admin.get(f"/projects/{pid}/suggestions?label=0&limit=1")["items"][0]
     assert sure["suggestion"]["confidence"] >= 0.95, sure

@@ -116,15 +116,26 @@ export async function render({ main, project }) {
         fresh.push(it);
       }
       if (again.length) post(`/projects/${pid}/queue/release`, { sample_ids: again }).catch(() => {});
-      if (!fresh.length && res.items.length < limit) st.exhausted = true;
-      if (!fresh.length && again.length && res.items.length === again.length) st.exhausted = true;
+      if (!fresh.length) {
+        // Nothing new for now (all labelled, or leased to others): look again in a while, not in a loop.
+        st.exhausted = true;
+        clearTimeout(st.retry);
+        st.retry = setTimeout(() => { st.exhausted = false; if (st.alive && st.buffer.length < BUFFER_LOW) { refill(); if (!st.current) show(); } }, 15000);
+      }
       // The first item is shown as soon as it is decoded; the rest decode in the background.
       const loads = fresh.map(preload);
       st.buffer.push(...fresh);
       if (!st.current && fresh.length) { await loads[0]; if (!st.current) advance(); }
       await Promise.all(loads);
-    }).catch((err) => { if (st.alive) toast(`Could not load the queue: ${errorText(err)}`, "error"); })
-      .finally(() => { st.fetching = null; if (st.alive && !st.exhausted && st.buffer.length < BUFFER_LOW) setTimeout(refill, 300); });
+      return true;
+    }).catch((err) => {
+      if (st.alive) toast(`Could not load the queue: ${errorText(err)}`, "error");
+      return false;
+    }).then((ok) => {
+      st.fetching = null;
+      if (!st.current) show();
+      if (st.alive && !st.exhausted && st.buffer.length < BUFFER_LOW) setTimeout(refill, ok ? 300 : 3000);
+    });
     return st.fetching;
   }
 
@@ -389,6 +400,7 @@ export async function render({ main, project }) {
     window.removeEventListener("keydown", onKey);
     clearInterval(poll);
     clearInterval(renew);
+    clearTimeout(st.retry);
     zoom.destroy();
     // Hand back what is waiting in the buffer so others can have it now rather than when the lease ends.
     const ids = [...st.held];
