@@ -145,7 +145,7 @@ def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, s
     wait_until(lambda: labelled(server) == before, what="the whole batch undone")
 
 
-def test_teach_around_a_sample(page, server, login):
+def test_teach_around_a_sample(page, server, login, screenshot):
     if not server.admin.has_route("GET", "/projects/{pid}/neighbours"):
         pytest.skip("this server has no GET /projects/{pid}/neighbours yet")
     pid = server.project_id
@@ -156,6 +156,14 @@ def test_teach_around_a_sample(page, server, login):
     page.locator(".thumb").first.wait_for()
     assert page.locator(".thumb").count() > 3
     assert "Similarity" in page.locator(".teach-controls").inner_text()
+    screenshot(page, "teach-neighbours")
+    # Near a class: the neighbourhood of what is already labelled as it.
+    label_true(server, 10)
+    page.get_by_role("button", name="Near a class").click()
+    page.select_option("#teach-class", "3")
+    page.get_by_text("labelled “3” in the embedding space").wait_for()
+    assert page.locator(".thumb").count() > 3
+    assert page.locator("#teach-apply-label").input_value() == "3"
 
 
 def test_dashboard_draws_the_learning_curve_after_a_retrain(page, server, login, screenshot):

@@ -19,6 +19,7 @@ export async function render({ main, project, query, go }) {
   // ---------- controls
   const modeBtns = {
     suggestion: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("suggestion") }, "By suggestion"),
+    cluster: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("cluster") }, "Near a class"),
     neighbours: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("neighbours") }, "Around a sample"),
   };
   const classSel = h("select", { id: "teach-class", "aria-label": "Suggested class to review",
@@ -28,7 +29,8 @@ export async function render({ main, project, query, go }) {
     placeholder: "sample id", value: st.anchor || "", style: { width: "120px" } });
   const anchorForm = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); if (anchorInput.value) { st.anchor = Number(anchorInput.value); load(); } } },
     anchorInput, h("button", { class: "btn", type: "submit" }, "Show neighbours"));
-  const pickLabel = h("label", { class: "field", for: "teach-class" }, "Model suggests", classSel);
+  const pickLabelText = h("span", null, "Model suggests");
+  const pickLabel = h("label", { class: "field", for: "teach-class" }, pickLabelText, classSel);
   const pickAnchor = h("div", { class: "field" }, h("span", null, "Centre on sample"), anchorForm);
 
   const slider = h("input", { type: "range", id: "teach-threshold", min: "0", max: "1", step: "0.01", value: String(st.threshold),
@@ -48,7 +50,7 @@ export async function render({ main, project, query, go }) {
   main.append(h("div", { class: "page" },
     h("div", { class: "page-head" }, h("div", null, h("h1", null, "Teach by neighbourhood"),
       h("p", { class: "muted" }, "Label many at once: check the grid, untick the wrong ones, apply one label to the rest.")),
-      h("div", { class: "mode-switch", role: "group", "aria-label": "What to show" }, modeBtns.suggestion, modeBtns.neighbours)),
+      h("div", { class: "mode-switch", role: "group", "aria-label": "What to show" }, modeBtns.suggestion, modeBtns.cluster, modeBtns.neighbours)),
     h("div", { class: "panel" },
       h("div", { class: "teach-controls" },
         h("div", null, pickLabel, pickAnchor),
@@ -64,9 +66,9 @@ export async function render({ main, project, query, go }) {
 
   function setMode(mode) {
     st.mode = mode;
-    modeBtns.suggestion.setAttribute("aria-pressed", String(mode === "suggestion"));
-    modeBtns.neighbours.setAttribute("aria-pressed", String(mode === "neighbours"));
-    pickLabel.hidden = mode !== "suggestion";
+    for (const [m, b] of Object.entries(modeBtns)) b.setAttribute("aria-pressed", String(mode === m));
+    pickLabel.hidden = mode === "neighbours";
+    pickLabelText.textContent = mode === "cluster" ? "Near the samples labelled" : "Model suggests";
     pickAnchor.hidden = mode !== "neighbours";
     sliderName.textContent = mode === "suggestion" ? "Confidence at least" : "Similarity at least";
     load();
@@ -91,10 +93,11 @@ export async function render({ main, project, query, go }) {
     status.textContent = "Loading…";
     st.loading = true;
     try {
-      const items = st.mode === "suggestion" ? await loadSuggestions(st.cls) : await loadNeighbours(st.anchor);
+      const items = st.mode === "suggestion" ? await loadSuggestions(st.cls) :
+        st.mode === "cluster" ? await loadCluster(st.cls) : await loadNeighbours(st.anchor);
       if (seq !== st.seq) return;
       st.items = items;
-      status.textContent = st.items.length ? st.source : (st.mode === "suggestion" ?
+      status.textContent = st.items.length ? st.source : st.mode === "cluster" ? `Nothing near “${st.cls}” yet: label a few “${st.cls}” first.` : (st.mode === "suggestion" ?
         `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
     } catch (err) {
       fill(status, h("div", { class: "notice" }, errorText(err)));
@@ -163,6 +166,29 @@ export async function render({ main, project, query, go }) {
     return items.sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0));
   }
 
+  /** The neighbourhood of a class: nearest samples to a few of those already labelled as it, merged
+   * by their best similarity. */
+  async function loadCluster(cls) {
+    const seeds = (await get(`/projects/${pid}/samples?status=labelled&label=${encodeURIComponent(cls)}&limit=6`)).items.map((x) => x.id);
+    if (!seeds.length) return [];
+    const best = new Map();
+    const pages = await Promise.all(seeds.map((sid) => get(`/projects/${pid}/neighbours?sample_id=${sid}&limit=80`).catch((err) => {
+      if (err instanceof ApiError && err.missing && !/sample/i.test(err.message)) throw new Error("Neighbourhoods need the API's GET /projects/{pid}/neighbours.");
+      throw err;
+    })));
+    for (const page of pages) {
+      for (const it of page.items) {
+        if (seeds.includes(it.sample_id)) continue;
+        const had = best.get(it.sample_id);
+        if (!had || (it.similarity ?? 0) > (had.similarity ?? 0)) best.set(it.sample_id, it);
+      }
+    }
+    applyLabel.value = cls;
+    const items = [...best.values()].sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0)).slice(0, LIMIT);
+    st.source = `${items.length} samples nearest to ${seeds.length} labelled “${cls}” in the embedding space, most similar first.`;
+    return items;
+  }
+
   // ---------- grid
   function renderGrid() {
     clear(grid);
@@ -178,8 +204,8 @@ export async function render({ main, project, query, go }) {
       h("div", { class: "tmeta" },
         h("span", { class: "tlabel" }, it.label ? `✓ ${it.label}` : it.suggestion ? it.suggestion.label : "?"),
         h("span", { title: st.mode === "suggestion" ? "confidence" : "similarity" }, v == null ? "" : pct(v, 0))),
-      st.mode === "neighbours" ? h("button", { class: "centre", type: "button", "aria-label": `Centre on sample ${it.sample_id}`,
-        title: "Centre the grid on this sample", onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); load(); } }, "⌖") : null);
+      st.mode !== "suggestion" ? h("button", { class: "centre", type: "button", "aria-label": `Centre on sample ${it.sample_id}`,
+        title: "Centre the grid on this sample", onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); setMode("neighbours"); } }, "⌖") : null);
       it._box = box; it._card = card;
       grid.append(card);
     }
