@@ -2,6 +2,7 @@
 
     python bench/strategy_speed.py                       # 1,000,000 x 512, 10 classes, batch 100
     python bench/strategy_speed.py --n 100000 --strategies mixed,margin,kcenter --json
+    python bench/strategy_speed.py --n 100000 --strategies mixed --estimators logistic,label_spreading
 
 Times ``score_all`` (the bulk acquisition score written for every sample) and ``select`` (the batch)
 separately and together, best of ``--repeat``. Data are synthetic (clustered Gaussian embeddings, softmax
@@ -51,6 +52,7 @@ def main(argv=None):
     ap.add_argument("--strategies", default=DEFAULT_STRATEGY)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--limit", type=float, default=5.0, help="seconds the default strategy must stay under")
+    ap.add_argument("--estimators", default="", help="also time fit + predict_proba of these estimators")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -82,7 +84,29 @@ def main(argv=None):
             ok &= rec["ok"]
         print(json.dumps(rec) if args.json else
               f"{name:>16}: score_all {best['score_all']:.2f}s + select {best['select']:.2f}s = {total:.2f}s")
+    for name in filter(None, args.estimators.split(",")):
+        rec = time_estimator(name, emb, labelled, args.classes)
+        print(json.dumps(rec) if args.json else
+              f"{name:>16}: fit {rec['fit_s']:.2f}s + predict_proba {rec['predict_s']:.2f}s on {args.n} rows")
     return 0 if ok else 1
+
+
+def time_estimator(name: str, emb, labelled, n_classes: int) -> dict:
+    """What a retrain costs the worker: fit on the labels, then probabilities for the whole pool."""
+    from ml.estimators import create_estimator
+
+    y = np.random.default_rng(1).integers(0, n_classes, len(emb))
+    est = create_estimator(name, n_classes=n_classes)
+    t = time.perf_counter()
+    if getattr(est, "semi_supervised", False):
+        est.fit(emb, np.where(labelled, y, -1))
+    else:
+        est.fit(emb[labelled], y[labelled])
+    t_fit = time.perf_counter() - t
+    t = time.perf_counter()
+    est.predict_proba(emb)
+    return {"estimator": name, "n": len(emb), "labelled": int(labelled.sum()),
+            "fit_s": round(t_fit, 3), "predict_s": round(time.perf_counter() - t, 3)}
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ class FineTuneClassifier(LoupeClassifier):
         bs = min(self.batch_size, len(xs))
         steps = max(self.min_steps, self.epochs * int(np.ceil(len(xs) / bs)))
         self.n_iter_ = steps
-        for step in range(steps):
+        for _ in range(steps):
             idx = torch.randint(len(xs), (bs,), generator=gen)
             logits = head(net(xs[idx].to(dev))) + mask.to(dev)
             loss = nn.functional.cross_entropy(logits, ys[idx].to(dev))

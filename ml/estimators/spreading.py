@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import cg
 from sklearn.neighbors import NearestNeighbors
 
-from .base import UNLABELLED, LoupeClassifier
+from .base import LoupeClassifier
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:

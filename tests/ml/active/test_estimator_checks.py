@@ -1,9 +1,6 @@
 """Every registered estimator against scikit-learn's own estimator checks, and the first-labels cases."""
 
-import numpy as np
 import pytest
-import scipy.sparse as sp
-from sklearn.datasets import load_digits, make_moons
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ml.estimators import CoTraining, LabelSpreadingKNN, LogisticProbe, create_estimator, list_estimators
