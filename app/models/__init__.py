@@ -5,7 +5,7 @@ from app.models.job import Job
 from app.models.label import IdempotencyRecord, Label, Review, WebhookDelivery
 from app.models.model_version import BackboneVersion, EmbeddingVersion, ModelVersion, Prediction
 from app.models.project import Membership, Project
-from app.models.sample import Sample
+from app.models.sample import Sample, SampleCount
 from app.models.user import ApiToken, User
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "Review",
     "WebhookDelivery",
     "Sample",
+    "SampleCount",
     "User",
 ]

@@ -34,10 +34,10 @@ class Prediction(Base):
     # of the queue reads a page of rows however large the pool.
     __table_args__ = (Index("ix_predictions_version_priority_sample", "model_version_id", "priority", "sample_id"),)
 
-    model_version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
-    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    # Derived data, written a million rows at a time by COPY and dropped by version (the train job keeps
+    # two): no foreign keys, whose per-row checks were two thirds of the COPY's time (31 s -> 11 s at 1M).
+    model_version_id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(primary_key=True)
     label: Mapped[str | None] = mapped_column(String(200))  # None before the first label
     confidence: Mapped[float | None] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float)

@@ -43,3 +43,17 @@ class Sample(Base):
     leased_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SampleCount(Base):
+    """Per-project sample counts as deltas, appended by triggers on ``samples`` (PostgreSQL only; see
+    migration 0005): the counts are a sum over a few rows instead of a count over the whole pool, and
+    appending never makes two writers wait for each other. The train job folds a project's rows into one.
+    """
+
+    __tablename__ = "sample_counts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int] = mapped_column(index=True)  # no foreign key: rows may outlive a project
+    total: Mapped[int] = mapped_column(BigInteger)
+    labelled: Mapped[int] = mapped_column(BigInteger)

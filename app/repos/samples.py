@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Sample
+from app.models import Sample, SampleCount
 
 
 def existing_hashes(session: Session, project_id: int, hashes: Sequence[str]) -> set[str]:
@@ -35,9 +35,19 @@ def insert_samples(session: Session, rows: list[dict]) -> list[tuple[int, str]]:
 
 
 def counts(session: Session, project_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """(sample_count, labelled_count) per project."""
+    """(sample_count, labelled_count) per project.
+
+    On PostgreSQL a sum over the deltas that triggers append to ``sample_counts`` (migration 0005): a
+    few rows, however large the pool. Elsewhere a count over the project's samples."""
     if not project_ids:
         return {}
+    if session.get_bind().dialect.name == "postgresql":
+        q = (
+            select(SampleCount.project_id, func.sum(SampleCount.total), func.sum(SampleCount.labelled))
+            .where(SampleCount.project_id.in_(project_ids))
+            .group_by(SampleCount.project_id)
+        )
+        return {pid: (int(total), int(labelled)) for pid, total, labelled in session.execute(q)}
     q = (
         select(
             Sample.project_id,
@@ -48,6 +58,22 @@ def counts(session: Session, project_ids: Sequence[int]) -> dict[int, tuple[int,
         .group_by(Sample.project_id)
     )
     return {pid: (total, labelled) for pid, total, labelled in session.execute(q)}
+
+
+def compact_counts(session: Session, project_id: int) -> None:
+    """Fold a project's count deltas into one row (PostgreSQL; the train job calls this now and then).
+
+    One statement: deltas appended meanwhile are not in the DELETE's snapshot and stay as they are."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "WITH d AS (DELETE FROM sample_counts WHERE project_id = :p RETURNING total, labelled) "
+            "INSERT INTO sample_counts (project_id, total, labelled) "
+            "SELECT :p, sum(total), sum(labelled) FROM d HAVING count(*) > 1"
+        ),
+        {"p": project_id},
+    )
 
 
 def get_in_project(session: Session, project_id: int, sample_ids: Sequence[int]) -> dict[int, Sample]:

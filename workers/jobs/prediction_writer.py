@@ -62,7 +62,7 @@ def _copy_text(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.nd
         rs = [null if r is None else _escape(r) for r in reasons[s:e]]
         sids = list(map(str, ids[s:e].tolist()))
         yield "".join([f"{mv}\t{a}\t{b}\t{c}\t{d}\t{f}\t{g}\t{h}\n"
-                       for a, b, c, d, f, g, h in zip(sids, lab, conf, sc, pr, pb, rs)])
+                       for a, b, c, d, f, g, h in zip(sids, lab, conf, sc, pr, pb, rs, strict=True)])
 
 
 def write(db_url: str, mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None,

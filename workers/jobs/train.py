@@ -8,9 +8,10 @@ import time
 import numpy as np
 from sqlalchemy import delete, select
 
+from app import embedding_store
 from app.db import session_scope
 from app.models import ModelVersion, Prediction, Project
-from app import embedding_store
+from app.repos import samples as samples_repo
 from workers.jobs import prediction_writer
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.runner import Progress
@@ -35,9 +36,16 @@ def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_row
     return est.fit(X[train_rows], y_full[train_rows])
 
 
-def _proba(est, X: np.ndarray, chunk: int = 100_000) -> np.ndarray:  # noqa: ANN001
-    return np.concatenate([est.predict_proba(np.asarray(X[i:i + chunk], dtype=np.float32))
-                           for i in range(0, len(X), chunk)]).astype(np.float32)
+def _proba(est, X: np.ndarray, chunk: int = 4096) -> np.ndarray:  # noqa: ANN001
+    # Small blocks: their temporaries (a few MB) are reused by the allocator, where 100k-row blocks were
+    # fresh memory each time and page faults alone cost seconds per million rows.
+    out = None
+    for i in range(0, len(X), chunk):
+        p = est.predict_proba(np.asarray(X[i:i + chunk], dtype=np.float32))
+        if out is None:
+            out = np.empty((len(X), p.shape[1]), dtype=np.float32)
+        out[i:i + len(p)] = p
+    return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 
 def run(job_id: int, progress: Progress) -> dict:
@@ -90,9 +98,10 @@ def run(job_id: int, progress: Progress) -> dict:
     fit_s = time.perf_counter() - t0
     progress(0.6, "scoring every sample", force=True)
     strategy = create_strategy(strategy_name, seed=int(labelled.sum()))
-    Xf = np.asarray(X, dtype=np.float32)
-    scores = strategy.score_all(Xf, proba, labelled, exclude_mask=audit)
-    sel = strategy.select(Xf, proba, labelled, batch_size=int(ctx.settings["batch_size"]), exclude_mask=audit)
+    # The strategies read the (memory-mapped, float16) embeddings block by block; a float32 copy of the
+    # whole pool would be 2 GB at 1M samples, and seconds of page faults to make.
+    scores = strategy.score_all(X, proba, labelled, exclude_mask=audit)
+    sel = strategy.select(X, proba, labelled, batch_size=int(ctx.settings["batch_size"]), exclude_mask=audit)
     priority = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, neginf=-1e9, posinf=1e9)
     top = float(priority.max()) if len(priority) else 0.0
     probability = np.full(len(emb_ids), np.nan)
@@ -135,5 +144,7 @@ def run(job_id: int, progress: Progress) -> dict:
                              .order_by(ModelVersion.id.desc()).offset(KEEP_VERSIONS)))
         if old:
             s.execute(delete(Prediction).where(Prediction.model_version_id.in_(old)))
+    with session_scope(ctx.db_url) as s:
+        samples_repo.compact_counts(s, ctx.project_id)
     return {"model_version": mv_id, "labels": int(labelled.sum()), "samples": int(len(emb_ids)),
             **{k: metrics[k] for k in ("accuracy_estimate",) if k in metrics}}

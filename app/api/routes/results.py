@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.db import session_scope
 from app.models import ModelVersion, Prediction, Project, Sample
+from app.repos import samples as samples_repo
 from app.schemas.labels import PredictionOut, PredictionsOut
 from app.services import automation
 from app.services import reviews as review_service
@@ -68,9 +69,7 @@ def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
     """Counts, class balance, the learning curve (audit accuracy per model version vs labels), the
     confusion on the audit set, and how many labels the target accuracy still needs."""
     project, _ = project_service.get_project_for(session, user, pid)
-    total, labelled = session.execute(
-        select(func.count(), func.count().filter(Sample.status == "labelled")).where(Sample.project_id == pid)
-    ).one()
+    total, labelled = samples_repo.counts(session, [pid]).get(pid, (0, 0))
     versions = list(
         session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid).order_by(ModelVersion.id))
     )
