@@ -59,12 +59,29 @@ def _handlers() -> dict[str, Handler]:
 
 
 def claim(db_url: str, job_id: int) -> str | None:
-    """Move a queued job to running; None if someone else has it (or it is finished or cancelled).
+    """Move a queued job to running; None if someone else has it (or it is finished or cancelled), or
+    if a job of the same kind is already running for its project (it then stays queued, and is sent
+    again when that one finishes: see ``_send_waiting``).
 
-    A conditional UPDATE, so a task delivered twice (a re-send, a redelivery) runs the job once.
+    A conditional UPDATE, so a task delivered twice (a re-send, a redelivery) runs the job once. The
+    one-per-project rule holds across any number of workers: on PostgreSQL the project row is locked
+    first, so two workers claiming two jobs of one project decide one after the other (each statement
+    under READ COMMITTED sees the other's committed claim); SQLite's BEGIN IMMEDIATE serialises anyway.
     """
+    from app.models import Project
+
     now = utcnow()
     with session_scope(db_url) as s:
+        row = s.execute(select(Job.project_id, Job.kind).where(Job.id == job_id, Job.state == "queued")).first()
+        if row is None:
+            return None
+        project_id, kind = row
+        s.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+        busy = s.scalar(select(Job.id).where(Job.project_id == project_id, Job.kind == kind, Job.state == "running",
+                                             Job.id != job_id).limit(1))
+        if busy is not None:
+            log.info("job %s waits: %s job %s of project %s is running", job_id, kind, busy, project_id)
+            return None
         res = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.state == "queued")
@@ -72,7 +89,21 @@ def claim(db_url: str, job_id: int) -> str | None:
         )
         if res.rowcount != 1:
             return None
-        return s.scalar(select(Job.kind).where(Job.id == job_id))
+        return kind
+
+
+def _send_waiting(db_url: str, job_id: int) -> None:
+    """Send again the queued jobs of the same project and kind, which waited for this one to finish."""
+    from app import task_client
+
+    with session_scope(db_url) as s:
+        row = s.execute(select(Job.project_id, Job.kind).where(Job.id == job_id)).first()
+        if row is None:
+            return
+        waiting = s.scalars(select(Job.id).where(Job.project_id == row[0], Job.kind == row[1],
+                                                 Job.state == "queued").order_by(Job.id)).all()
+    for wid in waiting:
+        task_client.send_job(get_settings().broker_url, wid, row[1])
 
 
 def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3) -> list[tuple[int, str]]:
@@ -125,6 +156,10 @@ def run_job(job_id: int) -> None:
         _run_claimed(db_url, job_id, kind)
     finally:
         beat.stopped.set()
+    try:
+        _send_waiting(db_url, job_id)
+    except Exception:  # noqa: BLE001 - a worker's start re-sends queued jobs too
+        log.warning("could not re-send the jobs waiting for job %s", job_id, exc_info=True)
 
 
 def _run_claimed(db_url: str, job_id: int, kind: str) -> None:

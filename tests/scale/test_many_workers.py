@@ -1,0 +1,95 @@
+"""Several worker processes on one Redis share the jobs of several projects, and never run two train
+jobs of one project at once (checked from the jobs table's start and finish times)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from app import embedding_store
+from app.db import session_scope
+from app.models import EmbeddingVersion, Job, Project, Sample
+from tests.conftest import fresh_database, make_settings, running_worker
+
+N_SAMPLES = 600
+CLASSES = ["a", "b", "c"]
+
+
+@pytest.fixture
+def pg_url(request, tmp_path):
+    with fresh_database("postgres", tmp_path, request) as url:
+        yield url
+
+
+def _project(url: str, media, name: str, seed: int) -> int:  # noqa: ANN001
+    from app.services.labels import LabelRequest, add_labels
+
+    rng = np.random.default_rng(seed)
+    with session_scope(url) as s:
+        project = Project(name=name, classes=CLASSES, settings={"auto_pretrain": False, "auto_embed": False})
+        s.add(project)
+        s.flush()
+        s.add_all([Sample(project_id=project.id, filename=f"{i}.png", content_hash=f"{seed:08x}{i:056x}",
+                          storage_key="k", thumbnail_key="t", width=1, height=1, mode="L", byte_size=1,
+                          rand_key=int(rng.integers(2**62)), is_audit=i % 10 == 0) for i in range(N_SAMPLES)])
+        s.flush()
+        ids = np.array(s.scalars(select(Sample.id).where(Sample.project_id == project.id).order_by(Sample.id)).all())
+        y = rng.integers(0, len(CLASSES), N_SAMPLES)
+        X = (rng.standard_normal((len(CLASSES), 64))[y] + rng.standard_normal((N_SAMPLES, 64))).astype(np.float16)
+        file_key, ids_key = embedding_store.write(media, project.id, "synthetic", ids, X)
+        ev = EmbeddingVersion(project_id=project.id, kind="pixels", dim=64, dtype="float16", count=N_SAMPLES,
+                              file_key=file_key, ids_key=ids_key)
+        s.add(ev)
+        s.flush()
+        project.current_embedding_version_id = ev.id
+        add_labels(s, project, None, [LabelRequest(int(ids[i]), CLASSES[int(y[i])]) for i in range(0, 300, 5)],
+                   source="import")
+        return project.id
+
+
+def test_workers_share_projects_but_never_run_one_projects_train_twice(tmp_path, pg_url, redis_url):
+    from app import task_client
+
+    settings = make_settings(tmp_path, pg_url, broker_url=redis_url)
+    settings.ensure_dirs()
+    projects = [_project(pg_url, settings.media_path, f"p{i}", seed=i) for i in range(3)]
+    with ExitStack() as stack:
+        workers = [stack.enter_context(running_worker(settings, queues="cpu")) for _ in range(2)]
+        # Two train jobs per project, all queued at once (as if retrains were requested while one ran),
+        # each sent twice: a duplicate delivery must not run a job twice either.
+        with session_scope(pg_url) as s:
+            jobs = [Job(project_id=pid, kind="train", params={}, state="queued") for _ in range(2) for pid in projects]
+            s.add_all(jobs)
+            s.flush()
+            ids = [j.id for j in jobs]
+        for jid in ids + ids:
+            assert task_client.send_job(redis_url, jid, "train")
+        deadline = time.monotonic() + 120
+        while True:
+            with session_scope(pg_url) as s:
+                rows = s.execute(select(Job.id, Job.project_id, Job.state, Job.started_at, Job.finished_at, Job.error)
+                                 .where(Job.id.in_(ids))).all()
+            if all(r.state in ("succeeded", "failed", "cancelled") for r in rows):
+                break
+            assert time.monotonic() < deadline, f"jobs not done in 120 s: {[(r.id, r.state) for r in rows]}"
+            time.sleep(0.3)
+        assert all(w.poll() is None for w in workers)
+        logs = [w.log_path.read_text() for w in workers]
+
+    assert [r.error for r in rows if r.state != "succeeded"] == []
+    by_project: dict[int, list] = {}
+    for r in rows:
+        by_project.setdefault(r.project_id, []).append((r.started_at, r.finished_at))
+    for pid, spans in by_project.items():
+        spans.sort()
+        for (_s0, f0), (s1, _f1) in zip(spans, spans[1:], strict=False):
+            assert s1 >= f0, f"project {pid} ran two train jobs at once: {spans}"
+    # The workers did share the work: jobs of different projects overlapped in time, and more than one
+    # worker process ran jobs.
+    spans = sorted((r.started_at, r.finished_at, r.project_id) for r in rows)
+    assert any(b[0] < a[1] and a[2] != b[2] for a, b in zip(spans, spans[1:], strict=False)), spans
+    assert sum("succeeded in" in log for log in logs) >= 2, "only one worker ran jobs"
