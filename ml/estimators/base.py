@@ -36,7 +36,7 @@ class LoupeClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate_fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=False)
         check_classification_targets(y)
         n_classes = getattr(self, "n_classes", None)
         labelled = np.ones(len(y), dtype=bool)
@@ -62,7 +62,7 @@ class LoupeClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_predict(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
 
     def _prior_proba(self, n_rows: int, seen: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """What to say with fewer than two seen classes: the label frequencies, smoothed, so an unseen

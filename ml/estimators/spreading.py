@@ -92,13 +92,41 @@ class LabelSpreadingKNN(LoupeClassifier):
         self.label_distributions_ = np.where(sums > 0, F / np.maximum(sums, 1e-300), prior)
         self.transduction_ = self.classes_[np.argmax(self.label_distributions_, axis=1)]
         self._fit_X = Xn
+        # A fingerprint (one random projection) per training row, sorted, so predict_proba on pool rows
+        # (in any order or chunking, as a worker writes predictions) is a lookup, not a kNN search.
+        self._probe = np.random.default_rng(0).standard_normal(Xn.shape[1])
+        fp = Xn @ self._probe
+        self._fp_order = np.argsort(fp, kind="stable")
+        self._fp_sorted = fp[self._fp_order]
         return self
+
+    def _training_rows(self, Xn: np.ndarray) -> np.ndarray:
+        """Index of the training row equal (to 1e-6) to each row of Xn, or -1."""
+        fp = Xn @ self._probe
+        pos = np.clip(np.searchsorted(self._fp_sorted, fp), 0, len(self._fp_sorted) - 1)
+        match = np.full(len(Xn), -1, dtype=np.int64)
+        for shift in (0, -1):  # the equal fingerprint may sit just left of the insertion point
+            p = np.clip(pos + shift, 0, len(self._fp_sorted) - 1)
+            j = self._fp_order[p]
+            free = match < 0
+            same = free & (np.abs(self._fp_sorted[p] - fp) < 1e-4)
+            same[same] = np.abs(self._fit_X[j[same]] - Xn[same]).max(axis=1) < 1e-6
+            match[same] = j[same]
+        return match
 
     def predict_proba(self, X):
         X = self._validate_predict(X)
         Xn = _unit_rows(X)
-        if Xn.shape == self._fit_X.shape and np.array_equal(Xn, self._fit_X):
-            return self.label_distributions_.copy()
+        known = self._training_rows(Xn)
+        P = np.empty((len(Xn), len(self.classes_)))
+        P[known >= 0] = self.label_distributions_[known[known >= 0]]
+        new = np.flatnonzero(known < 0)
+        if len(new):
+            P[new] = self._from_neighbours(Xn[new])
+        return P
+
+    def _from_neighbours(self, Xn: np.ndarray) -> np.ndarray:
+        """Rows not in the training pool: similarity-weighted average of their neighbours' distributions."""
         k = min(self.n_neighbors, len(self._fit_X))
         dist, ind = self.nn_.kneighbors(Xn, n_neighbors=k)
         w = np.clip(1.0 - dist**2 / 2.0, 0.0, None) ** self.gamma + 1e-12

@@ -76,6 +76,10 @@ def test_label_spreading_follows_the_manifold():
     assert sp.issparse(est.graph_)
     assert np.mean(est.transduction_ == y) > 0.95
     np.testing.assert_allclose(est.predict_proba(X), est.label_distributions_)
+    # a worker writes predictions in shuffled chunks: pool rows are looked up, never re-estimated
+    perm = np.random.default_rng(0).permutation(len(X))
+    chunks = np.concatenate([est.predict_proba(X[perm[i : i + 97]]) for i in range(0, len(X), 97)])
+    np.testing.assert_allclose(chunks, est.label_distributions_[perm])
     # new points are judged by their nearest training rows
     assert np.mean(est.predict(X + 1e-3) == y) > 0.95
 
