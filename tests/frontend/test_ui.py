@@ -96,7 +96,6 @@ def test_label_ten_with_the_keyboard_then_undo(page, server, login, screenshot):
     for sid in done[-3:]:
         history = server.admin.get(f"/samples/{sid}/labels")
         assert history[-1]["action"] == "set" and history[-1]["duration_ms"] is not None
-    screenshot(page, "label")
 
     # Backspace undoes the last label and shows that sample again.
     page.keyboard.press("Backspace")
@@ -104,6 +103,7 @@ def test_label_ten_with_the_keyboard_then_undo(page, server, login, screenshot):
     wait_until(lambda: labelled(server) == before + 9, what="the undo stored")
     assert page.locator("#session-count").inner_text() == "9"
     assert server.admin.get(f"/samples/{done[-1]}/labels")[-1]["action"] == "undo"
+    screenshot(page, "label-first")
 
     # Zoom with the keyboard, and S skips (the lease goes back).
     page.keyboard.press("+")
@@ -123,6 +123,7 @@ def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, s
     # The class with the most confident suggestions makes the clearest test.
     page.select_option("#teach-class", "0")
     page.locator(".thumb").first.wait_for()
+    screenshot(page, "teach")
     count = page.locator("#teach-count strong").first
     page.locator("#teach-threshold").fill("1")
     strict = int(count.inner_text().replace(",", ""))
@@ -134,7 +135,6 @@ def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, s
     unticked_id = int(ticked.nth(1).get_attribute("data-sample-id"))
     ticked.nth(1).locator("input[type=checkbox]").uncheck()
     assert re.search(rf"\b{n - 1}\b of", page.locator("#teach-count").inner_text())
-    screenshot(page, "teach")
     before = labelled(server)
     page.locator("#teach-apply").click()
     page.locator("#teach-undo").wait_for()
@@ -236,7 +236,7 @@ def ensure_model(server) -> None:  # noqa: ANN001
         train(server)
 
 
-def test_enter_accepts_the_suggestion(page, server, login):
+def test_enter_accepts_the_suggestion(page, server, login, screenshot):
     pid = server.project_id
     ensure_model(server)
     login(page)
@@ -246,6 +246,7 @@ def test_enter_accepts_the_suggestion(page, server, login):
         sid, filename = current_sample(page)
         suggested = page.locator(".suggestion-label").inner_text()
         if page.locator(".suggestion.none").count() == 0:
+            screenshot(page, "label")
             page.keyboard.press("Enter")
             page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
             wait_until(lambda s=sid: server.admin.get(f"/samples/{s}")["status"] == "labelled", what="the label")
