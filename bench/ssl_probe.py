@@ -21,8 +21,11 @@ import sys
 import time
 import warnings
 
-import numpy as np
-import torch
+# Threads that wait sleep instead of spinning, so CPU time (the --clock cpu budget) is work done.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,7 +34,7 @@ from ml.data import load_image_folder, load_npz  # noqa: E402
 from ml.embedding import extract_embeddings, random_backbone_checkpoint, recalibrate_batchnorm  # noqa: E402
 from ml.pretrain import DEFAULT_METHOD, describe_input, pretrain  # noqa: E402
 from ml.ssl import list_methods, method_class  # noqa: E402
-from ml.training import TrainConfig, lr_factor, make_optimizer  # noqa: E402
+from ml.training import TrainConfig, lr_factor, make_clock, make_optimizer  # noqa: E402
 
 LAYERS = ["last", "penultimate", "concat:2", "concat:3"]
 
@@ -66,15 +69,18 @@ def probe(train_x, train_y, test_x, test_y, n_labels: int = 100, seeds=(0, 1, 2)
 
 
 def probe_layers(ckpt_or_backbone, train_img, train_y, test_img, test_y, layers) -> dict:
-    out, t0 = {}, time.perf_counter()
+    out, t0, embed_s = {}, time.perf_counter(), None
     for layer in layers:
+        t1 = time.perf_counter()
         tr = extract_embeddings(ckpt_or_backbone, train_img, layer=layer, dtype=np.float32, device="cpu")
+        embed_s = embed_s or time.perf_counter() - t1
         te = extract_embeddings(ckpt_or_backbone, test_img, layer=layer, dtype=np.float32, device="cpu")
         out[layer] = probe(tr, train_y, te, test_y)
-    return {"layers": out, "probe_seconds": time.perf_counter() - t0}
+    return {"layers": out, "probe_seconds": time.perf_counter() - t0,
+            "embed_images_per_s": len(train_img) / embed_s if embed_s else None}
 
 
-def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=1):
+def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=0, clock_kind="cpu"):
     """lightly's SimCLR on our backbone: its transform (PIL, per image), head and loss; our optimiser."""
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
@@ -104,10 +110,11 @@ def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=1
     criterion = NTXentLoss(temperature=0.5)
     cfg = TrainConfig(budget_seconds=budget, batch_size=batch_size, lr=lr)
     opt = make_optimizer(model, cfg)
-    start, seen, steps = time.perf_counter(), 0, 0
-    while time.perf_counter() - start < budget:
+    clock, cpu_clock = make_clock(clock_kind), make_clock("cpu")
+    start, cpu_start, seen, steps = clock(), cpu_clock(), 0, 0
+    while clock() - start < budget:
         for v1, v2 in loader:
-            frac = (time.perf_counter() - start) / budget
+            frac = (clock() - start) / budget
             if frac >= 1:
                 break
             for gr in opt.param_groups:
@@ -119,10 +126,10 @@ def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=1
             opt.step()
             seen, steps = seen + len(v1), steps + 1
             if steps % 20 == 0:
-                log(f"lightly step {steps} loss {loss.item():.3f} {seen / (time.perf_counter() - start):.0f} img/s")
-    seconds = time.perf_counter() - start
+                log(f"lightly step {steps} loss {loss.item():.3f} {seen / (clock() - start):.0f} img/s")
+    seconds, cpu_seconds = clock() - start, cpu_clock() - cpu_start
     recalibrate_batchnorm(net, arr, device="cpu", seed=seed)
-    return net, seconds, seen / seconds, steps
+    return net, seconds, seen / seconds, steps, cpu_seconds
 
 
 def table(paths: list[str]) -> str:
@@ -135,7 +142,7 @@ def table(paths: list[str]) -> str:
             ips = r.get("images_per_s")
             ips = "-" if ips is None or (isinstance(ips, float) and math.isnan(ips)) else f"{ips:.0f}"
             ep = f"{r['epochs']:.1f}" if r.get("epochs") else "-"
-            sec = f"{r.get('train_seconds', r.get('seconds', 0)):.0f}" if r.get("seconds") else "-"
+            sec = f"{r['seconds']:.0f}" if r.get("seconds") else "-"
             backbone = r["backbone"] if r["method"] != "raw_pixels" else "-"
             rows.append(f"| {r['dataset']} | {r['method']} | {backbone} | "
                         f"{r.get('layer', '-')} | {100 * r['accuracy_full']:.2f}% | "
@@ -158,7 +165,9 @@ def main(argv=None) -> int:
     ap.add_argument("--all-layers", action="store_true", help=f"also probe {LAYERS}")
     ap.add_argument("--extra-layers", default="", help="comma list of further layers to probe")
     ap.add_argument("--peer", choices=["lightly"], action="append", default=[])
-    ap.add_argument("--peer-workers", type=int, default=1,
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="wall",
+                    help="budget in process CPU seconds per thread (robust to a shared machine) or wall seconds")
+    ap.add_argument("--peer-workers", type=int, default=0,
                     help="DataLoader processes for the peer's per-image PIL augmentation")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw-pixel baseline (slow on 3,072 dims)")
@@ -171,6 +180,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
     ap.add_argument("--out", help="append the JSON records to this .jsonl file")
     args = ap.parse_args(argv)
+    if args.clock == "cpu" and args.peer_workers:
+        ap.error("--clock cpu counts this process only; the peer's loader workers would be free time")
     if args.table:
         print(table(args.table))
         return 0
@@ -196,7 +207,7 @@ def main(argv=None) -> int:
     methods = list_methods() if args.methods == "all" else [m for m in args.methods.split(",") if m]
     common = {"dataset": dataset, "n_train": len(train_img), "n_test": len(test_img), "backbone": config["backbone"],
               "image_size": config["image_size"], "in_channels": config["in_channels"], "budget_s": args.budget,
-              "threads": args.threads, "tag": args.tag}
+              "threads": args.threads, "clock": args.clock, "tag": args.tag}
     records = []
 
     def emit(rec: dict) -> None:
@@ -236,9 +247,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
                       epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
-                      batch_size=args.batch_size, method_kwargs=kwargs)
+                      batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock)
         seconds = time.perf_counter() - t0
-        emit({"method": name, "seconds": seconds, "train_seconds": ck.state["elapsed_s"],
+        emit({"method": name, "seconds": ck.state["elapsed_s"], "wall_seconds": seconds,
+              "cpu_seconds": ck.state.get("cpu_s"), "load_avg": os.getloadavg()[0],
               "images_per_s": ck.state["images_per_s"], "steps": ck.state["step"],
               "epochs": ck.state["images_seen"] / len(train_img), "lr": ck.config["train"]["lr"],
               "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
@@ -247,10 +259,12 @@ def main(argv=None) -> int:
     for peer in args.peer:
         cls = method_class("simclr")
         batch = args.batch_size or cls.default_batch_size
-        net, seconds, ips, steps = lightly_simclr(train_arr, config, args.budget if args.epochs is None else 60.0,
+        budget = args.budget if args.epochs is None else 60.0
+        net, seconds, ips, steps, cpu_seconds = lightly_simclr(train_arr, config, budget,
                                                   batch, args.lr or cls.default_lr, args.seed, log,
-                                                  num_workers=args.peer_workers)
-        emit({"method": f"{peer}_simclr", "seconds": seconds, "images_per_s": ips, "steps": steps,
+                                                  num_workers=args.peer_workers, clock_kind=args.clock)
+        emit({"method": f"{peer}_simclr", "seconds": seconds, "cpu_seconds": cpu_seconds, "images_per_s": ips,
+              "steps": steps, "load_avg": os.getloadavg()[0],
               "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
               **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
     return 0
