@@ -17,6 +17,10 @@ class Sample(Base):
         # The queue's "what do I hold already": few rows are leased at any time, so the index is small.
         Index("ix_samples_leased_by", "leased_by", postgresql_where=text("leased_by IS NOT NULL"),
               sqlite_where=text("leased_by IS NOT NULL")),
+        # The audit pool's queue (5% of samples) without reading past the other 95%.
+        Index("ix_samples_audit_queue", "project_id", "rand_key",
+              postgresql_where=text("is_audit AND status = 'unlabelled'"),
+              sqlite_where=text("is_audit AND status = 'unlabelled'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
