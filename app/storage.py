@@ -14,27 +14,36 @@ from pathlib import Path
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # Resolved once: resolving every key cost an lstat per path component, per file.
+        self._root = os.path.realpath(self.root)
+        self._dirs: set[str] = set()  # folders known to exist (an import writes thousands of files)
 
     @staticmethod
     def key_for(digest: str, kind: str, ext: str) -> str:
         return f"{kind}/{digest[:2]}/{digest[2:4]}/{digest}{ext}"
 
-    def path(self, key: str) -> Path:
-        p = (self.root / key).resolve()
-        if self.root.resolve() not in p.parents:
+    def _path(self, key: str) -> str:
+        p = os.path.normpath(os.path.join(self._root, key))
+        if not p.startswith(self._root + os.sep):
             raise ValueError(f"storage key escapes the media directory: {key}")
         return p
 
+    def path(self, key: str) -> Path:
+        return Path(self._path(key))
+
     def exists(self, key: str) -> bool:
-        return self.path(key).exists()
+        return os.path.exists(self._path(key))
 
     def put(self, key: str, data: bytes) -> bool:
         """Write ``data`` under ``key`` unless it is already there; returns True if it wrote."""
-        target = self.path(key)
-        if target.exists():
+        target = self._path(key)
+        if os.path.exists(target):
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        folder = os.path.dirname(target)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -45,4 +54,4 @@ class BlobStore:
         return True
 
     def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        Path(self._path(key)).unlink(missing_ok=True)

@@ -31,7 +31,7 @@ class CheckedImage:
     height: int
     mode: str
     format: str
-    thumbnail: bytes  # JPEG
+    thumbnail: bytes | None  # JPEG; None when the file itself is one (a small, upright RGB/grey JPEG)
 
     @property
     def extension(self) -> str:
@@ -81,6 +81,10 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
                 raise ImageRejected("image has no pixels")
             img.load()  # decodes every byte: truncated or corrupt data fails here, not later
             mode = img.mode
+            if (fmt == "JPEG" and mode in ("L", "RGB") and max(w, h) <= thumbnail_size
+                    and img.getexif().get(0x0112, 1) == 1):
+                # Already a thumbnail: re-encoding it would only cost time and a second file.
+                return CheckedImage(w, h, mode, fmt, None)
             img = ImageOps.exif_transpose(img)
             return CheckedImage(img.width, img.height, mode, fmt, _thumbnail(img, thumbnail_size))
     except ImageRejected:

@@ -61,7 +61,7 @@ def import_candidates(
         result.duplicates += len(rows) - len(fresh)
         for r in fresh:
             for key, blob in (("storage_key", r.pop("_data")), ("thumbnail_key", r.pop("_thumb"))):
-                if store.put(r[key], blob):
+                if blob is not None and store.put(r[key], blob):
                     on_rollback(session, lambda k=r[key]: store.delete(k))
         folders = {r["content_hash"]: r.pop("_folder") for r in fresh}
         for r in rows:
@@ -101,7 +101,9 @@ def import_candidates(
                             "filename": cand.filename[:512],
                             "content_hash": digest,
                             "storage_key": store.key_for(digest, "images", checked.extension),
-                            "thumbnail_key": store.key_for(digest, "thumbs", ".jpg"),
+                            # A small upright JPEG is its own thumbnail (one file, no re-encoding).
+                            "thumbnail_key": store.key_for(digest, "thumbs", ".jpg")
+                            if checked.thumbnail is not None else store.key_for(digest, "images", ".jpg"),
                             "width": checked.width,
                             "height": checked.height,
                             "mode": checked.mode,
