@@ -115,5 +115,5 @@ def test_random_backbone_and_files(digits_28, tmp_path):
 
 def test_colour_input(colour_32):
     ck = pretrain(colour_32[:128], method="jigsaw", epochs=1, batch_size=64, device="cpu")
-    assert (ck.config["in_channels"], ck.config["image_size"], ck.config["backbone"]) == (3, 32, "cnn-wide")
+    assert (ck.config["in_channels"], ck.config["image_size"], ck.config["backbone"]) == (3, 32, "cnn")
     assert extract_embeddings(ck, colour_32[:10], layer="concat:3").shape[0] == 10
