@@ -97,6 +97,9 @@ export async function render({ main, project, query, go }) {
         st.mode === "cluster" ? await loadCluster(st.cls) : await loadNeighbours(st.anchor);
       if (seq !== st.seq) return;
       st.items = items;
+      st.source = items.source || "";
+      if (items.applyLabel) applyLabel.value = items.applyLabel;
+      if (items.anchor) { anchorBox.hidden = false; fill(anchorBox, items.anchor); }
       status.textContent = st.items.length ? st.source : st.mode === "cluster" ? `Nothing near “${st.cls}” yet: label a few “${st.cls}” first.` : (st.mode === "suggestion" ?
         `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
     } catch (err) {
@@ -118,7 +121,7 @@ export async function render({ main, project, query, go }) {
   async function loadSuggestions(cls) {
     try {
       const res = await get(`/projects/${pid}/suggestions?label=${encodeURIComponent(cls)}&limit=${LIMIT}`);
-      st.source = `${res.items.length} unlabelled samples the model suggests as “${cls}”, most confident first.`;
+      res.items.source = `${res.items.length} unlabelled samples the model suggests as “${cls}”, most confident first.`;
       return res.items;
     } catch (err) {
       if (!(err instanceof ApiError) || !err.missing) throw err;
@@ -138,7 +141,7 @@ export async function render({ main, project, query, go }) {
       .sort((a, b) => b.confidence - a.confidence).slice(0, LIMIT)
       .map((p) => ({ sample_id: p.sample_id, status: "unlabelled", label: null, similarity: null,
         suggestion: { label: p.label, confidence: p.confidence }, thumbnail_url: `/api/v1/samples/${p.sample_id}/thumbnail` }));
-    st.source = `${items.length} unlabelled samples model v${preds.model_version} suggests as “${cls}”, most confident first.`;
+    items.source = `${items.length} unlabelled samples model v${preds.model_version} suggests as “${cls}”, most confident first.`;
     return items;
   }
 
@@ -154,16 +157,15 @@ export async function render({ main, project, query, go }) {
     }
     let anchor = null;
     try { anchor = await get(`/samples/${sid}`); } catch { /* shown without its details */ }
-    anchorBox.hidden = false;
-    fill(anchorBox, h("img", { src: `/api/v1/samples/${sid}/thumbnail`, alt: `Sample ${sid}`, class: "anchor-img" }),
+    const items = res.items.filter((it) => it.sample_id !== sid).sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0));
+    items.anchor = [h("img", { src: `/api/v1/samples/${sid}/thumbnail`, alt: `Sample ${sid}`, class: "anchor-img" }),
       h("div", null, h("strong", null, `Around #${sid}`),
-        h("div", { class: "muted small" }, anchor ? (anchor.label ? `labelled “${anchor.label}”` : "unlabelled") : "")));
-    const items = res.items.filter((it) => it.sample_id !== sid);
+        h("div", { class: "muted small" }, anchor ? (anchor.label ? `labelled “${anchor.label}”` : "unlabelled") : ""))];
     const guess = anchor && anchor.label ? anchor.label :
       (items.find((it) => it.suggestion) || {}).suggestion?.label;
-    if (guess && project.classes.includes(guess)) applyLabel.value = guess;
-    st.source = `${items.length} samples nearest to #${sid} in the embedding space, most similar first.`;
-    return items.sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0));
+    if (guess && project.classes.includes(guess)) items.applyLabel = guess;
+    items.source = `${items.length} samples nearest to #${sid} in the embedding space, most similar first.`;
+    return items;
   }
 
   /** The neighbourhood of a class: nearest samples to a few of those already labelled as it, merged
@@ -183,9 +185,9 @@ export async function render({ main, project, query, go }) {
         if (!had || (it.similarity ?? 0) > (had.similarity ?? 0)) best.set(it.sample_id, it);
       }
     }
-    applyLabel.value = cls;
     const items = [...best.values()].sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0)).slice(0, LIMIT);
-    st.source = `${items.length} samples nearest to ${seeds.length} labelled “${cls}” in the embedding space, most similar first.`;
+    items.applyLabel = cls;
+    items.source = `${items.length} samples nearest to ${seeds.length} labelled “${cls}” in the embedding space, most similar first.`;
     return items;
   }
 
