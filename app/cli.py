@@ -223,6 +223,34 @@ def serve(
                 proc.wait()
 
 
+@cli.command()
+def backup(path: Annotated[Path, typer.Argument(help="the archive to write (.tar, or .tar.gz to compress)")]) -> None:
+    """Back up the database and the media store into one archive (safe while the service runs)."""
+    from app.backup import BackupError
+    from app.backup import backup as do_backup
+
+    settings = get_settings()
+    try:
+        do_backup(settings.database_url, settings.media_path, path, log=console.print)
+    except BackupError as exc:
+        _fail(str(exc))
+
+
+@cli.command()
+def restore(path: Annotated[Path, typer.Argument(help="an archive made by 'loupe backup'")]) -> None:
+    """Restore a backup into an empty database and an empty media directory."""
+    from app.backup import BackupError
+    from app.backup import restore as do_restore
+
+    settings = get_settings()
+    if not path.is_file():
+        _fail(f"{path} does not exist")
+    try:
+        do_restore(path, settings.database_url, settings.media_path, log=console.print)
+    except BackupError as exc:
+        _fail(str(exc))
+
+
 def main() -> None:
     cli()
 

@@ -1,0 +1,310 @@
+"""N simulated annotators against a running Loupe server, for a fixed time.
+
+    # against a server you run (admin credentials; annotator accounts are made as needed)
+    .venv/bin/python bench/load.py --url http://127.0.0.1:8000 --password ... --project 1 --annotators 20
+
+    # or let it start its own server, database and project (SQLite or PostgreSQL)
+    flock /tmp/loupe-bench.lock .venv/bin/python bench/load.py --spawn postgres --annotators 20 --duration 30 --json
+
+Each annotator (its own account, its own connection) loops: ``GET queue?limit=K``, then ``POST labels``
+for every item it got (the true class when the project came from the bundled digits, else a random
+class), one call per label with an ``Idempotency-Key``. Reported: requests/s, labels/s, p50/p95/p99 of
+queue and label calls, errors by kind, and duplicate leases: an item served to an annotator while
+another one holds an unexpired lease on it (must be 0), plus samples labelled by two annotators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ANNOTATOR_PASSWORD = "bench-annotator-pw"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.queue_ms: list[float] = []
+        self.label_ms: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.requests = 0
+        self.labels = 0
+        self.duplicate_leases = 0
+        self.duplicate_examples: list[dict] = []
+        self.labelled_by: dict[int, str] = {}
+        self.double_labelled = 0
+        # sample id -> (annotator, lease expiry) for items served and not yet labelled
+        self.held: dict[int, tuple[str, datetime]] = {}
+
+
+async def annotator(name: str, token: str, base: str, pid: int, classes: list[str], truth: dict[int, str],
+                    page: int, stats: Stats, deadline: float) -> None:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                                 limits=limits) as client:
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            try:
+                r = await client.get(f"/projects/{pid}/queue", params={"limit": page})
+            except httpx.HTTPError as exc:
+                stats.errors[f"queue {type(exc).__name__}"] += 1
+                await asyncio.sleep(0.05)
+                continue
+            stats.queue_ms.append((time.perf_counter() - t0) * 1000)
+            stats.requests += 1
+            if r.status_code != 200:
+                stats.errors[f"queue {r.status_code}"] += 1
+                await asyncio.sleep(0.05)
+                continue
+            items = r.json()["items"]
+            if not items:
+                stats.errors["queue empty"] += 1
+                await asyncio.sleep(0.2)
+                continue
+            now = datetime.now().astimezone()
+            for item in items:
+                sid = item["sample_id"]
+                holder = stats.held.get(sid)
+                if holder is not None and holder[0] != name and holder[1] > now:
+                    stats.duplicate_leases += 1
+                    if len(stats.duplicate_examples) < 5:
+                        stats.duplicate_examples.append({"sample_id": sid, "held_by": holder[0], "served_to": name})
+                stats.held[sid] = (name, datetime.fromisoformat(item["lease_expires_at"]))
+            for item in items:
+                if time.monotonic() >= deadline:
+                    break
+                sid = item["sample_id"]
+                label = truth.get(sid) or random.choice(classes)
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": label},
+                                          headers={"Idempotency-Key": uuid.uuid4().hex})
+                except httpx.HTTPError as exc:
+                    stats.errors[f"label {type(exc).__name__}"] += 1
+                    continue
+                stats.label_ms.append((time.perf_counter() - t0) * 1000)
+                stats.requests += 1
+                if r.status_code != 201:
+                    stats.errors[f"label {r.status_code}"] += 1
+                    continue
+                stats.labels += 1
+                if stats.held.get(sid, (None,))[0] == name:
+                    del stats.held[sid]
+                if sid in stats.labelled_by and stats.labelled_by[sid] != name:
+                    stats.double_labelled += 1
+                stats.labelled_by[sid] = name
+
+
+def _login(base: str, username: str, password: str) -> str:
+    r = httpx.post(f"{base}/auth/login", json={"username": username, "password": password}, timeout=60)
+    r.raise_for_status()
+    return r.json()["token"]
+
+
+def prepare_annotators(base: str, admin_token: str, pid: int, n: int) -> list[tuple[str, str]]:
+    h = {"Authorization": f"Bearer {admin_token}"}
+    out = []
+    for i in range(n):
+        name = f"bench-annotator-{i:02d}"
+        r = httpx.post(f"{base}/users", json={"username": name, "password": ANNOTATOR_PASSWORD}, headers=h, timeout=60)
+        if r.status_code not in (201, 409, 422):
+            r.raise_for_status()
+        httpx.post(f"{base}/projects/{pid}/members", json={"username": name, "role": "annotator"}, headers=h,
+                   timeout=60)
+        out.append((name, _login(base, name, ANNOTATOR_PASSWORD)))
+    return out
+
+
+async def run_load(base: str, pid: int, classes: list[str], truth: dict[int, str], tokens: list[tuple[str, str]],
+                   duration: float, page: int) -> dict:
+    stats = Stats()
+    started = time.monotonic()
+    deadline = started + duration
+    await asyncio.gather(*(annotator(name, tok, base, pid, classes, truth, page, stats, deadline)
+                           for name, tok in tokens))
+    wall = time.monotonic() - started
+
+    def summary(values: list[float]) -> dict:
+        return {"n": len(values), **{f"p{q}_ms": round(percentile(values, q) or 0, 2) for q in (50, 95, 99)},
+                "max_ms": round(max(values), 2) if values else None}
+
+    return {
+        "annotators": len(tokens), "duration_s": round(wall, 2), "page": page,
+        "requests": stats.requests, "requests_per_s": round(stats.requests / wall, 1),
+        "labels": stats.labels, "labels_per_s": round(stats.labels / wall, 1),
+        "queue": summary(stats.queue_ms), "label": summary(stats.label_ms),
+        "errors": sum(stats.errors.values()), "errors_by_kind": dict(stats.errors),
+        "duplicate_leases": stats.duplicate_leases, "duplicate_examples": stats.duplicate_examples,
+        "double_labelled": stats.double_labelled,
+    }
+
+
+# ---------------------------------------------------------------- --spawn: a server of our own
+
+
+def _digits(n: int) -> list[tuple[str, bytes, str]]:
+    """n distinct small PNGs from scikit-learn's digits (shifted copies beyond its 1,797)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    out = []
+    for i in range(n):
+        k, rep = i % len(d.images), i // len(d.images)
+        img = np.roll(d.images[k] * (255 / 16), rep % 8, axis=1) + rep // 8
+        buf = io.BytesIO()
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "L").save(buf, "PNG")
+        out.append((f"digit_{i:06d}.png", buf.getvalue(), str(d.target[k])))
+    return out
+
+
+@contextmanager
+def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: int):  # noqa: ANN201
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import create_engine, text
+
+    tmp = Path(tempfile.mkdtemp(prefix="loupe-load-"))
+    pg_db = None
+    if kind == "sqlite":
+        db_url = f"sqlite:///{tmp / 'loupe.db'}"
+    else:
+        pg_db = f"loupe_load_{uuid.uuid4().hex[:8]}"
+        admin_engine = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{pg_db}"'))
+        db_url = pg_admin_url.rsplit("/", 1)[0] + f"/{pg_db}"
+    env = dict(os.environ, LOUPE_ENVIRONMENT="test", LOUPE_VAR_DIR=str(tmp), LOUPE_DATABASE_URL=db_url,
+               LOUPE_BROKER_URL=f"sqla+sqlite:///{tmp / 'broker.db'}", LOUPE_MEDIA_DIR=str(tmp / "media"),
+               LOUPE_ADMIN_PASSWORD="bench-admin-password", LOUPE_DEFAULT_LEASE_SECONDS=str(lease_s))
+    server = None
+    try:
+        subprocess.run([sys.executable, "-m", "app.cli", "init", "--no-demo"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = (tmp / "server.log").open("wb")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}/api/v1"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError((tmp / "server.log").read_text()[-3000:])
+            time.sleep(0.2)
+        token = _login(base, "admin", "bench-admin-password")
+        h = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{base}/projects", headers=h, timeout=60, json={
+            "name": "load", "classes": [str(i) for i in range(10)],
+            # No worker here: the bench measures the API, so no job is due during the run.
+            "settings": {"auto_pretrain": False, "auto_embed": False, "retrain_every": 100_000}})
+        r.raise_for_status()
+        pid = r.json()["id"]
+        items = _digits(samples)
+        truth_by_name = {n: c for n, _, c in items}
+        for i in range(0, len(items), 500):
+            r = httpx.post(f"{base}/projects/{pid}/samples", headers=h, timeout=300,
+                           files=[("files", (n, d)) for n, d, _ in items[i:i + 500]])
+            r.raise_for_status()
+        truth, cursor = {}, None
+        while True:
+            r = httpx.get(f"{base}/projects/{pid}/samples", headers=h, timeout=60,
+                          params={"limit": 1000} | ({"cursor": cursor} if cursor else {}))
+            page = r.json()
+            truth.update({s["id"]: truth_by_name[s["filename"]] for s in page["items"]})
+            if not (cursor := page["next_cursor"]):
+                break
+        yield base, token, pid, truth, server.pid
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if pg_db is not None:
+            from app.db import get_engine
+
+            get_engine.cache_clear()
+            with admin_engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8000")
+    ap.add_argument("--username", default="admin")
+    ap.add_argument("--password", default=os.environ.get("LOUPE_ADMIN_PASSWORD"))
+    ap.add_argument("--project", type=int, help="project id (with --url)")
+    ap.add_argument("--spawn", choices=["sqlite", "postgres"], help="start a server, database and project")
+    ap.add_argument("--pg-admin-url", default=os.environ.get("LOUPE_TEST_PG",
+                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--samples", type=int, default=20_000, help="pool size with --spawn")
+    ap.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes with --spawn")
+    ap.add_argument("--lease-seconds", type=int, default=300)
+    ap.add_argument("--annotators", type=int, default=20)
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--page", type=int, default=5, help="queue page size (limit)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    if args.spawn:
+        ctx = spawned(args.spawn, args.samples, args.server_workers, args.pg_admin_url, args.lease_seconds)
+    elif args.url and args.project and args.password:
+        @contextmanager
+        def external():  # noqa: ANN202
+            base = args.url.rstrip("/") + "/api/v1"
+            yield base, _login(base, args.username, args.password), args.project, {}, None
+        ctx = external()
+    else:
+        ap.error("give --spawn sqlite|postgres, or --url with --project and --password")
+
+    with ctx as (base, admin_token, pid, truth, _server_pid):
+        project = httpx.get(f"{base}/projects/{pid}", headers={"Authorization": f"Bearer {admin_token}"}).json()
+        tokens = prepare_annotators(base, admin_token, pid, args.annotators)
+        result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page))
+        result.update(database=args.spawn or "external", samples=project.get("sample_count"),
+                      server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in ("database", "samples", "annotators", "duration_s", "requests_per_s", "labels_per_s", "queue",
+                    "label", "errors", "errors_by_kind", "duplicate_leases", "double_labelled"):
+            print(f"{key:>18}: {result[key]}")
+
+
+if __name__ == "__main__":
+    main()
