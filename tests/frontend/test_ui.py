@@ -201,7 +201,19 @@ def test_admin_starts_a_job_and_watches_it(page, server, login, screenshot):
     # Polled live (no reload): the row goes to succeeded with a full bar.
     page.locator(f".job-row[data-job-id='{jid}'][data-state='succeeded']").wait_for(timeout=120_000)
     assert bar.get_attribute("aria-valuenow") == "100"
+
+    # A long job: the bar moves while it runs, and Cancel stops it.
+    old = {j["id"] for j in server.admin.get(f"/projects/{pid}/jobs")}
+    page.get_by_role("button", name="Pretrain backbone").click()
+    jid = wait_until(new_job, what="the pretraining job")
+    row = page.locator(f".job-row[data-job-id='{jid}']")
+    row.wait_for()
+    wait_until(lambda: int(row.get_by_role("progressbar").get_attribute("aria-valuenow")) >= 1, timeout=90,
+               what="pretraining progress on the page")
+    assert row.get_attribute("data-state") == "running"
     screenshot(page, "admin-jobs")
+    row.get_by_role("button", name=f"Cancel job {jid}").click()
+    page.locator(f".job-row[data-job-id='{jid}'][data-state='cancelled']").wait_for(timeout=60_000)
 
 
 def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
