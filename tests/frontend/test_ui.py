@@ -394,6 +394,21 @@ NAMELESS = """() => [...document.querySelectorAll('button, input, select, textar
   }).map((el) => el.outerHTML.slice(0, 120))"""
 
 
+def test_a_viewer_sees_the_dashboard_only(page, server, login):
+    pid = server.project_id
+    try:
+        server.admin.post("/users", {"username": "vera", "password": "viewer-pass-1"})
+    except ApiError as exc:
+        assert exc.status == 409, exc
+    server.admin.post(f"/projects/{pid}/members", {"username": "vera", "role": "viewer"})
+    login(page, "vera", "viewer-pass-1")
+    card = page.locator(".project-card[data-project='digits-demo']")
+    assert card.get_by_role("link", name="Label").count() == 0
+    card.get_by_role("link", name="Dashboard").click()
+    page.locator("#stat-labelled").wait_for()
+    assert page.locator("[data-tab=label]").count() == 0 and page.locator("[data-tab=admin]").count() == 0
+
+
 def test_every_view_stays_on_its_own_origin(page, server, login, screenshot):
     pid = server.project_id
     login(page)

@@ -295,7 +295,10 @@ export async function render({ main, project }) {
 
   function renderCounts() {
     sessionCount.textContent = num(st.session);
-    projectCount.textContent = `${num(st.labelled)} / ${num(st.total)} in the project`;
+    if (st.session > 0 && st.firstAt == null) st.firstAt = performance.now();
+    const minutes = st.firstAt == null ? 0 : (performance.now() - st.firstAt) / 60000;
+    const rate = st.session >= 5 && minutes > 0.2 ? ` · ${Math.round(st.session / minutes)}/min` : "";
+    projectCount.textContent = `${num(st.labelled)} / ${num(st.total)} in the project${rate}`;
     if (st.until == null) { untilRetrain.textContent = "–"; return; }
     untilRetrain.textContent = st.until > 0 ? num(st.until) : "now";
     untilSub.textContent = st.until > 0 ? "labels until the next retrain" : "retrain due or running";
