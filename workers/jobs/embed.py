@@ -34,7 +34,7 @@ def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, p
 
     ckpt = Checkpoint.load(str(ctx.media / checkpoint_key))
     return extract_embeddings_from_files(ckpt, paths, layer=ctx.settings.get("embedding_layer", "last"),
-                                         progress=progress, num_workers=min(2, max(0, len(paths) // 2000)))
+                                         progress=progress, num_workers=None if len(paths) >= 2000 else 0)
 
 
 def write_version(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, backbone_version_id: int | None,
