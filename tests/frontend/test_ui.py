@@ -407,6 +407,8 @@ def test_a_viewer_sees_the_dashboard_only(page, server, login):
     card.get_by_role("link", name="Dashboard").click()
     page.locator("#stat-labelled").wait_for()
     assert page.locator("[data-tab=label]").count() == 0 and page.locator("[data-tab=admin]").count() == 0
+    page.goto(f"/#/projects/{pid}/label")
+    page.get_by_text("labelling needs the annotator role").wait_for()
 
 
 def test_every_view_stays_on_its_own_origin(page, server, login, screenshot):

@@ -12,6 +12,11 @@ const UNDO_DEPTH = 50;
 
 export async function render({ main, project }) {
   const pid = project.id;
+  if (project.role === "viewer") {
+    main.append(h("div", { class: "page" }, h("div", { class: "notice" }, "Viewers see the dashboard; labelling needs the annotator role."),
+      h("p", null, h("a", { href: `#/projects/${pid}/dashboard` }, "Open the dashboard"))));
+    return;
+  }
   const { keys, map } = keyMap(project.classes);
   const st = {
     buffer: [], current: null, fetching: null, exhausted: false, held: new Set(), skipped: new Set(), done: new Set(),
@@ -130,6 +135,7 @@ export async function render({ main, project }) {
       return true;
     }).catch((err) => {
       if (st.alive) toast(`Could not load the queue: ${errorText(err)}`, "error");
+      if (err.status === 403 || err.status === 404) st.exhausted = true;  // retrying will not help
       return false;
     }).then((ok) => {
       st.fetching = null;

@@ -7,8 +7,12 @@ import { isTyping } from "../keys.js";
 
 const LIMIT = 200;
 
-export async function render({ main, project, query, go }) {
+export async function render({ main, project, query }) {
   const pid = project.id;
+  if (project.role === "viewer") {
+    main.append(h("div", { class: "page" }, h("div", { class: "notice" }, "Viewers see the dashboard; teaching needs the annotator role.")));
+    return;
+  }
   const st = {
     mode: query.get("sample") ? "neighbours" : "suggestion",
     anchor: query.get("sample") ? Number(query.get("sample")) : null,
