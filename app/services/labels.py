@@ -78,12 +78,14 @@ def add_labels(
     if missing:
         raise NotFound(f"sample(s) {missing} not found in project {project.id}")
     shown = _current_prediction(session, project, ids)
-    histories = _histories(session, ids)
+    # Only a labelled sample can take a second opinion: an unlabelled one (the annotators' usual case)
+    # needs no history read.
+    histories = _histories(session, [sid for sid in ids if samples[sid].label is not None])
     out = []
     for r in requests:
         sample = samples[r.sample_id]
         pred = shown.get(r.sample_id)
-        live = _live(histories[r.sample_id])
+        live = _live(histories.get(r.sample_id, []))
         others = [x for x in live if x.user_id != (user.id if user else None)]
         # Someone else already labelled it: this is a second opinion, kept beside theirs.
         opinion = "second" if sample.label is not None and others and user is not None else "primary"
