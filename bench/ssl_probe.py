@@ -150,6 +150,21 @@ def table(paths: list[str]) -> str:
     return "\n".join(rows)
 
 
+def run_peers(args, config, train_arr, train_img, train_y, test_img, test_y, layers, emit, log) -> None:
+    """The peers (lightly's SimCLR) on the same backbone, optimiser, schedule and budget."""
+    for peer in args.peer:
+        cls = method_class("simclr")
+        batch = args.batch_size or cls.default_batch_size
+        budget = args.budget if args.epochs is None else 60.0
+        net, seconds, ips, steps, cpu_seconds = lightly_simclr(train_arr, config, budget,
+                                                  batch, args.lr or cls.default_lr, args.seed, log,
+                                                  num_workers=args.peer_workers, clock_kind=args.clock)
+        emit({"method": f"{peer}_simclr", "seconds": seconds, "cpu_seconds": cpu_seconds, "images_per_s": ips,
+              "steps": steps, "load_avg": os.getloadavg()[0],
+              "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
+              **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", help=".npz (images, labels) or ImageFolder directory")
@@ -204,7 +219,13 @@ def main(argv=None) -> int:
     config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu")
     layers = [args.layer] + [x for x in (LAYERS if args.all_layers else args.extra_layers.split(","))
                              if x and x != args.layer]
-    methods = list_methods() if args.methods == "all" else [m for m in args.methods.split(",") if m]
+    # The default (best) method runs first and the peer right after it, so the head-to-head comparison
+    # is made under the same machine conditions even when the machine is shared.
+    methods = ([DEFAULT_METHOD] + [m for m in list_methods() if m != DEFAULT_METHOD] if args.methods == "all"
+               else [m for m in args.methods.split(",") if m])
+    if args.peer:
+        at = methods.index(DEFAULT_METHOD) + 1 if DEFAULT_METHOD in methods else len(methods)
+        methods.insert(at, "peers")
     common = {"dataset": dataset, "n_train": len(train_img), "n_test": len(test_img), "backbone": config["backbone"],
               "image_size": config["image_size"], "in_channels": config["in_channels"], "budget_s": args.budget,
               "threads": args.threads, "clock": args.clock, "tag": args.tag}
@@ -237,6 +258,9 @@ def main(argv=None) -> int:
 
     kwargs = json.loads(args.method_kwargs)
     for name in methods:
+        if name == "peers":
+            run_peers(args, config, train_arr, train_img, train_y, test_img, test_y, layers, emit, log)
+            continue
         state = {"last": 0.0}
 
         def progress(frac, msg, state=state):
@@ -256,17 +280,6 @@ def main(argv=None) -> int:
               "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
 
-    for peer in args.peer:
-        cls = method_class("simclr")
-        batch = args.batch_size or cls.default_batch_size
-        budget = args.budget if args.epochs is None else 60.0
-        net, seconds, ips, steps, cpu_seconds = lightly_simclr(train_arr, config, budget,
-                                                  batch, args.lr or cls.default_lr, args.seed, log,
-                                                  num_workers=args.peer_workers, clock_kind=args.clock)
-        emit({"method": f"{peer}_simclr", "seconds": seconds, "cpu_seconds": cpu_seconds, "images_per_s": ips,
-              "steps": steps, "load_avg": os.getloadavg()[0],
-              "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
-              **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
     return 0
 
 
