@@ -98,27 +98,3 @@ export function upload(path, files, onProgress) {
     xhr.send(form);
   });
 }
-
-// Which routes this server has, from its OpenAPI document (features being added appear here).
-let routes = null;
-let routesAt = 0;
-export async function serverRoutes(maxAgeMs = 30000) {
-  if (routes && Date.now() - routesAt < maxAgeMs) return routes;
-  try {
-    const doc = await get("/openapi.json");
-    routes = new Set();
-    for (const [p, ops] of Object.entries(doc.paths || {})) {
-      for (const m of Object.keys(ops)) routes.add(`${m.toUpperCase()} ${p.replace(/^\/api\/v1/, "")}`);
-    }
-    routesAt = Date.now();
-  } catch {
-    routes = routes || new Set();
-  }
-  return routes;
-}
-
-/** hasRoute("PATCH", "/projects/{pid}") */
-export async function hasRoute(method, template) {
-  const r = await serverRoutes();
-  return r.has(`${method} ${template}`);
-}

@@ -1,6 +1,6 @@
 // Accounts: every user's API tokens (#/account), and for admins the users (#/admin/users).
 import { ApiError, del, get, post } from "../api.js";
-import { clear, fill, errorText, h, timeAgo, toast, unavailable } from "../dom.js";
+import { fill, errorText, h, timeAgo, toast, unavailable } from "../dom.js";
 
 export async function render({ main, match, me }) {
   const which = match[1] === "users" ? "users" : "tokens";
