@@ -79,6 +79,7 @@ export async function render({ main, project }) {
       x: p.labels, y: p.accuracy, lo: p.ci_low, hi: p.ci_high,
       label: `v${p.model_version}: ${pct(p.accuracy)} at ${p.labels} labels`,
     }));
+    const wasOpen = Boolean(curve.querySelector("details[open]"));
     clear(curve);
     if (!pts.length) {
       curve.append(h("div", { class: "empty" }, (m.learning_curve || []).length ?
@@ -86,9 +87,15 @@ export async function render({ main, project }) {
         "No model yet. The curve starts with the first trained model."));
       return;
     }
-    curve.append(lineChart(pts, { width: 1080, height: 300, xLabel: "human labels", yLabel: "audit accuracy",
+    curve.append(lineChart(pts, { width: 1080, height: 300, xLabel: "labels the model was trained on", yLabel: "audit accuracy",
       yFormat: (v) => `${Math.round(v * 100)}%`, target: m.labels_to_target ? m.labels_to_target.target : null,
       title: "Learning curve: audit accuracy against labels" }));
+    // The same figures as a table, for screen readers and for the exact numbers.
+    const rows = (m.learning_curve || []).map((p) => h("tr", null, h("td", null, `v${p.model_version}`), h("td", null, num(p.labels)),
+      h("td", null, p.accuracy == null ? "–" : pct(p.accuracy)),
+      h("td", null, p.ci_low == null ? "–" : `${pct(p.ci_low, 0)}–${pct(p.ci_high, 0)}`)));
+    curve.append(h("details", { class: "curve-table", open: wasOpen }, h("summary", null, "Show as a table"),
+      h("table", { class: "table" }, h("tr", null, h("th", null, "model"), h("th", null, "labels"), h("th", null, "audit accuracy"), h("th", null, "95% CI")), rows)));
   }
 
   function renderBalance(m) {

@@ -28,7 +28,7 @@ export async function render({ main, project }) {
   const img = h("img", { alt: "", id: "label-image", draggable: "false" });
   const zoomControls = h("div", { class: "zoom-controls" },
     h("button", { class: "btn ghost", type: "button", "aria-label": "Zoom out", onclick: () => zoom.zoomBy(1 / 1.25) }, "−"),
-    h("button", { class: "btn ghost", type: "button", "aria-label": "Reset zoom", onclick: () => zoom.reset() }, "1:1"),
+    h("button", { class: "btn ghost", type: "button", "aria-label": "Fit the image (reset zoom)", onclick: () => zoom.reset() }, "Fit"),
     h("button", { class: "btn ghost", type: "button", "aria-label": "Zoom in", onclick: () => zoom.zoomBy(1.25) }, "+"));
   const viewport = h("div", { class: "viewport", "aria-label": "Image: scroll or +/- to zoom, drag to pan, double-click to reset" }, img, zoomControls);
   const zoom = new ZoomPan(viewport, img);

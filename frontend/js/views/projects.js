@@ -33,7 +33,7 @@ export async function render({ main, me, go }) {
     list.append(card);
     get(`/projects/${p.id}/metrics`).then((m) => {
       acc.textContent = m.accuracy_estimate == null ? (m.model_version ? "accuracy not yet estimated" : "no model yet")
-        : `accuracy ≈ ${pct(m.accuracy_estimate)}`;
+        : `accuracy ≈ ${pct(m.accuracy_estimate)} (model v${m.model_version})`;
     }).catch(() => { acc.textContent = ""; });
   }
 }
