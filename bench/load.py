@@ -278,6 +278,8 @@ def main() -> None:
     ap.add_argument("--annotators", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--page", type=int, default=5, help="queue page size (limit)")
+    ap.add_argument("--profile", help="with --spawn: py-spy the server during the run into this file "
+                                     "(collapsed stacks)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -292,12 +294,19 @@ def main() -> None:
     else:
         ap.error("give --spawn sqlite|postgres, or --url with --project and --password")
 
-    with ctx as (base, admin_token, pid, truth, _server_pid):
+    with ctx as (base, admin_token, pid, truth, server_pid):
         project = httpx.get(f"{base}/projects/{pid}", headers={"Authorization": f"Bearer {admin_token}"}).json()
         tokens = prepare_annotators(base, admin_token, pid, args.annotators)
+        spy = None
+        if args.profile and server_pid:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "-p",
+                                    str(server_pid), "-f", "raw", "-o", args.profile, "-d", str(int(args.duration)),
+                                    "-r", "50", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page))
         result.update(database=args.spawn or "external", samples=project.get("sample_count"),
                       server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
+        if spy is not None:
+            spy.wait(timeout=60)
     if args.json:
         print(json.dumps(result))
     else:

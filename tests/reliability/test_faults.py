@@ -218,21 +218,32 @@ RACER = textwrap.dedent("""
     from workers.jobs.runner import run_job  # imports everything before the start signal
     import workers.jobs.train  # noqa: F401
     import ml.estimators, ml.strategies  # noqa: F401
-    sync = Path(sys.argv[1])
-    (sync / f"ready-{sys.argv[2]}").touch()
-    for rnd, job_id in enumerate(int(j) for j in sys.argv[3:]):
-        while not (sync / f"go-{rnd}").exists():
+    sync, name = Path(sys.argv[1]), sys.argv[2]
+    if len(sys.argv) > 3:  # the embeddings every train job needs, made once, before the race
+        run_job(int(sys.argv[3]))
+    (sync / f"ready-{name}").touch()
+    step = 0
+    while True:  # each step: wait for our go file, run the job id it names, say done
+        go = sync / f"go-{step}-{name}"
+        while not go.exists():
             time.sleep(0.01)
-        run_job(job_id)
-        (sync / f"done-{rnd}-{sys.argv[2]}").touch()
+        job = go.read_text().strip()
+        if job == "exit":
+            break
+        if job:
+            run_job(int(job))
+        (sync / f"done-{step}-{name}").touch()
+        step += 1
 """)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_train_jobs_racing_on_one_project_keep_versions_consistent(tmp_path, request, kind):
-    """Three processes per round: two are handed the same job (a message delivered twice), the third
-    another train job of the same project. Each job runs once; the newest version ends current; its
-    predictions are complete; older versions' predictions are pruned, never the current one's."""
+    """Three worker processes per round, started at one instant: two are handed the same train job (a
+    message delivered twice), the third another train job of the same project. Each job runs once; two
+    train jobs of one project never run at the same time (the later one waits, queued, and runs when
+    it is delivered again); the newest version ends current with complete predictions; older
+    versions' predictions are pruned, never the current one's."""
     from tests.conftest import fresh_database
 
     with fresh_database(kind, tmp_path, request) as url:
@@ -247,58 +258,77 @@ def test_train_jobs_racing_on_one_project_keep_versions_consistent(tmp_path, req
             pid, truth = _labelled_project(admin, n=300, n_labels=40)
             embed = admin.post(f"/projects/{pid}/jobs", json={"kind": "embed"}).json()["id"]
             env = settings_env(settings)
-            subprocess.run([sys.executable, "-c", f"from workers.jobs.runner import run_job; run_job({embed})"],
-                           cwd=ROOT, env=env, check=True, timeout=120)
-            assert admin.get(f"/jobs/{embed}").json()["state"] == "succeeded"
-
-            rounds = 2
-            with session_scope(url) as s:
-                jobs = []
-                for _ in range(rounds):
-                    pair = [Job(project_id=pid, kind="train", params={}, state="queued") for _ in range(2)]
-                    s.add_all(pair)
-                    s.flush()
-                    jobs.append([j.id for j in pair])
             sync = tmp_path / "sync"
             sync.mkdir()
-            plan = {"p0": [a for a, _ in jobs], "p1": [a for a, _ in jobs], "p2": [b for _, b in jobs]}
-            procs = [subprocess.Popen([sys.executable, "-c", RACER, str(sync), name, *map(str, ids)], cwd=ROOT,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                     for name, ids in plan.items()]
+            names = ["p0", "p1", "p2"]
+            procs = [subprocess.Popen([sys.executable, "-c", RACER, str(sync), name] + ([str(embed)] if i == 0 else []),
+                                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                     for i, name in enumerate(names)]
+            step = 0
+
+            def run_step(assignment: dict[str, int | str]) -> None:
+                nonlocal step
+                for name in names:  # written at once: the racers start within ~10 ms of each other
+                    (sync / f"go-{step}-{name}").write_text(str(assignment.get(name, "")))
+                if all(v == "exit" for v in assignment.values()) and len(assignment) == len(names):
+                    return
+                wait_until(lambda st=step: all((sync / f"done-{st}-{n}").exists() for n in names)
+                           or any(p.poll() not in (None, 0) for p in procs), 180, f"step {step}")
+                failed = [p.stderr.read()[-3000:] for p in procs if p.poll() not in (None, 0)]
+                assert not failed, failed
+                step += 1
+
             try:
-                wait_until(lambda: all((sync / f"ready-{n}").exists() for n in plan), 120, "racers to start")
-                for rnd in range(rounds):
+                wait_until(lambda: all((sync / f"ready-{n}").exists() for n in names), 180, "racers to start")
+                assert admin.get(f"/jobs/{embed}").json()["state"] == "succeeded"
+                for _round in range(2):
                     # New labels between rounds, so a newer version is also a better-informed one.
                     items = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
                     admin.post(f"/projects/{pid}/labels",
                                json=[{"sample_id": i["sample_id"], "label": truth[i["sample_id"]]} for i in items])
-                    (sync / f"go-{rnd}").touch()
-                    wait_until(lambda rnd=rnd: all((sync / f"done-{rnd}-{n}").exists() for n in plan)
-                               or any(p.poll() not in (None, 0) for p in procs), 180, f"round {rnd}")
-                    assert all(p.poll() in (None, 0) for p in procs), [p.stderr.read()[-3000:] for p in procs
-                                                                       if p.poll()]
+                    with session_scope(url) as s:
+                        # Any train job already waiting (the embed job queues one) is finished first.
+                        for j in s.scalars(select(Job).where(Job.project_id == pid, Job.state == "queued")):
+                            j.state = "cancelled"
+                        pair = [Job(project_id=pid, kind="train", params={}, state="queued") for _ in range(2)]
+                        s.add_all(pair)
+                        s.flush()
+                        a, b = (j.id for j in pair)
+                    run_step({"p0": a, "p1": a, "p2": b})
+                    with session_scope(url) as s:
+                        waiting = list(s.scalars(select(Job.id).where(Job.id.in_([a, b]), Job.state == "queued")))
+                    # A job that found the other running waited; its redelivery (here: by hand) runs it.
+                    assert len(waiting) <= 1, waiting
+                    print(f"race on {kind}: jobs {a} (twice) and {b} at once; waited for the other: {waiting}")
+                    if waiting:
+                        run_step({"p2": waiting[0]})
 
                     with session_scope(url) as s:
                         project = s.get(Project, pid)
-                        states = {j.id: (j.state, j.error) for j in s.scalars(select(Job).where(
-                            Job.id.in_(jobs[rnd])))}
+                        ran = list(s.scalars(select(Job).where(Job.id.in_([a, b]))))
                         versions = list(s.scalars(select(ModelVersion).where(ModelVersion.project_id == pid)
                                                   .order_by(ModelVersion.id)))
                         per_job = Counter(v.job_id for v in versions)
                         with_preds = dict(s.execute(select(Prediction.model_version_id, func.count())
                                                     .group_by(Prediction.model_version_id)).all())
-                    assert all(st == "succeeded" for st, _ in states.values()), states
+                    assert all(j.state == "succeeded" for j in ran), [(j.id, j.state, j.error) for j in ran]
                     # The job handed to two processes ran once: one version per job.
-                    assert all(per_job[j] == 1 for j in jobs[rnd]), per_job
-                    # The newest version is current: a slower, older job never switches the queue back.
+                    assert per_job[a] == 1 and per_job[b] == 1, per_job
+                    # One train job of a project at a time: their run intervals do not overlap.
+                    first, second = sorted(ran, key=lambda j: j.started_at)
+                    assert first.finished_at <= second.started_at, [(j.id, j.started_at, j.finished_at) for j in ran]
+                    # The newest version is current: an older job never switches the queue back.
                     assert project.current_model_version_id == versions[-1].id, (
                         project.current_model_version_id, [(v.id, v.job_id) for v in versions])
                     assert with_preds.get(project.current_model_version_id) == 300, with_preds
                     assert len(with_preds) <= 2 and all(n == 300 for n in with_preds.values()), with_preds
                     served = admin.get(f"/projects/{pid}/queue", params={"limit": 3}).json()["items"]
                     assert served and all(i["model_version"] == project.current_model_version_id for i in served)
+                run_step({n: "exit" for n in names})
             finally:
                 for p in procs:
-                    if p.poll() is None:
+                    try:
+                        p.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
                         p.kill()
-                    p.wait()
+                        p.wait()
