@@ -27,7 +27,9 @@ class MixedStrategy(Strategy):
         prefilter: how many uncertain candidates per batch slot reach the diversity step.
         cold_start_labels: below this many labels the cold-start strategy picks; ``None`` means
             ``cold_start_per_class * n_classes``.
-        cold_start_per_class: labels per class the cold start is trusted for.
+        cold_start_per_class: labels per class the cold start is trusted for. One (so from zero labels
+            the first batch of C is one typical sample per cluster, then uncertainty takes over) needed the
+            fewest labels on digits and MNIST; 2 and 3 were measured and lost (docs/benchmarks.md).
         duplicate_threshold: cosine similarity above which two samples count as near-duplicates; no two in
             one batch, and none of a labelled sample.
     """
@@ -42,7 +44,7 @@ class MixedStrategy(Strategy):
         measure="margin",
         prefilter=10,
         cold_start_labels=None,
-        cold_start_per_class=3,
+        cold_start_per_class=1,
         duplicate_threshold=0.98,
     ):
         super().__init__(seed, temperature)
