@@ -220,6 +220,12 @@ def page(browser, server) -> Iterator[object]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # A CSP violation (something inline, or another origin) shows only on the console.
+    def on_console(msg) -> None:  # noqa: ANN001
+        if msg.type == "error" and "Content Security Policy" in msg.text:
+            errors.append(msg.text)
+
+    pg.on("console", on_console)
     pg.requests = rec
     pg.js_errors = errors
     yield pg
