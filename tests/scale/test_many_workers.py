@@ -71,7 +71,8 @@ def test_workers_share_projects_but_never_run_one_projects_train_twice(tmp_path,
         deadline = time.monotonic() + 120
         while True:
             with session_scope(pg_url) as s:
-                rows = s.execute(select(Job.id, Job.project_id, Job.state, Job.started_at, Job.finished_at, Job.error)
+                rows = s.execute(select(Job.id, Job.project_id, Job.state, Job.started_at, Job.finished_at, Job.error,
+                                        Job.result)
                                  .where(Job.id.in_(ids))).all()
             if all(r.state in ("succeeded", "failed", "cancelled") for r in rows):
                 break
@@ -81,6 +82,8 @@ def test_workers_share_projects_but_never_run_one_projects_train_twice(tmp_path,
         logs = [w.log_path.read_text() for w in workers]
 
     assert [r.error for r in rows if r.state != "succeeded"] == []
+    # Every fit saw the project's 60 labels (of which the audit share is held out for the estimate).
+    assert {r.result["labels"] for r in rows} == {60} and {r.result["samples"] for r in rows} == {N_SAMPLES}
     by_project: dict[int, list] = {}
     for r in rows:
         by_project.setdefault(r.project_id, []).append((r.started_at, r.finished_at))

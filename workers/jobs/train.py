@@ -9,11 +9,11 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from app import embedding_store
-from app.db import session_scope
-from app.models import ModelVersion, Prediction, Project
+from app.db import get_engine, session_scope
+from app.models import ModelVersion, Prediction, Project, Sample
 from app.repos import samples as samples_repo
 from workers.jobs import prediction_writer
-from workers.jobs.context import load_context, load_samples
+from workers.jobs.context import JobContext, load_context, load_samples
 from workers.jobs.runner import Progress
 
 KEEP_VERSIONS = 2  # predictions of the current and the previous version; older ones are dropped
@@ -48,6 +48,37 @@ def _proba(est, X: np.ndarray, chunk: int = 4096) -> np.ndarray:  # noqa: ANN001
     return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 
+def _pool(ctx: JobContext) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(sample ids ascending, is_audit, {sample id: label} of the labelled ones).
+
+    On PostgreSQL the two columns of every sample come as one binary COPY read straight into numpy
+    (1.6 s at 1M samples, where building a million result rows took 6 s); the labels of the few
+    labelled samples by a query of their own."""
+    engine = get_engine(ctx.db_url)
+    with session_scope(ctx.db_url) as s:
+        labels = dict(s.execute(select(Sample.id, Sample.label).where(
+            Sample.project_id == ctx.project_id, Sample.status == "labelled", Sample.label.is_not(None))).all())
+    if engine.dialect.name != "postgresql":
+        table = load_samples(ctx)
+        return table.ids, table.is_audit, labels
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur, cur.copy(
+            f"COPY (SELECT id, is_audit::int FROM samples WHERE project_id = {int(ctx.project_id)} ORDER BY id) "
+            "TO STDOUT (FORMAT binary)"
+        ) as copy:
+            data = b"".join(bytes(block) for block in copy)
+        raw.commit()
+    finally:
+        raw.close()
+    # 19-byte header, then per row: int16 field count, and (int32 length, int32 value) twice; int16 trailer.
+    row = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", ">i4"), ("l2", ">i4"), ("audit", ">i4")])
+    rows = np.frombuffer(data, dtype=row, offset=19, count=(len(data) - 21) // row.itemsize)
+    if len(rows) and not ((rows["n"] == 2).all() and (rows["l1"] == 4).all() and (rows["l2"] == 4).all()):
+        raise ValueError("unexpected binary COPY layout reading the samples")
+    return rows["id"].astype(np.int64), rows["audit"].astype(bool), labels
+
+
 def run(job_id: int, progress: Progress) -> dict:
     from ml.evaluation import audit_accuracy, labels_to_target
     from ml.strategies import create_strategy
@@ -59,19 +90,18 @@ def run(job_id: int, progress: Progress) -> dict:
     assert emb is not None
     t0 = time.perf_counter()
     emb_ids, X = embedding_store.read(ctx.media, emb.file_key, emb.ids_key)
-    samples = load_samples(ctx)
+    sample_ids, is_audit, labels = _pool(ctx)
     # Samples imported after this embedding version are left to the next embed/train round.
-    pos = np.searchsorted(samples.ids, emb_ids)
-    keep = (pos < len(samples.ids)) & (samples.ids[np.minimum(pos, len(samples.ids) - 1)] == emb_ids)
+    pos = np.searchsorted(sample_ids, emb_ids)
+    keep = (pos < len(sample_ids)) & (sample_ids[np.minimum(pos, len(sample_ids) - 1)] == emb_ids)
     emb_ids, X, pos = emb_ids[keep], X[keep] if not keep.all() else X, pos[keep]
     index = {c: i for i, c in enumerate(ctx.classes)}
-    # One pass that touches only the labelled rows (a Python loop over every sample is seconds at 1M).
-    y_all = np.full(len(samples.ids), -1, dtype=np.int64)
-    for j, lab in enumerate(samples.labels):
-        if lab:
-            y_all[j] = index.get(lab, -1)
+    y_all = np.full(len(sample_ids), -1, dtype=np.int64)
+    if labels:
+        y_all[np.searchsorted(sample_ids, np.fromiter(labels, np.int64, len(labels)))] = [
+            index.get(lab, -1) for lab in labels.values()]
     y_full = y_all[pos]
-    audit = samples.is_audit[pos]
+    audit = is_audit[pos]
     labelled = y_full >= 0
     C = len(ctx.classes)
     estimator, strategy_name = ctx.settings["estimator"], ctx.settings["strategy"]
@@ -140,6 +170,8 @@ def run(job_id: int, progress: Progress) -> dict:
         assert mv is not None
         mv.metrics = metrics
         project.current_model_version_id = mv_id  # the queue switches here, atomically
+    # Clean-up after the switch, in transactions of their own: the queue does not wait for them.
+    with session_scope(ctx.db_url) as s:
         old = list(s.scalars(select(ModelVersion.id).where(ModelVersion.project_id == ctx.project_id)
                              .order_by(ModelVersion.id.desc()).offset(KEEP_VERSIONS)))
         if old:
