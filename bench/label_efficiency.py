@@ -199,7 +199,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", default="digits", help="'digits', an .npz (images, labels) or an ImageFolder")
     ap.add_argument("--test", default=None, help="test set (.npz or ImageFolder); digits splits its own")
-    ap.add_argument("--embedding", default="raw", help="'raw' pixels or a self-supervised method of ml.pretrain")
+    ap.add_argument("--embedding", default="raw",
+                    help="'raw' pixels, a self-supervised method of ml.pretrain, or 'a+b' for two views")
     ap.add_argument("--pretrain-budget", type=float, default=300.0, help="pretraining seconds (CPU)")
     ap.add_argument("--estimator", default="logistic")
     ap.add_argument("--estimator-params", default="{}", help="JSON kwargs for create_estimator")
@@ -224,12 +225,17 @@ def main(argv=None):
         pool_img, y = images, labels
         test_img, yt = load_images(args.test)
     tag = args.tag or Path(args.pool).stem
-    X, Xt = embed(args.embedding, pool_img, test_img, args.pretrain_budget, tag)
+    # "a+b" puts two embeddings side by side: the two views co-training needs (view_split = width of a).
+    views = [embed(m, pool_img, test_img, args.pretrain_budget, tag) for m in args.embedding.split("+")]
+    X, Xt = (np.hstack([v[i] for v in views]) for i in (0, 1))
+    est_params = json.loads(args.estimator_params)
+    if args.estimator == "co_training" and len(views) == 2:
+        est_params.setdefault("view_split", views[0][0].shape[1])
     if args.embed_only:
         print(f"embeddings {X.shape} {Xt.shape} cached", file=sys.stderr)
         return
     n_classes = int(max(y.max(), yt.max()) + 1)
-    est = create_estimator(args.estimator, n_classes=n_classes, **json.loads(args.estimator_params))
+    est = create_estimator(args.estimator, n_classes=n_classes, **est_params)
     budgets = [int(b) for b in args.budgets.split(",")]
     strategy_params = json.loads(args.strategy_params)
 
