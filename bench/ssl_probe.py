@@ -250,10 +250,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
         emit({"method": "raw_pixels", **probe(flat(train_img), train_y, flat(test_img), test_y),
-              "seconds": 0.0, "images_per_s": math.nan, "probe_seconds": time.perf_counter() - t0})
+              "seconds": 0.0, "images_per_s": None, "probe_seconds": time.perf_counter() - t0})
     if not args.no_baselines:
         ck = random_backbone_checkpoint(train_img, seed=args.seed, backbone=config["backbone"], device="cpu")
-        emit({"method": "untrained", "seconds": 0.0, "images_per_s": math.nan,
+        emit({"method": "untrained", "seconds": 0.0, "images_per_s": None,
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
 
     kwargs = json.loads(args.method_kwargs)
