@@ -247,6 +247,13 @@ def shot(pg, name: str) -> None:  # noqa: ANN001
     if os.environ.get("LOUPE_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    loading = ("() => [...document.images].filter((i) => { const r = i.getBoundingClientRect();"
+               " return r.bottom > 0 && r.top < innerHeight && r.width > 0 && !i.complete; }).length")
+    for _ in range(50):  # the images on screen have arrived (thumbnails load lazily)
+        if pg.evaluate(loading) == 0:
+            break
+        pg.wait_for_timeout(100)
+    pg.mouse.move(0, 0)  # no hover effects in the picture
     pg.wait_for_timeout(350)  # let transitions settle
     pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 

@@ -2,10 +2,17 @@
 // unlabelled sample the model suggests as one class; a threshold slider picks how many; untick the
 // wrong ones; one action labels the rest, and one action undoes it.
 import { ApiError, del, get, postIdempotent } from "../api.js";
-import { clear, fill, errorText, h, num, pct, toast } from "../dom.js";
+import { clear, errorText, fill, h, num, pct, s as svg, toast } from "../dom.js";
 import { isTyping } from "../keys.js";
 
 const LIMIT = 200;
+
+/** A small crosshair icon (SVG: no icon font to fetch, no glyph that a system font may lack). */
+function crosshair() {
+  return svg("svg", { viewBox: "0 0 16 16", width: "14", height: "14", "aria-hidden": "true" },
+    svg("circle", { cx: "8", cy: "8", r: "5", fill: "none", stroke: "currentColor", "stroke-width": "1.5" }),
+    svg("path", { d: "M8 0v5M8 11v5M0 8h5M11 8h5", stroke: "currentColor", "stroke-width": "1.5" }));
+}
 
 export async function render({ main, project, query }) {
   const pid = project.id;
@@ -211,7 +218,7 @@ export async function render({ main, project, query }) {
         h("span", { class: "tlabel" }, it.label ? `✓ ${it.label}` : it.suggestion ? it.suggestion.label : "?"),
         h("span", { title: st.mode === "suggestion" ? "confidence" : "similarity" }, v == null ? "" : pct(v, 0))),
       st.mode !== "suggestion" ? h("button", { class: "centre", type: "button", "aria-label": `Centre on sample ${it.sample_id}`,
-        title: "Centre the grid on this sample", onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); setMode("neighbours"); } }, "⌖") : null);
+        title: "Centre the grid on this sample", onclick: () => { st.anchor = it.sample_id; anchorInput.value = String(it.sample_id); setMode("neighbours"); } }, crosshair()) : null);
       it._box = box; it._card = card;
       grid.append(card);
     }
