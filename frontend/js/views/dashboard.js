@@ -53,7 +53,8 @@ export async function render({ main, project }) {
     const frac = m.sample_count ? m.labelled_count / m.sample_count : 0;
     const last = (m.learning_curve || []).at(-1);
     const ciPair = m.accuracy_ci || (last && last.ci_low != null ? [last.ci_low, last.ci_high] : null);
-    const audited = m.audit_label_count != null ? ` · ${num(m.audit_label_count)} audit labels` : "";
+    const audited = m.audit_label_count != null ? ` · ${num(m.audit_label_count)} audit label${m.audit_label_count === 1 ? "" : "s"}` : "";
+    const wide = ciPair && ciPair[1] - ciPair[0] > 0.2;
     const ci = ciPair ? `95% CI ${pct(ciPair[0], 0)}–${pct(ciPair[1], 0)}${audited}` :
       (m.model_version ? `on the audit set${audited}` : "no model yet");
     const target = m.labels_to_target;
@@ -67,7 +68,8 @@ export async function render({ main, project }) {
       (() => { const u = labelsUntilRetrain(m, project);
         return stat("Next retrain", u > 0 ? num(u) : "due", u > 0 ? "labels to go" : "a retrain is queued or running", "stat-retrain"); })(),
       target ? stat(`To ${pct(target.target, 0)} accuracy`, target.labels_needed == null ? "–" : target.labels_needed === 0 ? "reached" : num(target.labels_needed),
-        target.labels_needed == null ? "not enough model versions to say" : target.labels_needed === 0 ? "the estimate is at the target" : "more labels, by the learning curve", "stat-target")
+        target.labels_needed == null ? "not enough model versions to say" : target.labels_needed === 0 ?
+          (wide ? "by the estimate, but on few audit labels: keep labelling" : "the estimate is at the target") : "more labels, by the learning curve", "stat-target")
         : stat("To target", "–", "needs a few model versions"),
       m.agreement != null ? stat("Agreement", typeof m.agreement === "number" ? pct(m.agreement) :
         (m.agreement.rate != null ? pct(m.agreement.rate) : "–"), typeof m.agreement === "object" ?
