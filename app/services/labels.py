@@ -11,13 +11,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Label, Prediction, Project, Sample, User
 from app.repos import samples as samples_repo
 from app.services import reviews
 from app.services.errors import Forbidden, Invalid, NotFound
+
+# Queue order of a sample labelled since its model version: after every other (see add_labels).
+LABELLED_PRIORITY = -1e18
 
 
 @dataclass
@@ -105,6 +108,17 @@ def add_labels(
         if sample.leased_by is not None and (user is None or sample.leased_by == user.id):
             sample.leased_by, sample.lease_expires_at = None, None
     session.flush()
+    # A labelled sample goes to the end of the current version's queue order, so the queue's index
+    # scan does not step over every sample labelled since the last retrain (thousands at 1M samples,
+    # where a retrain takes tens of seconds: 23 ms a page). The next version orders everything anew.
+    done = [row.sample_id for row in out if row.opinion == "primary" and row.sample_id in shown]
+    if done:
+        session.execute(
+            update(Prediction)
+            .where(Prediction.model_version_id == project.current_model_version_id, Prediction.sample_id.in_(done))
+            .values(priority=LABELLED_PRIORITY)
+            .execution_options(synchronize_session=False)
+        )
     if source == "review":
         return out
     for row in out:
