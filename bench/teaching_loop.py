@@ -85,23 +85,30 @@ def main() -> None:
     ap.add_argument("--page", type=int, default=10, help="queue items asked for at a time")
     ap.add_argument("--pretrain-budget", type=float, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--url", help="use a running server instead of spawning one")
     ap.add_argument("--password", default="bench-admin-pw")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     images, truth = load_images(args.images, args.n, args.seed)
+    if not args.port:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            args.port = sock.getsockname()[1]
     tmp = Path(tempfile.mkdtemp(prefix="loupe-loop-"))
     proc = None if args.url else spawn(tmp, args.port)
     base = (args.url or f"http://127.0.0.1:{args.port}") + "/api/v1"
     try:
-        for _ in range(120):
+        for _ in range(240):
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         token = httpx.post(f"{base}/auth/login", json={"username": "admin", "password": args.password}).json()["token"]
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120)
         t0 = time.perf_counter()
