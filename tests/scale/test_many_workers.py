@@ -62,7 +62,9 @@ def test_workers_share_projects_but_never_run_one_projects_train_twice(tmp_path,
         # Two train jobs per project, all queued at once (as if retrains were requested while one ran),
         # each sent twice: a duplicate delivery must not run a job twice either.
         with session_scope(pg_url) as s:
-            jobs = [Job(project_id=pid, kind="train", params={}, state="queued") for _ in range(2) for pid in projects]
+            # A project's two jobs next to each other in the queue: without the per-project rule the two
+            # workers would take them together.
+            jobs = [Job(project_id=pid, kind="train", params={}, state="queued") for pid in projects for _ in range(2)]
             s.add_all(jobs)
             s.flush()
             ids = [j.id for j in jobs]
