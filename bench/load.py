@@ -118,6 +118,22 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
                 stats.labelled_by[sid] = name
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children (the uvicorn workers), from /proc."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for t in Path(f"/proc/{p}/task").iterdir()
+                     for c in (t / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def _login(base: str, username: str, password: str) -> str:
     r = httpx.post(f"{base}/auth/login", json={"username": username, "password": password}, timeout=60)
     r.raise_for_status()
@@ -301,8 +317,15 @@ def main() -> None:
         if args.profile and server_pid:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "-p",
                                     str(server_pid), "-f", "raw", "-o", args.profile, "-d", str(int(args.duration)),
-                                    "-r", "50", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    "-r", "100", "--gil", "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu0, own0, load0 = (_cpu_seconds(server_pid) if server_pid else None), os.times(), os.getloadavg()[0]
         result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page))
+        own1 = os.times()
+        result.update(
+            server_cpu_s=round(_cpu_seconds(server_pid) - cpu0, 1) if server_pid else None,
+            client_cpu_s=round(own1.user + own1.system - own0.user - own0.system, 1),
+            loadavg_before=round(load0, 2), loadavg_after=round(os.getloadavg()[0], 2))
         result.update(database=args.spawn or "external", samples=project.get("sample_count"),
                       server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
         if spy is not None:
@@ -311,7 +334,8 @@ def main() -> None:
         print(json.dumps(result))
     else:
         for key in ("database", "samples", "annotators", "duration_s", "requests_per_s", "labels_per_s", "queue",
-                    "label", "errors", "errors_by_kind", "duplicate_leases", "double_labelled"):
+                    "label", "errors", "errors_by_kind", "duplicate_leases", "double_labelled", "server_cpu_s",
+                    "client_cpu_s", "loadavg_before", "loadavg_after"):
             print(f"{key:>18}: {result[key]}")
 
 

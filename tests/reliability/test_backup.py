@@ -20,7 +20,8 @@ def loupe(settings, *args: str, check: bool = True) -> subprocess.CompletedProce
     r = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT,
                        env=settings_env(settings) | {"_TYPER_STANDARD_TRACEBACK": "1", "COLUMNS": "200"},
                        capture_output=True, text=True, timeout=300)
-    assert not check or r.returncode == 0, f"loupe {' '.join(args)} failed:\n{r.stdout}\n{r.stderr[:1500]} ... {r.stderr[-1500:]}"
+    assert not check or r.returncode == 0, (f"loupe {' '.join(args)} failed:\n{r.stdout}\n{r.stderr[:1500]} ... "
+                                            f"{r.stderr[-1500:]}")
     return r
 
 
@@ -96,9 +97,8 @@ def test_backup_then_restore_into_an_empty_place_finds_every_label_and_image(tmp
             admin = Api(client).login_as("admin", ADMIN_PASSWORD)
             pid = before["pid"]
             after = admin.get(f"/projects/{pid}").json()
-            assert {k: after[k] for k in ("name", "classes", "sample_count", "labelled_count", "current_model_version")} \
-                == {k: before["project"][k] for k in ("name", "classes", "sample_count", "labelled_count",
-                                                      "current_model_version")}
+            keys = ("name", "classes", "sample_count", "labelled_count", "current_model_version")
+            assert {k: after[k] for k in keys} == {k: before["project"][k] for k in keys}
             assert admin.get(f"/projects/{pid}/samples", params={"limit": 100}).json()["items"] == before["samples"]
             for sid, hist in before["histories"].items():
                 assert admin.get(f"/samples/{sid}/labels").json() == hist

@@ -204,5 +204,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_target)
             except Unsatisfiable:
                 assert mode == GenerationMode.NEGATIVE, key  # nothing in this operation can be made invalid
     elapsed = time.monotonic() - started
-    print(f"schemathesis on {kind}: {calls} calls over {len(operations)} operations in {elapsed:.0f}s; statuses {sorted(statuses.items())}")
+    print(f"schemathesis on {kind}: {calls} calls over {len(operations)} operations in {elapsed:.0f}s; "
+          f"statuses {sorted(statuses.items())}")
     assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())

@@ -271,7 +271,8 @@ def small_limit_server(tmp_path, sqlite_url):
             yield server, settings, pid, c
 
 
-def _raw_upload(server, token: str, pid: int, chunks: Iterator[bytes], headers: dict[str, str]) -> tuple[int, bytes, int]:  # noqa: ANN001
+def _raw_upload(server, token: str, pid: int, chunks: Iterator[bytes],  # noqa: ANN001
+                headers: dict[str, str]) -> tuple[int, bytes, int]:
     """Send a request by hand, body as given, and stop sending as soon as an answer arrives.
 
     Returns (status, response bytes, body bytes sent)."""
