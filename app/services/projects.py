@@ -119,3 +119,14 @@ def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, f
         return {}
     rows = session.execute(select(ModelVersion.project_id, ModelVersion.metrics).where(ModelVersion.id.in_(ids)))
     return {pid: m["accuracy_estimate"] for pid, m in rows if m and m.get("accuracy_estimate") is not None}
+
+
+def remove_member(session: Session, project: Project, username: str) -> None:
+    membership = session.scalar(
+        select(Membership).join(User, User.id == Membership.user_id)
+        .where(Membership.project_id == project.id, User.username == username)
+    )
+    if membership is None:
+        raise NotFound(f"'{username}' is not a member of project {project.id}")
+    session.delete(membership)
+    session.flush()

@@ -82,6 +82,10 @@ def test_roles_and_other_projects(admin):
     assert viewer.get(f"/projects/{pid}/export").status_code == 200
     assert viewer.post(f"/projects/{pid}/labels", json={"sample_id": sids[1], "label": "a"}).status_code == 403
     assert viewer.get(f"/projects/{pid}/queue").status_code == 403
+    # Access taken away: the project is gone for them.
+    assert admin.delete(f"/projects/{pid}/members/vic").status_code == 204
+    assert viewer.get(f"/projects/{pid}").status_code == 404
+    assert admin.delete(f"/projects/{pid}/members/vic").status_code == 404
 
 
 def test_passwords_never_appear_in_responses_or_logs(anon, admin, caplog):

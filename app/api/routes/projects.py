@@ -69,6 +69,13 @@ def add_member(pid: int, body: MemberIn, session: SessionDep, admin: AdminUser) 
     return MemberOut(username=body.username, role=body.role)
 
 
+@router.delete("/{pid}/members/{username}", status_code=204)
+def remove_member(pid: int, username: str, session: SessionDep, admin: AdminUser) -> None:
+    """Take a user's access to the project away (their labels stay, with their name)."""
+    project, _ = project_service.get_project_for(session, admin, pid, "admin")
+    project_service.remove_member(session, project, username)
+
+
 @router.get("/{pid}/members")
 def list_members(pid: int, session: SessionDep, user: CurrentUser) -> list[MemberOut]:
     project, _ = project_service.get_project_for(session, user, pid)
