@@ -212,7 +212,7 @@ def main(argv=None):
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--no-full", action="store_true", help="skip the all-labels reference fit")
     ap.add_argument("--json", action="store_true", help="print one JSON object per (strategy, seed, budget)")
-    ap.add_argument("--jsonl", default=None, help="also write the records (and a summary) to this file")
+    ap.add_argument("--jsonl", default=None, help="also write a summary line and the records to this file")
     ap.add_argument("--plot", default=None, help="learning-curve PNG (default bench/out/label_efficiency.png)")
     ap.add_argument("--embed-only", action="store_true", help="compute and cache the embeddings, then stop")
     ap.add_argument("--tag", default=None, help="name used in the plot title and cache files")
@@ -250,6 +250,14 @@ def main(argv=None):
         full_acc = float(np.mean(pred == yt))
         print(f"{tag}/{args.embedding}/{args.estimator}: all {len(X)} labels -> {full_acc:.4f} "
               f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    # Records stream to --jsonl as they are measured (summary line first), so an interrupted run keeps
+    # everything it finished.
+    sink = open(args.jsonl, "w") if args.jsonl else None  # noqa: SIM115
+    if sink:
+        sink.write(json.dumps({"summary": True, "dataset": tag, "embedding": args.embedding,
+                               "estimator": args.estimator, "full_label_accuracy": full_acc, "n_pool": len(X),
+                               "n_test": len(Xt), "batch_size": args.batch_size,
+                               "batch_growth": args.batch_growth}) + "\n")
     records = []
     for name in args.strategies.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -259,17 +267,14 @@ def main(argv=None):
                 records.append(rec)
                 if args.json:
                     print(json.dumps(rec), flush=True)
+                if sink:
+                    sink.write(json.dumps(rec) + "\n")
+                    sink.flush()
             print(f"  {name} seed {seed}: " + " ".join(f"{r['budget']}:{r['accuracy']:.3f}" for r in records
                   if r["strategy"] == name and r["seed"] == seed), file=sys.stderr)
-    table = summarise(records, full_acc, budgets)
-    print(table, file=sys.stderr)
-    if args.jsonl:
-        with open(args.jsonl, "w") as fh:
-            for r in records:
-                fh.write(json.dumps(r) + "\n")
-            fh.write(json.dumps({"summary": True, "dataset": tag, "embedding": args.embedding,
-                                 "estimator": args.estimator, "full_label_accuracy": full_acc,
-                                 "n_pool": len(X), "n_test": len(Xt), "batch_size": args.batch_size}) + "\n")
+    if sink:
+        sink.close()
+    print(summarise(records, full_acc, budgets), file=sys.stderr)
     plot(records, full_acc, Path(args.plot or OUT / "label_efficiency.png"),
          f"{tag}, {args.embedding} embeddings, {args.estimator}")
 
