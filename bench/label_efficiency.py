@@ -195,6 +195,16 @@ def summarise(records, full_acc, budgets) -> str:
     return "\n".join(lines)
 
 
+def replot(paths, out):
+    lines = [json.loads(line) for p in paths for line in open(p)]
+    summary = next(r for r in lines if r.get("summary"))
+    records = [r for r in lines if not r.get("summary")]
+    budgets = sorted({r["budget"] for r in records})
+    print(summarise(records, summary["full_label_accuracy"], budgets))
+    plot(records, summary["full_label_accuracy"], Path(out or OUT / "label_efficiency.png"),
+         f"{summary['dataset']}, {summary['embedding']} embeddings, {summary['estimator']}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", default="digits", help="'digits', an .npz (images, labels) or an ImageFolder")
@@ -216,7 +226,11 @@ def main(argv=None):
     ap.add_argument("--plot", default=None, help="learning-curve PNG (default bench/out/label_efficiency.png)")
     ap.add_argument("--embed-only", action="store_true", help="compute and cache the embeddings, then stop")
     ap.add_argument("--tag", default=None, help="name used in the plot title and cache files")
+    ap.add_argument("--replot", nargs="+", default=None, metavar="JSONL",
+                    help="no runs: merge these --jsonl files into one table and --plot")
     args = ap.parse_args(argv)
+    if args.replot:
+        return replot(args.replot, args.plot)
 
     images, labels = load_images(args.pool)
     if args.test is None:
