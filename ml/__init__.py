@@ -1,0 +1,1 @@
+"""Machine learning: backbones, self-supervision, embeddings, estimators, query strategies (no service code)."""
