@@ -66,7 +66,9 @@ def pretrain(
 
     Args:
         images: uint8 (N, H, W) or (N, H, W, C); any size, resized to the input ``choose_input`` picks.
-        method: one of ``ml.ssl.list_methods()`` (default SimCLR, the best on every benchmark here).
+        method: one of ``ml.ssl.list_methods()``. SimCLR by default: the best all-label probe on MNIST
+            in docs/benchmarks.md and the fastest per CPU second; rotation came close (better with 100
+            labels) and is the cheaper alternative per step.
         backbone: registry name, or None for ``default_backbone`` (compact CNN on a CPU).
         budget_seconds: wall-clock training budget (ignored when ``epochs`` is given).
         epochs: train for this many epochs instead (reproducible step count).
