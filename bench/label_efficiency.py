@@ -160,8 +160,8 @@ def plot(records, full_acc, path: Path, title: str):
     for name in dict.fromkeys(r["strategy"] for r in records):
         rs = [r for r in records if r["strategy"] == name]
         b = sorted({r["budget"] for r in rs})
-        acc = np.array([[r["accuracy"] for r in rs if r["budget"] == x] for x in b])
-        m, s = acc.mean(axis=1), acc.std(axis=1)
+        acc = [[r["accuracy"] for r in rs if r["budget"] == x] for x in b]  # ragged if a run was cut short
+        m, s = np.array([np.mean(a) for a in acc]), np.array([np.std(a) for a in acc])
         ax.plot(b, m, marker="o", ms=3, label=name, ls="--" if name in ("random", "modal_margin") else "-")
         ax.fill_between(b, m - s, m + s, alpha=0.15)
     if full_acc is not None:
