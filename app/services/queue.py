@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import math
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
