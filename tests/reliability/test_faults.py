@@ -93,6 +93,10 @@ def test_broker_down_labelling_goes_on_and_jobs_run_when_it_is_back(tmp_path, sq
             done = wait_for_job(admin, job_id, timeout=120)
             assert done["state"] == "succeeded", done
             assert done["result"]["labels"] == 75
+            # It embedded first (auto_embed is off) and trained on those embeddings itself: no
+            # follow-up train on the same labels is left behind.
+            jobs = admin.get(f"/projects/{pid}/jobs").json()
+            assert [j["id"] for j in jobs if j["kind"] == "train"] == [job_id], jobs
 
             # With the worker running: the broker dies again, a train request is accepted and waits;
             # when the broker is back, the worker reconnects and the next request for the same job

@@ -53,8 +53,11 @@ def write_version(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, backbon
         return ev.id
 
 
-def run(job_id: int, progress: Progress) -> dict:
-    """Embed the samples the current embedding version lacks (all of them if there is none)."""
+def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
+    """Embed the samples the current embedding version lacks (all of them if there is none).
+
+    follow_up_train: queue a train on the new embeddings; a train job that embeds first passes False
+    (it trains on them itself; a follow-up would train again on the same labels)."""
     from workers.jobs.scheduling import queue_train
 
     ctx = load_context(job_id)
@@ -89,5 +92,6 @@ def run(job_id: int, progress: Progress) -> dict:
         # Another pretrain may have switched the backbone meanwhile; then this version is stale.
         if project.current_backbone_version_id == ctx.current_backbone_version_id:
             project.current_embedding_version_id = ev_id
-            queue_train(s, project, reason="new embeddings")
+            if follow_up_train:
+                queue_train(s, project, reason="new embeddings")
     return {"embedded": len(paths), "embedding_version": ev_id, "images_per_s": round(len(paths) / max(seconds, 1e-9), 1)}

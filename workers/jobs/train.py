@@ -22,7 +22,7 @@ KEEP_VERSIONS = 2  # predictions of the current and the previous version; older 
 def _ensure_embeddings(job_id: int, progress: Progress):  # noqa: ANN202
     from workers.jobs import embed
 
-    embed.run(job_id, lambda f, msg="", force=False: progress(0.3 * f, msg, force))
+    embed.run(job_id, lambda f, msg="", force=False: progress(0.3 * f, msg, force), follow_up_train=False)
     return load_context(job_id)
 
 
