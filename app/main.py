@@ -11,7 +11,21 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import errors as api_errors
 from app.api.limits import BodySizeLimit
-from app.api.routes import auth, explore, health, jobs, labels, projects, queue, results, samples, team, tokens, users
+from app.api.routes import (
+    auth,
+    explore,
+    health,
+    jobs,
+    labels,
+    projects,
+    queue,
+    results,
+    samples,
+    team,
+    tokens,
+    users,
+    versions,
+)
 from app.services.errors import ServiceError
 from app.settings import Settings, get_settings
 
@@ -42,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     api_errors.install(app)
 
-    for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, explore, team):
+    for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, versions, explore,
+                   team):
         app.include_router(module.router, prefix="/api/v1")
 
     if FRONTEND_DIR.is_dir():

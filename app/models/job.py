@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
 
-JOB_KINDS = ("pretrain", "embed", "train")
+JOB_KINDS = ("pretrain", "embed", "finetune", "train")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 

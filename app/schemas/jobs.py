@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 
 class JobIn(BaseModel):
-    kind: Literal["pretrain", "embed", "train"]
+    kind: Literal["pretrain", "embed", "finetune", "train"]
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -22,11 +22,12 @@ def validate_params(kind: str, params: dict) -> None:
         method = params.get("method")
         if method is not None and method not in SSL_METHODS:
             raise Invalid(f"unknown self-supervised method {method!r}; known: {', '.join(SSL_METHODS)}")
-        for key, hi in (("budget_seconds", 24 * 3600), ("epochs", 10_000)):
-            value = params.get(key)
-            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
-                                      or not 0 < value <= hi):
-                raise Invalid(f"{key} must be a number in (0, {hi}]")
+    bounded = {"pretrain": (("budget_seconds", 24 * 3600), ("epochs", 10_000)), "finetune": (("epochs", 1000),)}
+    for key, hi in bounded.get(kind, ()):
+        value = params.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                  or not 0 < value <= hi):
+            raise Invalid(f"{key} must be a number in (0, {hi}]")
 
 
 def create_job(session: Session, project: Project, user: User | None, kind: str, params: dict,

@@ -70,7 +70,8 @@ class FineTuneClassifier(LoupeClassifier):
         x = torch.from_numpy(np.asarray(X, dtype=np.float32) / 255.0).view(-1, s, s, c).permute(0, 3, 1, 2)
         return self.net_.normalize(x.contiguous())
 
-    def fit(self, X, y):
+    def fit(self, X, y, progress=None):
+        """progress: optional callable(fraction, loss), called every few steps (a job reports it)."""
         X, codes, _ = self._validate_fit(X, y)
         self.seen_classes_ = np.unique(codes)
         self.class_counts_ = np.bincount(codes, minlength=len(self.classes_))[self.seen_classes_]
@@ -95,13 +96,16 @@ class FineTuneClassifier(LoupeClassifier):
         bs = min(self.batch_size, len(xs))
         steps = max(self.min_steps, self.epochs * int(np.ceil(len(xs) / bs)))
         self.n_iter_ = steps
-        for _ in range(steps):
+        every = max(1, steps // 50)
+        for step in range(steps):
             idx = torch.randint(len(xs), (bs,), generator=gen)
             logits = head(net(xs[idx].to(dev))) + mask.to(dev)
             loss = nn.functional.cross_entropy(logits, ys[idx].to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if progress is not None and (step + 1) % every == 0:
+                progress((step + 1) / steps, float(loss.detach()))
         self.loss_ = float(loss.detach())
         self.net_, self.head_ = net.eval(), head.eval()
         return self

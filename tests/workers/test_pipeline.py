@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import (
     ADMIN_PASSWORD,
@@ -138,11 +139,81 @@ def test_a_worker_killed_mid_pretraining_is_recovered(loop):
     project = admin.get(f"/projects/{pid}").json()
     assert project["current_backbone_version"] == done["result"]["backbone_version"]
 
+    from app import embedding_store
     from app.db import session_scope
     from app.models import EmbeddingVersion
-    from app import embedding_store
 
     with session_scope(settings.database_url) as s:
         ev = s.get(EmbeddingVersion, project["current_embedding_version"])
         ids, vectors = embedding_store.read(settings.media_path, ev.file_key, ev.ids_key)
     assert len(ids) == 200 and np.isfinite(np.asarray(vectors, dtype=np.float32)).all()
+
+
+def _watch(admin, job_id: int, timeout: float = 120) -> tuple[dict, list[str]]:  # noqa: ANN001
+    """Poll a job to its end; returns it and the progress messages seen while it ran."""
+    messages: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (job := admin.get(f"/jobs/{job_id}").json())["state"] in ("queued", "running"):
+        if job["state"] == "running" and job["message"] not in messages:
+            messages.append(job["message"])
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job, messages
+
+
+def test_finetune_adapts_the_pretrained_backbone_to_the_labels(loop):
+    settings, admin = loop
+    pid, truth = _new_project(admin, n=300, pretrain_budget_s=4, retrain_every=100_000)
+    bad = admin.post(f"/projects/{pid}/jobs", json={"kind": "finetune", "params": {"epochs": 0}})
+    assert bad.status_code == 422 and "epochs" in bad.json()["detail"]
+    with running_worker(settings):
+        pretrained = wait_for_job(admin, _jobs(admin, pid)["pretrain"]["id"])
+        assert pretrained["state"] == "succeeded", pretrained
+        pretrained_bv = pretrained["result"]["backbone_version"]
+
+        # Without labels there is nothing to fine-tune on: it fails, saying why, and nothing changes.
+        early, _ = _watch(admin, admin.post(f"/projects/{pid}/jobs", json={"kind": "finetune"}).json()["id"])
+        assert early["state"] == "failed" and "at least 10 labels" in early["error"], early
+        assert admin.get(f"/projects/{pid}").json()["current_backbone_version"] == pretrained_bv
+
+        samples = admin.get(f"/projects/{pid}/samples", params={"limit": 1000}).json()["items"]
+        labelled = samples[:100]
+        assert admin.post(f"/projects/{pid}/labels", json=[
+            {"sample_id": s["id"], "label": truth[s["filename"]]} for s in labelled]).status_code == 201
+        job = admin.post(f"/projects/{pid}/jobs", json={"kind": "finetune", "params": {"epochs": 10}})
+        assert job.status_code == 201 and job.json()["kind"] == "finetune"
+        done, messages = _watch(admin, job.json()["id"])
+        assert done["state"] == "succeeded", done
+        assert any(m.startswith("fine-tuning on") and "loss" in m for m in messages), messages
+        assert any(m.startswith("embedding") for m in messages), messages
+        # Audit samples stay out of the fine-tuning set (the accuracy estimate is scored on them).
+        from app.db import session_scope
+        from app.models import Sample
+
+        with session_scope(settings.database_url) as s:
+            audit = set(s.scalars(select(Sample.id).where(Sample.project_id == pid, Sample.is_audit)))
+        assert audit & {s["id"] for s in labelled}, "the test needs audit samples among the labelled"
+        assert done["result"]["labels"] == len([s for s in labelled if s["id"] not in audit])
+        project = admin.get(f"/projects/{pid}").json()
+        assert project["current_backbone_version"] == done["result"]["backbone_version"] != pretrained_bv
+        assert project["current_embedding_version"] == done["result"]["embedding_version"]
+
+        versions = admin.get(f"/projects/{pid}/versions").json()
+        newest, previous = versions["backbones"][:2]
+        assert newest["method"] == "finetune" and newest["current"] and not previous["current"]
+        assert newest["params"]["from_backbone_version"] == previous["id"] == pretrained_bv
+        assert newest["params"]["from_method"] == previous["method"]
+
+        # A train on the new embeddings follows by itself; the queue then serves its suggestions.
+        follow = [j for j in admin.get(f"/projects/{pid}/jobs").json()
+                  if j["kind"] == "train" and j["id"] > done["id"]]
+        assert len(follow) == 1 and follow[0]["params"]["reason"] == "fine-tuned backbone"
+        trained = wait_for_job(admin, follow[0]["id"])
+        assert trained["state"] == "succeeded", trained
+        model = next(m for m in admin.get(f"/projects/{pid}/versions").json()["models"] if m["current"])
+        assert model["embedding_version_id"] == done["result"]["embedding_version"]
+        preds = admin.get(f"/projects/{pid}/predictions", params={"limit": 1000}).json()["items"]
+        rest = {s["id"]: truth[s["filename"]] for s in samples[100:]}
+        right = sum(p["label"] == rest[p["sample_id"]] for p in preds if p["sample_id"] in rest)
+        print(f"fine-tuned: {right}/{len(rest)} right on the unlabelled rest")
+        assert right / len(rest) > 0.7

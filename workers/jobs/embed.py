@@ -11,9 +11,9 @@ import time
 import numpy as np
 from sqlalchemy import select
 
+from app import embedding_store
 from app.db import session_scope
 from app.models import BackboneVersion, EmbeddingVersion, Project
-from app import embedding_store
 from workers.jobs.context import JobContext, load_context, load_samples
 from workers.jobs.runner import Progress
 
@@ -94,4 +94,5 @@ def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
             project.current_embedding_version_id = ev_id
             if follow_up_train:
                 queue_train(s, project, reason="new embeddings")
-    return {"embedded": len(paths), "embedding_version": ev_id, "images_per_s": round(len(paths) / max(seconds, 1e-9), 1)}
+    return {"embedded": len(paths), "embedding_version": ev_id,
+            "images_per_s": round(len(paths) / max(seconds, 1e-9), 1)}

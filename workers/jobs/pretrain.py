@@ -16,7 +16,6 @@ from workers.jobs.runner import Progress
 def run(job_id: int, progress: Progress) -> dict:
     from ml.images import choose_input, load_arrays, load_image
     from ml.pretrain import pretrain
-
     from workers.jobs.embed import write_version
     from workers.jobs.scheduling import queue_train
 

@@ -53,9 +53,9 @@ Handler = Callable[[int, Progress], dict]
 
 
 def _handlers() -> dict[str, Handler]:
-    from workers.jobs import embed, pretrain, train
+    from workers.jobs import embed, finetune, pretrain, train
 
-    return {"train": train.run, "pretrain": pretrain.run, "embed": embed.run}
+    return {"train": train.run, "pretrain": pretrain.run, "embed": embed.run, "finetune": finetune.run}
 
 
 def claim(db_url: str, job_id: int) -> str | None:

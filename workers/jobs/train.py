@@ -30,7 +30,7 @@ def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_row
     from ml.estimators import create_estimator
 
     est = create_estimator(name, n_classes=n_classes)
-    if name == "label_spreading":  # transductive: the whole pool, -1 for unlabelled
+    if est.semi_supervised:  # the whole pool takes part, -1 for unlabelled (label spreading's graph)
         y = np.where(train_rows, y_full, -1)
         return est.fit(X, y)
     return est.fit(X[train_rows], y_full[train_rows])
@@ -115,8 +115,9 @@ def run(job_id: int, progress: Progress) -> dict:
         train_rows, audit_rows = labelled & ~audit, labelled & audit
         if audit_rows.any() and train_rows.any():
             est_a = _fit(estimator, C, X, y_full, train_rows)
-            pred = _proba(est_a, X[audit_rows] if estimator != "label_spreading" else X).argmax(1)
-            if estimator == "label_spreading":
+            # A semi-supervised model was fitted on the whole pool; the audit rows are scored within it.
+            pred = _proba(est_a, X if est_a.semi_supervised else X[audit_rows]).argmax(1)
+            if est_a.semi_supervised:
                 pred = pred[audit_rows]
             acc, lo, hi = audit_accuracy(y_full[audit_rows], pred)
             metrics.update(accuracy_estimate=acc, ci_low=lo, ci_high=hi)
@@ -152,7 +153,8 @@ def run(job_id: int, progress: Progress) -> dict:
 
     progress(0.75, f"writing {len(emb_ids)} suggestions", force=True)
     with session_scope(ctx.db_url) as s:
-        mv = ModelVersion(project_id=ctx.project_id, job_id=job_id, estimator=estimator if proba is not None else "none",
+        mv = ModelVersion(project_id=ctx.project_id, job_id=job_id,
+                          estimator=estimator if proba is not None else "none",
                           strategy=strategy_name if proba is not None else "cold_start",
                           params={"batch_size": ctx.settings["batch_size"]}, label_count=int(labelled.sum()),
                           embedding_version_id=emb.id, metrics=metrics)

@@ -98,10 +98,12 @@ function jobsView(root, project) {
   root.append(
     h("div", { class: "panel" }, h("h2", null, "Start a job"),
       h("p", { class: "muted small" }, "Pretrain learns a representation of every image by self-supervision (slow; a GPU helps). ",
+        "Fine-tune adapts that representation to the labels given so far (worth it from a few hundred labels). ",
         "Train fits the estimator on the current labels and re-scores the queue (seconds)."),
       h("div", { class: "row" },
         h("button", { class: "btn primary", type: "button", id: "start-train", onclick: start("train") }, "Train now"),
         h("button", { class: "btn", type: "button", id: "start-pretrain", onclick: start("pretrain") }, "Pretrain backbone"),
+        h("button", { class: "btn", type: "button", id: "start-finetune", onclick: start("finetune") }, "Fine-tune on labels"),
         h("button", { class: "btn", type: "button", id: "start-embed", onclick: start("embed") }, "Re-embed"))),
     h("div", { class: "panel" }, h("h2", null, "Jobs"), list));
 
