@@ -171,7 +171,10 @@ def run(job_id: int, progress: Progress) -> dict:
         mv = s.get(ModelVersion, mv_id)
         assert mv is not None
         mv.metrics = metrics
-        project.current_model_version_id = mv_id  # the queue switches here, atomically
+        # The queue switches here, atomically, and only forwards: a run that outlived a newer one (a
+        # stale job retried while the first process still ran) never switches it back to older picks.
+        if project.current_model_version_id is None or project.current_model_version_id < mv_id:
+            project.current_model_version_id = mv_id
     # Clean-up after the switch, in transactions of their own: the queue does not wait for them.
     with session_scope(ctx.db_url) as s:
         old = list(s.scalars(select(ModelVersion.id).where(ModelVersion.project_id == ctx.project_id)
