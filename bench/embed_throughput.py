@@ -18,7 +18,6 @@ device unless ``--backbone`` says otherwise (weights do not change the speed: a 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -30,6 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import emit  # noqa: E402
 
 from app import embedding_store  # noqa: E402
 from ml.backbones import create_backbone, default_backbone  # noqa: E402
@@ -114,12 +116,7 @@ def main() -> None:
                "batch": args.batch, "num_workers": args.num_workers, "torch_threads": torch.get_num_threads(),
                "cpus": os.cpu_count(), "decode_per_s": round(decode, 1), "bare_per_s": round(bare, 1),
                "pipeline_per_s": round(pipe, 1), "ratio": round(pipe / bare, 3), **info}
-        line = json.dumps(row)
-        print(line if args.json else ", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with args.out.open("a") as fh:
-                fh.write(line + "\n")
+        emit(row, args.json, args.out)
 
 
 if __name__ == "__main__":

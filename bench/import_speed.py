@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import shutil
 import sys
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from report import emit  # noqa: E402
 from scale import create_db, drop_db, free_port, peak_rss_mb, start_api  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "cifar10-test"
@@ -139,12 +139,7 @@ def main() -> None:
     log(f"{len(items)} files, {sum(len(d) for _, d in items) / 1e6:.1f} MB")
     for db in args.db.split(","):
         for row in run_one(db, args.modes.split(","), items, args.batch):
-            line = json.dumps(row)
-            print(line if args.json else ", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-            if args.out:
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                with args.out.open("a") as fh:
-                    fh.write(line + "\n")
+            emit(row, args.json, args.out)
 
 
 if __name__ == "__main__":
