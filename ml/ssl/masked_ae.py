@@ -20,6 +20,19 @@ def random_patch_mask(b: int, size: int, patch: int, ratio: float, g: torch.Gene
     return mask[:, :, :size, :size]
 
 
+def patch_normalised(x: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Tensor:
+    """Each ``patch`` x ``patch`` cell (per channel) to zero mean and unit variance: MAE's normalised
+    pixel target, which leaves the structure of a patch to predict rather than its mean colour."""
+    b, c, h, w = x.shape
+    ph, pw = -(-h // patch) * patch, -(-w // patch) * patch
+    padded = nn.functional.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+    cells = padded.view(b, c, ph // patch, patch, pw // patch, patch)
+    mean = cells.mean(dim=(3, 5), keepdim=True)
+    var = cells.var(dim=(3, 5), keepdim=True, unbiased=False)
+    out = ((cells - mean) / (var + eps).sqrt()).view(b, c, ph, pw)
+    return out[:, :, :h, :w]
+
+
 class MaskedAutoencoder(SSLMethod):
     """Hide random square patches (and add noise), then rebuild the clean image from the deepest block.
 
@@ -32,6 +45,8 @@ class MaskedAutoencoder(SSLMethod):
         patch: mask patch side in pixels (default: image side / 7).
         noise_std: std of Gaussian noise added to the visible pixels (in normalised units).
         visible_weight: loss weight of visible pixels (masked pixels weigh 1).
+        norm_pix: reconstruct each mask patch normalised to zero mean and unit variance (MAE's
+            ``norm_pix_loss``) instead of the pixels themselves.
         augment: augmentation before masking.
 
     Shapes: input (B, C, H, W) -> last map (B, D, h, w) -> reconstruction (B, C, H, W) -> scalar MSE.
@@ -46,6 +61,7 @@ class MaskedAutoencoder(SSLMethod):
         patch: int | None = None,
         noise_std: float = 0.2,
         visible_weight: float = 0.1,
+        norm_pix: bool = False,
         augment: BatchAugment | None = None,
     ) -> None:
         super().__init__(backbone)
@@ -53,6 +69,7 @@ class MaskedAutoencoder(SSLMethod):
         self.patch = patch or max(2, backbone.image_size // 7)
         self.noise_std = noise_std
         self.visible_weight = visible_weight
+        self.norm_pix = norm_pix
         self.augment = augment or light_augment(backbone.in_channels)
         c = backbone.in_channels
         layers: list[nn.Module] = [nn.Conv2d(backbone.out_dim, 128, 1), nn.ReLU(inplace=True)]
@@ -75,6 +92,7 @@ class MaskedAutoencoder(SSLMethod):
         corrupted = (clean + noise) * (1 - mask)
         recon = self.decoder(self.backbone.forward_blocks(corrupted)[-1])
         recon = nn.functional.interpolate(recon, size=(h, w), mode="bilinear", align_corners=False)
-        err = (recon.float() - clean.float()).pow(2).mean(1, keepdim=True)
+        target = patch_normalised(clean.float(), self.patch) if self.norm_pix else clean.float()
+        err = (recon.float() - target).pow(2).mean(1, keepdim=True)
         weight = mask + self.visible_weight * (1 - mask)
         return (err * weight).sum() / weight.sum()

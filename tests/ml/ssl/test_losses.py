@@ -10,7 +10,7 @@ import torch
 from ml.augment import BatchAugment
 from ml.backbones import create_backbone
 from ml.ssl.jigsaw import Jigsaw, permutation_set
-from ml.ssl.masked_ae import MaskedAutoencoder, random_patch_mask
+from ml.ssl.masked_ae import MaskedAutoencoder, patch_normalised, random_patch_mask
 from ml.ssl.patches import extract_patches
 from ml.ssl.relative_patch import NEIGHBOURS, RelativePatchLocation
 from ml.ssl.rotation import RotationPrediction, rotate_all
@@ -92,6 +92,34 @@ def test_masked_ae_loss_matches_reference():
                 num += w * float(recon[i, 0, yy, xx] - clean[i, 0, yy, xx]) ** 2
                 den += w
     assert loss == pytest.approx(num / den, rel=1e-4)
+
+
+def test_patch_normalised_target_matches_reference():
+    x = torch.rand(2, 3, 10, 10)
+    out = patch_normalised(x, 4)
+    assert out.shape == x.shape
+    # A full 4x4 cell: its own mean and (biased) std.
+    cell = x[1, 2, 4:8, 0:4]
+    assert torch.allclose(out[1, 2, 4:8, 0:4], (cell - cell.mean()) / (cell.var(unbiased=False) + 1e-6).sqrt(),
+                          atol=1e-5)
+    # The ragged edge cell (rows 8-9) is padded by repeating its last row, as the target sees it.
+    edge = torch.cat([x[0, 0, 8:10, 4:8], x[0, 0, 9:10, 4:8].repeat(2, 1)])
+    ref = (edge - edge.mean()) / (edge.var(unbiased=False) + 1e-6).sqrt()
+    assert torch.allclose(out[0, 0, 8:10, 4:8], ref[:2], atol=1e-5)
+
+
+def test_masked_ae_with_normalised_targets_matches_reference():
+    m = _seeded(MaskedAutoencoder, patch=4, norm_pix=True)
+    x = torch.rand(2, 1, 16, 16)
+    loss = m(x, torch.Generator().manual_seed(5)).item()
+    g = torch.Generator().manual_seed(5)
+    clean = m.backbone.normalize(x)
+    mask = random_patch_mask(2, 16, 4, m.mask_ratio, g)
+    noise = torch.randn(clean.shape, generator=g) * m.noise_std
+    recon = m.decoder(m.backbone.forward_blocks((clean + noise) * (1 - mask))[-1])
+    target = patch_normalised(clean, 4)
+    w = mask + m.visible_weight * (1 - mask)
+    assert loss == pytest.approx(float((w * (recon - target) ** 2).sum() / w.sum()), rel=1e-4)
 
 
 def test_extract_patches_picks_cells():
