@@ -2,7 +2,7 @@
 
 from app.models.base import Base
 from app.models.job import Job
-from app.models.label import IdempotencyRecord, Label, Review, WebhookDelivery
+from app.models.label import IdempotencyRecord, Label, LabelCount, Review, WebhookDelivery
 from app.models.model_version import BackboneVersion, EmbeddingVersion, ModelVersion, Prediction
 from app.models.project import Membership, Project
 from app.models.sample import Sample, SampleCount
@@ -16,6 +16,7 @@ __all__ = [
     "IdempotencyRecord",
     "Job",
     "Label",
+    "LabelCount",
     "Membership",
     "ModelVersion",
     "Prediction",

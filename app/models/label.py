@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -84,3 +84,20 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class LabelCount(Base):
+    """A project's label counters, one row per labeller (``shard``: the user's id, 0 for imported
+    labels); the project's counts are the sum of its rows (schema 0007). Kept by
+    ``app/services/labels.py`` in the transaction that changes them. One row per labeller rather
+    than per project, so annotators never queue behind one another's row lock."""
+
+    __tablename__ = "label_counts"
+    __table_args__ = (UniqueConstraint("project_id", "shard"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    shard: Mapped[int]
+    set_labels: Mapped[int] = mapped_column(BigInteger)  # label revisions with action "set", every source
+    labelled: Mapped[int] = mapped_column(BigInteger)  # change to the number of labelled samples
+    audit_labelled: Mapped[int] = mapped_column(BigInteger)  # ... and of labelled audit samples

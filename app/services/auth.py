@@ -34,12 +34,18 @@ def issue_token(session: Session, user: User, *, name: str, kind: str, ttl_hours
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    now = utcnow()
-    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at < now):
+    # One round trip for the token and its user: every authenticated request makes this lookup.
+    found = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == token_digest(token))
+    ).first()
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    now = utcnow()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at < now):
+        return None
+    if not user.is_active:
         return None
     if row.kind == "api" and (row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5)):
         row.last_used_at = now  # coarse on purpose: no write on every request

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Job, Label, ModelVersion, Project
+from app.services import labels
 from app.services.jobs import create_job
 from app.services.project_settings import effective_settings
 
@@ -21,14 +22,15 @@ def human_label_count(session: Session, project_id: int) -> int:
 
 
 def labels_until_retrain(session: Session, project: Project) -> int:
+    """K minus the label revisions ("set" rows, every source) since the model in use was trained.
+
+    The revisions are the project's counters (schema 0007), not a count over its labels each call."""
     every = int(effective_settings(project.settings)["retrain_every"])
     trained_on = 0
     if project.current_model_version_id is not None:
         mv = session.get(ModelVersion, project.current_model_version_id)
         trained_on = mv.label_count if mv else 0
-    labelled = int(session.scalar(select(func.count()).where(Label.project_id == project.id, Label.action == "set"))
-                   or 0)
-    return max(0, every - max(0, labelled - trained_on))
+    return max(0, every - max(0, labels.totals(session, project.id).set_labels - trained_on))
 
 
 def after_labels(session: Session, project: Project, broker_url: str) -> None:

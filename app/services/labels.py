@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Label, Prediction, Project, Sample, User
+from app.models import Label, LabelCount, Prediction, Project, Sample, User
 from app.repos import samples as samples_repo
 from app.services import reviews
 from app.services.errors import Forbidden, Invalid, NotFound
@@ -85,6 +86,7 @@ def add_labels(
     # needs no history read.
     histories = _histories(session, [sid for sid in ids if samples[sid].label is not None])
     out = []
+    newly_labelled = newly_audit = 0
     for r in requests:
         sample = samples[r.sample_id]
         pred = shown.get(r.sample_id)
@@ -104,6 +106,9 @@ def add_labels(
         session.add(row)
         out.append(row)
         if opinion == "primary":
+            if sample.status != "labelled":
+                newly_labelled += 1
+                newly_audit += bool(sample.is_audit)
             sample.label, sample.status = r.label, "labelled"
         if sample.leased_by is not None and (user is None or sample.leased_by == user.id):
             sample.leased_by, sample.lease_expires_at = None, None
@@ -119,8 +124,14 @@ def add_labels(
             .values(priority=LABELLED_PRIORITY)
             .execution_options(synchronize_session=False)
         )
-    if source == "review":
-        return out
+    if source != "review":
+        _open_reviews(session, project, out, samples, shown)
+    bump_counts(session, project.id, user.id if user else None, len(out), newly_labelled, newly_audit)
+    return out
+
+
+def _open_reviews(session: Session, project: Project, out: list[Label], samples: dict[int, Sample],
+                  shown: dict[int, Prediction]) -> None:
     for row in out:
         if row.opinion == "second" and row.label != samples[row.sample_id].label:
             reviews.open_review(session, project, row, "annotators_disagree",
@@ -130,14 +141,54 @@ def add_labels(
                 reviews.confident_threshold(project):
             reviews.open_review(session, project, row, "model_disagrees",
                                 {"model": pred.label, "confidence": pred.confidence, "label": row.label})
-    return out
 
 
-def _recompute(session: Session, sample_id: int) -> None:
+def bump_counts(session: Session, project_id: int, user_id: int | None, set_labels: int, labelled: int,
+                audit_labelled: int) -> None:
+    """Add to the project's label counters (schema 0007): one upsert into the labeller's own row.
+
+    In the same transaction as the labels, so a rollback takes its counts with it; ``x = x + n``, so
+    concurrent calls add up; one row per labeller, so annotators never wait on each other's lock."""
+    if not (set_labels or labelled or audit_labelled):
+        return
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LabelCount).values(
+        project_id=project_id, shard=user_id or 0, set_labels=set_labels, labelled=labelled,
+        audit_labelled=audit_labelled)
+    c = LabelCount
+    session.execute(ins.on_conflict_do_update(
+        index_elements=[c.project_id, c.shard],
+        set_={"set_labels": c.set_labels + ins.excluded.set_labels, "labelled": c.labelled + ins.excluded.labelled,
+              "audit_labelled": c.audit_labelled + ins.excluded.audit_labelled},
+    ))
+
+
+@dataclass(frozen=True)
+class LabelTotals:
+    set_labels: int  # label revisions with action "set" (what the retrain trigger counts)
+    labelled: int  # samples with a current label
+    audit_labelled: int  # ... of them in the audit pool
+
+
+def totals(session: Session, project_id: int) -> LabelTotals:
+    """The project's counts: a sum over one row per labeller, however many labels and samples."""
+    c = LabelCount
+    row = session.execute(
+        select(func.coalesce(func.sum(c.set_labels), 0), func.coalesce(func.sum(c.labelled), 0),
+               func.coalesce(func.sum(c.audit_labelled), 0)).where(c.project_id == project_id)
+    ).one()
+    return LabelTotals(int(row[0]), int(row[1]), int(row[2]))
+
+
+def _recompute(session: Session, sample_id: int) -> tuple[int, int]:
+    """Re-derive a sample's current label; returns its change to (labelled, labelled audit) counts."""
     sample = session.get(Sample, sample_id)
     assert sample is not None
+    was = sample.status == "labelled"
     sample.label = derive_current(history(session, sample_id))
     sample.status = "labelled" if sample.label is not None else "unlabelled"
+    delta = int(sample.status == "labelled") - int(was)
+    return delta, delta if sample.is_audit else 0
 
 
 def _undo_rows(session: Session, targets: Sequence[Label], user: User, batch_id: str | None = None) -> list[Label]:
@@ -148,9 +199,15 @@ def _undo_rows(session: Session, targets: Sequence[Label], user: User, batch_id:
         session.add(row)
         rows.append(row)
     session.flush()
-    for sid in {t.sample_id for t in targets}:
-        _recompute(session, sid)
+    by_project: dict[int, list[int]] = {}
+    for sid, pid in {(t.sample_id, t.project_id) for t in targets}:
+        d = _recompute(session, sid)
+        acc = by_project.setdefault(pid, [0, 0])
+        acc[0] += d[0]
+        acc[1] += d[1]
     session.flush()
+    for pid, (labelled, audit_labelled) in by_project.items():
+        bump_counts(session, pid, user.id, 0, labelled, audit_labelled)
     return rows
 
 

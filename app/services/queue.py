@@ -6,11 +6,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ModelVersion, Prediction, Project, Sample, User
 from app.models.base import utcnow
+from app.services import labels as label_service
 from app.services.project_settings import effective_settings
 
 
@@ -111,15 +112,14 @@ def _audit_quota(session: Session, project: Project, limit: int) -> int:
     """How many audit items this page should hold so audit labels stay at their share of all labels.
 
     The audit items are a uniform random sample, never picked by the strategy, so their labels give an
-    unbiased accuracy estimate (actively chosen samples are the hard ones)."""
+    unbiased accuracy estimate (actively chosen samples are the hard ones). The counts of labelled and
+    labelled audit samples are the project's counters (kept with every label, schema 0007), not a
+    count over its labelled samples on every queue call."""
     share = float(effective_settings(project.settings)["audit_fraction"])
     if share <= 0:
         return 0
-    counts = session.execute(
-        select(func.count(), func.count().filter(Sample.is_audit.is_(True)))
-        .where(Sample.project_id == project.id, Sample.status == "labelled")
-    ).one()
-    total, audited = int(counts[0]), int(counts[1])
+    counts = label_service.totals(session, project.id)
+    total, audited = counts.labelled, counts.audit_labelled
     want = math.ceil(share * (total + limit)) - audited
     return max(0, min(limit, want))
 
