@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.db import session_scope
+from app.db import get_sessionmaker, run_after_commit, run_on_rollback
 from app.models import User
 from app.services import auth as auth_service
 from app.settings import Settings
@@ -19,17 +20,61 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_app_settings(request: Request) -> Settings:
+# async: a plain attribute read, so it need not cost a hop to the thread pool (a sync dependency does).
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back if it raises."""
-    with session_scope(settings.database_url) as session:
+def finish(session: Session) -> None:
+    """Commit the request's transaction, then run what waited for the commit (tasks to send).
+
+    A route that ends its work in a worker thread anyway calls this there, so that the commit costs
+    no hop of its own to the thread pool (each hop is CPU, and a wait for a thread under load)."""
+    try:
+        session.commit()
+        run_after_commit(session)
+    except BaseException:
+        abort(session)
+        raise
+
+
+def abort(session: Session) -> None:
+    session.rollback()
+    run_on_rollback(session)
+
+
+def _finish_and_close(session: Session) -> None:
+    try:
+        finish(session)
+    finally:
+        session.close()
+
+
+def _abort_and_close(session: Session) -> None:
+    try:
+        abort(session)
+    finally:
+        session.close()
+
+
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back if it raises.
+
+    An async generator: making the Session does no I/O, so only the commit (or rollback) goes to the
+    thread pool, and not even that when the route already committed (``finish``)."""
+    session = get_sessionmaker(settings.database_url)()
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_abort_and_close, session)
+        raise
+    if session.in_transaction() or session.info.get("after_commit") or session.info.get("on_rollback"):
+        await run_in_threadpool(_finish_and_close, session)
+    else:
+        session.close()  # nothing to commit: the connection went back to the pool at the commit
 
 
 # scope="function": the commit happens when the route returns, before the response is sent, so a client

@@ -5,14 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, finish
 from app.models import Label, User
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
 from app.services import labels as label_service
 from app.services import projects as project_service
 from app.services.errors import Conflict
+from app.settings import Settings
 
 router = APIRouter(tags=["labels"])
 
@@ -27,7 +30,7 @@ def label_out(row: Label, users: dict[int, str]) -> LabelOut:
 
 
 @router.post("/projects/{pid}/labels", status_code=201, response_model=LabelsOut)
-def post_labels(
+async def post_labels(
     pid: int,
     body: Annotated[LabelIn | list[LabelIn], Body()],
     session: SessionDep,
@@ -38,6 +41,19 @@ def post_labels(
 ) -> JSONResponse:
     """Stores one label or a list of them (all or nothing). With an ``Idempotency-Key`` header a retry
     returns the first answer and stores nothing new."""
+    # The hottest write of the service: the work and its commit in one trip to the thread pool.
+    return await run_in_threadpool(_post_labels, pid, body, session, settings, user, idempotency_key, x_label_batch)
+
+
+def _post_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, user: User,
+                 idempotency_key: str | None, x_label_batch: str | None) -> JSONResponse:
+    response = _store_labels(pid, body, session, settings, user, idempotency_key, x_label_batch)
+    finish(session)  # committed before the answer is sent, as SessionDep would
+    return response
+
+
+def _store_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, user: User,
+                  idempotency_key: str | None, x_label_batch: str | None) -> JSONResponse:
     project, _ = project_service.get_project_for(session, user, pid, "label")
     items = body if isinstance(body, list) else [body]
     digest = idempotency.request_hash({"pid": pid, "items": [i.model_dump() for i in items]})
@@ -75,7 +91,8 @@ def undo_label(lid: int, session: SessionDep, user: CurrentUser) -> LabelOut:
 def undo_batch(batch_id: str, session: SessionDep, user: CurrentUser) -> LabelsOut:
     """Undo every label of a batch (sent with ``X-Label-Batch: 1``) as one action."""
     rows = label_service.undo_batch(
-        session, batch_id, user, lambda project_id, need: project_service.get_project_for(session, user, project_id, need)
+        session, batch_id, user,
+        lambda project_id, need: project_service.get_project_for(session, user, project_id, need),
     )
     return LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])
 

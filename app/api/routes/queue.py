@@ -3,17 +3,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, finish
+from app.models import User
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
 from app.services import projects as project_service
 from app.services import queue as queue_service
+from app.settings import Settings
 
 router = APIRouter(tags=["queue"])
 
 
 @router.get("/projects/{pid}/queue")
-def get_queue(
+async def get_queue(
     pid: int,
     session: SessionDep,
     settings: SettingsDep,
@@ -21,6 +25,17 @@ def get_queue(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> QueueOut:
     """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else."""
+    # Called once per page by every annotator: the work and its commit in one trip to the thread pool.
+    return await run_in_threadpool(_get_queue, pid, session, settings, user, limit)
+
+
+def _get_queue(pid: int, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
+    out = _lease(pid, session, settings, user, limit)
+    finish(session)  # the leases are committed before the answer is sent, as SessionDep would
+    return out
+
+
+def _lease(pid: int, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
     project, _ = project_service.get_project_for(session, user, pid, "label")
     entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds)
     items = [
