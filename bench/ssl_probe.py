@@ -34,7 +34,7 @@ from ml.data import load_image_folder, load_npz  # noqa: E402
 from ml.embedding import extract_embeddings, random_backbone_checkpoint, recalibrate_batchnorm  # noqa: E402
 from ml.pretrain import DEFAULT_METHOD, describe_input, pretrain  # noqa: E402
 from ml.ssl import list_methods, method_class  # noqa: E402
-from ml.training import TrainConfig, lr_factor, make_clock, make_optimizer  # noqa: E402
+from ml.training import TrainConfig, lr_factor, make_clock, make_optimizer, use_bf16  # noqa: E402
 
 LAYERS = ["last", "penultimate", "concat:2", "concat:3"]
 
@@ -80,7 +80,8 @@ def probe_layers(ckpt_or_backbone, train_img, train_y, test_img, test_y, layers)
             "embed_images_per_s": len(train_img) / embed_s if embed_s else None}
 
 
-def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=0, clock_kind="cpu"):
+def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=0, clock_kind="cpu",
+                   precision="auto"):
     """lightly's SimCLR on our backbone: its transform (PIL, per image), head and loss; our optimiser."""
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
@@ -108,7 +109,10 @@ def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=0
                                          persistent_workers=num_workers > 0)
     model = torch.nn.ModuleDict({"backbone": net, "head": SimCLRProjectionHead(net.out_dim, 512, 128)})
     criterion = NTXentLoss(temperature=0.5)
-    cfg = TrainConfig(budget_seconds=budget, batch_size=batch_size, lr=lr)
+    cfg = TrainConfig(budget_seconds=budget, batch_size=batch_size, lr=lr, precision=precision)
+    bf16 = use_bf16(precision, torch.device("cpu"))  # as our trainer does, so the comparison stays even
+    if bf16:
+        model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     clock, cpu_clock = make_clock(clock_kind), make_clock("cpu")
     start, cpu_start, seen, steps = clock(), cpu_clock(), 0, 0
@@ -119,8 +123,12 @@ def lightly_simclr(arr, config, budget, batch_size, lr, seed, log, num_workers=0
                 break
             for gr in opt.param_groups:
                 gr["lr"] = lr * lr_factor(frac, cfg.warmup, cfg.final_lr_ratio)
-            z = model["head"](net(torch.cat([v1, v2])))
-            loss = criterion(*z.chunk(2))
+            x = torch.cat([v1, v2])
+            if bf16:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                z = model["head"](net(x))
+            loss = criterion(*z.float().chunk(2))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -158,10 +166,12 @@ def run_peers(args, config, train_arr, train_img, train_y, test_img, test_y, lay
         budget = args.budget if args.epochs is None else 60.0
         net, seconds, ips, steps, cpu_seconds = lightly_simclr(train_arr, config, budget,
                                                   batch, args.lr or cls.default_lr, args.seed, log,
-                                                  num_workers=args.peer_workers, clock_kind=args.clock)
+                                                  num_workers=args.peer_workers, clock_kind=args.clock,
+                                                  precision=args.precision)
         emit({"method": f"{peer}_simclr", "seconds": seconds, "cpu_seconds": cpu_seconds, "images_per_s": ips,
               "steps": steps, "load_avg": os.getloadavg()[0],
               "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
+              "bf16": use_bf16(args.precision, torch.device("cpu")),
               **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
 
 
@@ -182,6 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peer", choices=["lightly"], action="append", default=[])
     ap.add_argument("--clock", choices=["cpu", "wall"], default="wall",
                     help="budget in process CPU seconds per thread (robust to a shared machine) or wall seconds")
+    ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                    help="training precision, for our methods and the peer alike (auto: bf16 where the CPU has it)")
     ap.add_argument("--peer-workers", type=int, default=0,
                     help="DataLoader processes for the peer's per-image PIL augmentation")
     ap.add_argument("--no-baselines", action="store_true")
@@ -271,13 +283,15 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
                       epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
-                      batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock)
+                      batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock,
+                      precision=args.precision)
         seconds = time.perf_counter() - t0
         emit({"method": name, "seconds": ck.state["elapsed_s"], "wall_seconds": seconds,
               "cpu_seconds": ck.state.get("cpu_s"), "load_avg": os.getloadavg()[0],
               "images_per_s": ck.state["images_per_s"], "steps": ck.state["step"],
               "epochs": ck.state["images_seen"] / len(train_img), "lr": ck.config["train"]["lr"],
               "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
+              "bf16": use_bf16(args.precision, torch.device("cpu")),
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
 
     return 0

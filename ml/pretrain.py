@@ -61,6 +61,7 @@ def pretrain(
     channels: int | None = None,
     recalibrate_bn: bool = True,
     budget_clock: str = "wall",
+    precision: str = "auto",
 ) -> Checkpoint:
     """Self-supervised pretraining of a backbone on unlabelled images (labels are never seen).
 
@@ -84,6 +85,8 @@ def pretrain(
         image_size, channels: override the automatic input choice.
         budget_clock: "wall" seconds, or "cpu" (process CPU seconds per thread; for benchmarks on a
             shared machine).
+        precision: "auto" (bf16 autocast where the hardware has it natively), "bf16" or "fp32"; see
+            ``ml.training.TrainConfig``.
         recalibrate_bn: re-estimate BatchNorm statistics on the clean images at the end (the
             optimiser state in the checkpoint is untouched, so resuming still works).
 
@@ -108,7 +111,8 @@ def pretrain(
     config.update(method=cls.name, method_kwargs=method_kwargs, seed=seed)
     cfg = TrainConfig(epochs=epochs, budget_seconds=None if epochs is not None else budget_seconds,
                       batch_size=min(batch_size or cls.default_batch_size, len(arr)), lr=lr or cls.default_lr,
-                      optimizer=optimizer, weight_decay=weight_decay, seed=seed, budget_clock=budget_clock)
+                      optimizer=optimizer, weight_decay=weight_decay, seed=seed, budget_clock=budget_clock,
+                      precision=precision)
     if cfg.epochs is None and cfg.budget_seconds is None:
         raise ValueError("give budget_seconds or epochs")
     torch.manual_seed(seed)

@@ -87,6 +87,30 @@ def test_resume_is_exact(digits_28, tmp_path):
     assert all(torch.equal(v, again.backbone_state[k]) for k, v in full.backbone_state.items())
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_both_precisions_train_reproducibly(digits_28, precision):
+    """bf16 autocast (the default where the CPU does bf16 natively) is as seeded as fp32, and differs
+    from it: it really runs in reduced precision."""
+    from ml.training import use_bf16
+
+    images = digits_28[0][:128]
+    cfg = TrainConfig(epochs=1, budget_seconds=None, batch_size=32, lr=1e-3, precision=precision)
+    other = TrainConfig(**{**cfg.as_dict(), "precision": "bf16" if precision == "fp32" else "fp32"})
+
+    def run(c):  # noqa: ANN001, ANN202
+        torch.manual_seed(0)
+        return train(create_method("rotation", create_backbone("cnn", 1, 28, widths=(8, 16, 16, 32))), images, c,
+                     device="cpu")
+
+    a, b, c = run(cfg), run(cfg), run(other)
+    assert use_bf16(precision, torch.device("cpu")) == (precision == "bf16")
+    assert np.isfinite(a.state["loss"]) and a.config["train"]["precision"] == precision
+    assert all(torch.equal(v, b.backbone_state[k]) for k, v in a.backbone_state.items())
+    assert not all(torch.equal(v, c.backbone_state[k]) for k, v in a.backbone_state.items())
+    with pytest.raises(ValueError, match="precision"):
+        use_bf16("fp8", torch.device("cpu"))
+
+
 def test_pretrain_resume_from_path(digits_28, tmp_path):
     path = str(tmp_path / "p.pt")
     images = digits_28[0][:128]
