@@ -14,21 +14,24 @@ from app.settings import Settings
 CHUNK = 200_000  # rows per dot-product block: bounded memory on big pools
 
 
-def neighbours(session: Session, settings: Settings, project: Project, sample_id: int, limit: int,
+def neighbours(session: Session, settings: Settings, project: Project, sample_ids: list[int], limit: int,
                unlabelled_only: bool) -> list[tuple[int, float]]:
-    """The ``limit`` samples most similar (cosine) to ``sample_id``, best first, itself excluded."""
+    """The ``limit`` samples most similar (cosine) to any of ``sample_ids``, best first, the query
+    samples excluded. With several (a cluster), a sample's similarity is its best to any of them."""
     if project.current_embedding_version_id is None:
         raise Invalid("the project has no embeddings yet (they are computed after an import)")
     ev = session.get(EmbeddingVersion, project.current_embedding_version_id)
     assert ev is not None
     ids, vectors = embedding_store.read(settings.media_path, ev.file_key, ev.ids_key)
-    pos = int(np.searchsorted(ids, sample_id))
-    if pos >= len(ids) or ids[pos] != sample_id:
-        raise NotFound(f"sample {sample_id} has no embedding yet")
-    query = np.asarray(vectors[pos], dtype=np.float32)
+    wanted = np.unique(np.asarray(sample_ids, dtype=np.int64))
+    pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+    missing = wanted[(len(ids) == 0) | (ids[pos] != wanted)] if len(ids) else wanted
+    if len(missing):
+        raise NotFound(f"sample {', '.join(map(str, missing.tolist()))} has no embedding yet")
+    queries = np.asarray(vectors[pos], dtype=np.float32)  # (k, D)
     sims = np.empty(len(ids), dtype=np.float32)
     for i in range(0, len(ids), CHUNK):
-        sims[i:i + CHUNK] = np.asarray(vectors[i:i + CHUNK], dtype=np.float32) @ query
+        sims[i:i + CHUNK] = (np.asarray(vectors[i:i + CHUNK], dtype=np.float32) @ queries.T).max(axis=1)
     sims[pos] = -np.inf
     if unlabelled_only:
         labelled = set(session.scalars(select(Sample.id).where(

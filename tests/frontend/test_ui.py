@@ -146,8 +146,6 @@ def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, s
 
 
 def test_teach_around_a_sample(page, server, login, screenshot):
-    if not server.admin.has_route("GET", "/projects/{pid}/neighbours"):
-        pytest.skip("this server has no GET /projects/{pid}/neighbours yet")
     pid = server.project_id
     server.admin.idle(pid)  # the import's embedding job
     sid = server.admin.get(f"/projects/{pid}/samples?status=unlabelled&limit=1")["items"][0]["id"]
@@ -159,11 +157,20 @@ def test_teach_around_a_sample(page, server, login, screenshot):
     screenshot(page, "teach-neighbours")
     # Near a class: the neighbourhood of what is already labelled as it.
     label_true(server, 10)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/neighbours?" in r.url else None)
     page.get_by_role("button", name="Near a class").click()
     page.select_option("#teach-class", "3")
     page.get_by_text("labelled “3” in the embedding space").wait_for()
     assert page.locator(".thumb").count() > 3
     assert page.locator("#teach-apply-label").input_value() == "3"
+    # Another class: its whole cluster (up to 20 labelled samples) comes in one request; the server merges.
+    balance = server.admin.get(f"/projects/{pid}/metrics")["class_balance"]
+    cls = max((c for c in balance if c != "3"), key=lambda c: balance[c])
+    asked.clear()
+    page.select_option("#teach-class", cls)
+    page.get_by_text(f"labelled “{cls}” in the embedding space").wait_for()
+    assert len(asked) == 1 and asked[0].count("sample_id=") == min(20, balance[cls]), asked
 
 
 def test_dashboard_draws_the_learning_curve_after_a_retrain(page, server, login, screenshot):
@@ -238,6 +245,26 @@ def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
     page.goto(f"/#/projects/{pid}/admin/jobs")
     page.get_by_text("Only admins can manage this project").wait_for()
     assert page.get_by_role("button", name="Train now").count() == 0
+
+
+def test_admin_removes_a_member_who_then_loses_access(page, server, login):
+    pid = server.project_id
+    try:
+        server.admin.post("/users", {"username": "remi.b", "password": "annotator-pass-2"})
+    except ApiError as exc:
+        assert exc.status == 409, exc
+    server.admin.post(f"/projects/{pid}/members", {"username": "remi.b", "role": "annotator"})
+    remi = Api(server.url).login("remi.b", "annotator-pass-2")
+    assert remi.get(f"/projects/{pid}")["role"] == "annotator"
+
+    login(page)
+    page.goto(f"/#/projects/{pid}/admin/members")
+    page.get_by_role("button", name="Remove remi.b").click()
+    page.locator("tr[data-member='remi.b']").wait_for(state="detached")
+    assert "remi.b" not in [m["username"] for m in server.admin.get(f"/projects/{pid}/members")]
+    with pytest.raises(ApiError) as err:
+        remi.get(f"/projects/{pid}")
+    assert err.value.status in (403, 404)
 
 
 def ensure_model(server) -> None:  # noqa: ANN001

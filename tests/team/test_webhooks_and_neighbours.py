@@ -91,6 +91,27 @@ def test_neighbours_and_suggestions(tmp_path, sqlite_url):
             by_id = {s["id"]: truth[s["filename"]] for s in samples}
             same = sum(by_id[i["sample_id"]] == truth[probe["filename"]] for i in near["items"])
             assert same >= 6, same
+            # A cluster: the neighbourhood of three samples of one digit, merged by best similarity,
+            # equals merging their single neighbourhoods by hand, and leaves the three out.
+            digit = truth[probe["filename"]]
+            cluster = [s["id"] for s in samples if by_id[s["id"]] == digit][:3]
+            merged = admin.get(f"/projects/{pid}/neighbours", params={"sample_id": cluster, "limit": 15}).json()
+            best: dict[int, float] = {}
+            for sid in cluster:
+                page = admin.get(f"/projects/{pid}/neighbours", params={"sample_id": sid, "limit": 300}).json()
+                for i in page["items"]:
+                    if i["sample_id"] not in cluster:
+                        best[i["sample_id"]] = max(best.get(i["sample_id"], -1.0), i["similarity"])
+            expected = sorted(best.items(), key=lambda kv: -kv[1])[:15]
+            got = [(i["sample_id"], i["similarity"]) for i in merged["items"]]
+            assert [s for s, _ in got] == [s for s, _ in expected] or [round(v, 4) for _, v in got] == [
+                round(v, 4) for _, v in expected], (got, expected)
+            assert not set(cluster) & {s for s, _ in got}
+            assert sum(by_id[s] == digit for s, _ in got) >= 10
+            # An id outside the project is named in a 404; too many ids are refused.
+            bad = admin.get(f"/projects/{pid}/neighbours", params={"sample_id": [cluster[0], 10**9]})
+            assert bad.status_code == 404 and str(10**9) in bad.json()["detail"]
+            assert admin.get(f"/projects/{pid}/neighbours", params={"sample_id": list(range(1, 60))}).status_code == 422
             # Label 40 so the model suggests; then the suggestion view lists one class, surest first.
             body = [{"sample_id": s["id"], "label": truth[s["filename"]]} for s in samples[:40]]
             admin.post(f"/projects/{pid}/labels", json=body)

@@ -11,8 +11,10 @@ from app.models import Prediction, Project, Sample
 from app.schemas.labels import Suggestion
 from app.services import explore
 from app.services import projects as project_service
+from app.services.errors import Invalid, NotFound
 
 router = APIRouter(tags=["explore"])
+MAX_QUERY_SAMPLES = 50
 
 
 class NeighbourItem(BaseModel):
@@ -48,15 +50,18 @@ def _items(session, project: Project, pairs: list[tuple[int, float | None]]) -> 
 
 @router.get("/projects/{pid}/neighbours")
 def neighbours(pid: int, session: SessionDep, settings: SettingsDep, user: CurrentUser,
-               sample_id: Annotated[int, Query(ge=1, le=2**62)],
+               sample_id: Annotated[list[int], Query(min_length=1, max_length=MAX_QUERY_SAMPLES)],
                limit: Annotated[int, Query(ge=1, le=500)] = 48,
                unlabelled: bool = True) -> NeighbourPage:
-    """Samples closest to ``sample_id`` in the current embedding space (cosine similarity), best first."""
+    """Samples closest in the current embedding space (cosine similarity) to ``sample_id``, best first.
+    Repeat ``sample_id`` (up to 50) for the neighbourhood of a cluster: each sample scores its best
+    similarity to any of them, the cluster itself left out."""
     project, _ = project_service.get_project_for(session, user, pid)
-    if session.scalar(select(Sample.id).where(Sample.id == sample_id, Sample.project_id == pid)) is None:
-        from app.services.errors import NotFound
-
-        raise NotFound(f"sample {sample_id} not found in project {pid}")
+    if any(not 1 <= sid <= 2**62 for sid in sample_id):
+        raise Invalid("sample_id must be between 1 and 2**62")
+    found = set(session.scalars(select(Sample.id).where(Sample.id.in_(sample_id), Sample.project_id == pid)))
+    if missing := sorted(set(sample_id) - found):
+        raise NotFound(f"sample {', '.join(map(str, missing))} not found in project {pid}")
     return _items(session, project, explore.neighbours(session, settings, project, sample_id, limit, unlabelled))
 
 

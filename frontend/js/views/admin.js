@@ -1,5 +1,5 @@
 // Project admin: import images, settings, jobs with live progress, members.
-import { ApiError, get, patch, post, upload } from "../api.js";
+import { ApiError, del, get, patch, post, upload } from "../api.js";
 import { add, clear, fill, errorText, h, num, progressBar, setProgress, timeAgo, toast, unavailable } from "../dom.js";
 import { loadProject } from "../app.js";
 
@@ -299,11 +299,21 @@ async function membersView(root, project) {
   root.append(h("div", { class: "panel" }, h("h2", null, "Members"),
     h("p", { class: "muted small" }, "Annotators label; reviewers also settle disagreements; viewers see the dashboard. Admins see every project. Accounts are made under Users."),
     form, h("table", { class: "table", style: { marginTop: "12px" } },
-      h("thead", null, h("tr", null, h("th", null, "user"), h("th", null, "role"))), table)));
+      h("thead", null, h("tr", null, h("th", null, "user"), h("th", null, "role"), h("th", null, ""))), table)));
+  const remove = (username) => async () => {
+    try {
+      await del(`/projects/${project.id}/members/${encodeURIComponent(username)}`);
+      toast(`${username} is no longer a member (their labels stay)`, "ok");
+      load();
+    } catch (err) { toast(errorText(err), "error", 6000); }
+  };
   async function load() {
     const ms = await get(`/projects/${project.id}/members`);
-    fill(table, ms.length ? ms.map((m) => h("tr", null, h("td", null, m.username), h("td", null, h("span", { class: "badge" }, m.role))))
-      : h("tr", null, h("td", { colspan: "2", class: "muted" }, "No members yet.")));
+    fill(table, ms.length ? ms.map((m) => h("tr", { "data-member": m.username }, h("td", null, m.username),
+      h("td", null, h("span", { class: "badge" }, m.role)),
+      h("td", null, h("button", { class: "btn ghost small", type: "button", "aria-label": `Remove ${m.username}`,
+        onclick: remove(m.username) }, "Remove"))))
+      : h("tr", null, h("td", { colspan: "3", class: "muted" }, "No members yet.")));
   }
   await load();
 }

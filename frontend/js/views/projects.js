@@ -16,7 +16,10 @@ export async function render({ main, me, go }) {
     return;
   }
   for (const p of projects) {
-    const acc = h("span", { class: "acc" }, "accuracy …");
+    // GET /projects carries each project's estimate: no /metrics request per project.
+    const acc = h("span", { class: "acc" }, p.accuracy_estimate == null
+      ? (p.current_model_version ? "accuracy not yet estimated" : "no model yet")
+      : `accuracy ≈ ${pct(p.accuracy_estimate)} (model v${p.current_model_version})`);
     const card = h("article", { class: "panel project-card", "data-project": p.name, "aria-label": `Project ${p.name}` },
       h("div", { class: "row" }, h("h2", null, h("a", { href: `#/projects/${p.id}/${p.role === "viewer" ? "dashboard" : "label"}` }, p.name)),
         h("span", { class: "spacer" }), h("span", { class: "badge" }, p.role)),
@@ -31,10 +34,6 @@ export async function render({ main, me, go }) {
         h("a", { class: "btn small", href: `#/projects/${p.id}/dashboard` }, "Dashboard"),
         p.role === "admin" ? h("a", { class: "btn ghost small", href: `#/projects/${p.id}/admin` }, "Admin") : null));
     list.append(card);
-    get(`/projects/${p.id}/metrics`).then((m) => {
-      acc.textContent = m.accuracy_estimate == null ? (m.model_version ? "accuracy not yet estimated" : "no model yet")
-        : `accuracy ≈ ${pct(m.accuracy_estimate)} (model v${m.model_version})`;
-    }).catch(() => { acc.textContent = ""; });
   }
 }
 

@@ -179,24 +179,17 @@ export async function render({ main, project, query }) {
     return items;
   }
 
-  /** The neighbourhood of a class: nearest samples to a few of those already labelled as it, merged
-   * by their best similarity. */
+  /** The neighbourhood of a class: nearest samples to those already labelled as it, each scored by its
+   * best similarity to any of them (one request: the server merges). */
   async function loadCluster(cls) {
-    const seeds = (await get(`/projects/${pid}/samples?status=labelled&label=${encodeURIComponent(cls)}&limit=6`)).items.map((x) => x.id);
+    const seeds = (await get(`/projects/${pid}/samples?status=labelled&label=${encodeURIComponent(cls)}&limit=20`)).items.map((x) => x.id);
     if (!seeds.length) return [];
-    const best = new Map();
-    const pages = await Promise.all(seeds.map((sid) => get(`/projects/${pid}/neighbours?sample_id=${sid}&limit=80`).catch((err) => {
+    const query = seeds.map((sid) => `sample_id=${sid}`).join("&");
+    const page = await get(`/projects/${pid}/neighbours?${query}&limit=${LIMIT}`).catch((err) => {
       if (err instanceof ApiError && err.missing && !/sample/i.test(err.message)) throw new Error("Neighbourhoods need the API's GET /projects/{pid}/neighbours.");
       throw err;
-    })));
-    for (const page of pages) {
-      for (const it of page.items) {
-        if (seeds.includes(it.sample_id)) continue;
-        const had = best.get(it.sample_id);
-        if (!had || (it.similarity ?? 0) > (had.similarity ?? 0)) best.set(it.sample_id, it);
-      }
-    }
-    const items = [...best.values()].sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0)).slice(0, LIMIT);
+    });
+    const items = page.items;
     items.applyLabel = cls;
     items.source = `${items.length} samples nearest to ${seeds.length} labelled “${cls}” in the embedding space, most similar first.`;
     return items;
