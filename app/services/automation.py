@@ -30,7 +30,7 @@ def labels_until_retrain(session: Session, project: Project) -> int:
     if project.current_model_version_id is not None:
         mv = session.get(ModelVersion, project.current_model_version_id)
         trained_on = mv.label_count if mv else 0
-    return max(0, every - max(0, labels.totals(session, project.id).set_labels - trained_on))
+    return max(0, every - max(0, labels.current_totals(session, project.id).set_labels - trained_on))
 
 
 def after_labels(session: Session, project: Project, broker_url: str) -> None:

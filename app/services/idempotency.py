@@ -7,9 +7,11 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import IdempotencyRecord
+from app.models.base import utcnow
 from app.services.errors import Invalid
 
 
@@ -26,10 +28,15 @@ def replay(session: Session, user_id: int, key: str, digest: str) -> Idempotency
     return rec
 
 
-def remember(session: Session, user_id: int, key: str, digest: str, status_code: int, response: Any) -> None:
-    session.add(
-        IdempotencyRecord(user_id=user_id, key=key, request_hash=digest, status_code=status_code, response=response)
-    )
-    # Flushed now so that a concurrent request with the same key fails on the unique constraint
-    # before either commits its labels.
-    session.flush()
+def remember(session: Session, user_id: int, key: str, digest: str, status_code: int, response: Any) -> bool:
+    """Store the answer under the key, unless the key is taken: then store nothing and return False.
+
+    One statement (``INSERT ... ON CONFLICT DO NOTHING``). On PostgreSQL a request whose key another
+    transaction has just claimed waits for it to end: False if it committed, stored if it rolled back.
+    So of two requests with one key, one stores its work and the other can replay its answer."""
+    t = IdempotencyRecord.__table__
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t).values(
+        user_id=user_id, key=key, request_hash=digest, status_code=status_code, response=response, created_at=utcnow())
+    return session.execute(ins.on_conflict_do_nothing(index_elements=["user_id", "key"])
+                           .returning(t.c.id)).first() is not None

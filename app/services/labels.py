@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from app.models import Label, LabelCount, Prediction, Project, Sample, User
@@ -143,31 +143,54 @@ def _open_reviews(session: Session, project: Project, out: list[Label], samples:
                                 {"model": pred.label, "confidence": pred.confidence, "label": row.label})
 
 
-def bump_counts(session: Session, project_id: int, user_id: int | None, set_labels: int, labelled: int,
-                audit_labelled: int) -> None:
-    """Add to the project's label counters (schema 0007): one upsert into the labeller's own row.
-
-    In the same transaction as the labels, so a rollback takes its counts with it; ``x = x + n``, so
-    concurrent calls add up; one row per labeller, so annotators never wait on each other's lock."""
-    if not (set_labels or labelled or audit_labelled):
-        return
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LabelCount).values(
-        project_id=project_id, shard=user_id or 0, set_labels=set_labels, labelled=labelled,
-        audit_labelled=audit_labelled)
-    c = LabelCount
-    session.execute(ins.on_conflict_do_update(
-        index_elements=[c.project_id, c.shard],
-        set_={"set_labels": c.set_labels + ins.excluded.set_labels, "labelled": c.labelled + ins.excluded.labelled,
-              "audit_labelled": c.audit_labelled + ins.excluded.audit_labelled},
-    ))
-
-
 @dataclass(frozen=True)
 class LabelTotals:
     set_labels: int  # label revisions with action "set" (what the retrain trigger counts)
     labelled: int  # samples with a current label
     audit_labelled: int  # ... of them in the audit pool
+
+
+_BUMP_AND_SUM_PG = text("""
+WITH up AS (
+    INSERT INTO label_counts (project_id, shard, set_labels, labelled, audit_labelled)
+    VALUES (:p, :shard, :n, :l, :a)
+    ON CONFLICT (project_id, shard) DO UPDATE SET
+        set_labels = label_counts.set_labels + EXCLUDED.set_labels,
+        labelled = label_counts.labelled + EXCLUDED.labelled,
+        audit_labelled = label_counts.audit_labelled + EXCLUDED.audit_labelled
+    RETURNING 1
+)
+SELECT coalesce(sum(set_labels), 0) + :n, coalesce(sum(labelled), 0) + :l, coalesce(sum(audit_labelled), 0) + :a
+FROM label_counts WHERE project_id = :p
+""")
+
+
+def bump_counts(session: Session, project_id: int, user_id: int | None, set_labels: int, labelled: int,
+                audit_labelled: int) -> None:
+    """Add to the project's label counters (schema 0007): one upsert into the labeller's own row.
+
+    In the same transaction as the labels, so a rollback takes its counts with it; ``x = x + n``, so
+    concurrent calls add up; one row per labeller, so annotators never wait on each other's lock.
+    On PostgreSQL the same statement sums the project's rows (its snapshot is from before the upsert,
+    hence ``+ n``), so the retrain trigger that follows (``current_totals``) costs no query."""
+    if not (set_labels or labelled or audit_labelled):
+        return
+    params = {"p": project_id, "shard": user_id or 0, "n": set_labels, "l": labelled, "a": audit_labelled}
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_BUMP_AND_SUM_PG, params).one()
+        found = LabelTotals(int(row[0]), int(row[1]), int(row[2]))
+    else:
+        c = LabelCount
+        ins = sqlite.insert(c).values(project_id=project_id, shard=params["shard"], set_labels=set_labels,
+                                      labelled=labelled, audit_labelled=audit_labelled)
+        session.execute(ins.on_conflict_do_update(
+            index_elements=[c.project_id, c.shard],
+            set_={"set_labels": c.set_labels + ins.excluded.set_labels, "labelled": c.labelled + ins.excluded.labelled,
+                  "audit_labelled": c.audit_labelled + ins.excluded.audit_labelled},
+        ))
+        found = totals(session, project_id)
+    # Valid for this transaction only (another one may add to the counters once this one ends).
+    session.info["label_totals"] = (session.get_transaction(), {project_id: found})
 
 
 def totals(session: Session, project_id: int) -> LabelTotals:
@@ -178,6 +201,14 @@ def totals(session: Session, project_id: int) -> LabelTotals:
                func.coalesce(func.sum(c.audit_labelled), 0)).where(c.project_id == project_id)
     ).one()
     return LabelTotals(int(row[0]), int(row[1]), int(row[2]))
+
+
+def current_totals(session: Session, project_id: int) -> LabelTotals:
+    """``totals``, or what this transaction's last ``bump_counts`` found for the project."""
+    tx, found = session.info.get("label_totals", (None, {}))
+    if tx is not None and tx is session.get_transaction() and project_id in found:
+        return found[project_id]
+    return totals(session, project_id)
 
 
 def _recompute(session: Session, sample_id: int) -> tuple[int, int]:

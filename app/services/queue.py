@@ -75,18 +75,16 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     candidates = audit_ids + others + fresh
     if not candidates:
         return []
-    session.execute(
-        update(Sample)
-        .where(Sample.id.in_(candidates), or_(free, Sample.leased_by == user.id))
-        .values(leased_by=user.id, lease_expires_at=expires)
-        .execution_options(synchronize_session=False)
-    )
+    # The claim returns the rows it took: only those are served (a candidate someone else claimed
+    # meanwhile is not free any more and is left out).
     got = {
         s.id: s
         for s in session.scalars(
-            select(Sample)
-            .where(Sample.id.in_(candidates), Sample.leased_by == user.id, Sample.lease_expires_at == expires)
-            .execution_options(populate_existing=True)
+            update(Sample)
+            .where(Sample.id.in_(candidates), or_(free, Sample.leased_by == user.id))
+            .values(leased_by=user.id, lease_expires_at=expires)
+            .returning(Sample)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
     }
     preds: dict[int, Prediction] = {}

@@ -4,17 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep, finish
-from app.models import Label, User
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, abort, finish
+from app.models import Label, Project, User
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
 from app.services import labels as label_service
 from app.services import projects as project_service
-from app.services.errors import Conflict
+from app.services.errors import Conflict, ServiceError
 from app.settings import Settings
 
 router = APIRouter(tags=["labels"])
@@ -46,22 +45,34 @@ async def post_labels(
 
 
 def _post_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, user: User,
-                 idempotency_key: str | None, x_label_batch: str | None) -> JSONResponse:
-    response = _store_labels(pid, body, session, settings, user, idempotency_key, x_label_batch)
+                 key: str | None, x_label_batch: str | None) -> JSONResponse:
+    project, _ = project_service.get_project_for(session, user, pid, "label")
+    items = body if isinstance(body, list) else [body]
+    digest = idempotency.request_hash({"pid": pid, "items": [i.model_dump() for i in items]})
+    try:
+        response = _store_labels(project, items, session, settings, user, key, digest, x_label_batch)
+    except (_KeyTaken, ServiceError) as exc:
+        if not key:
+            raise
+        # Most likely a retry: its work is undone, and the first answer (if there is one) given again.
+        abort(session)
+        previous = idempotency.replay(session, user.id, key, digest)  # 422 if the key was used otherwise
+        if previous is None and isinstance(exc, _KeyTaken):
+            raise Conflict("a request with this Idempotency-Key is being processed; retry to get its answer") from None
+        if previous is None:
+            raise
+        response = JSONResponse(previous.response, status_code=previous.status_code,
+                                headers={"Idempotent-Replayed": "true"})
     finish(session)  # committed before the answer is sent, as SessionDep would
     return response
 
 
-def _store_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, user: User,
-                  idempotency_key: str | None, x_label_batch: str | None) -> JSONResponse:
-    project, _ = project_service.get_project_for(session, user, pid, "label")
-    items = body if isinstance(body, list) else [body]
-    digest = idempotency.request_hash({"pid": pid, "items": [i.model_dump() for i in items]})
-    if idempotency_key:
-        previous = idempotency.replay(session, user.id, idempotency_key, digest)
-        if previous is not None:
-            return JSONResponse(previous.response, status_code=previous.status_code,
-                                headers={"Idempotent-Replayed": "true"})
+class _KeyTaken(Exception):
+    pass
+
+
+def _store_labels(project: Project, items: list[LabelIn], session: Session, settings: Settings, user: User,
+                  key: str | None, digest: str, x_label_batch: str | None) -> JSONResponse:
     batch_id = label_service.new_batch_id() if x_label_batch in ("1", "true") else None
     rows = label_service.add_labels(
         session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items],
@@ -70,11 +81,10 @@ def _store_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, set
     automation.after_labels(session, project, settings.broker_url)
     out = LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])
     payload = out.model_dump(mode="json")
-    if idempotency_key:
-        try:
-            idempotency.remember(session, user.id, idempotency_key, digest, 201, payload)
-        except IntegrityError:
-            raise Conflict("a request with this Idempotency-Key is being processed; retry to get its answer") from None
+    # The key is claimed last, in the statement that stores the answer (no lookup first: a retry is
+    # rare, a label call is not). A request that finds it taken waits for the one that took it to end.
+    if key and not idempotency.remember(session, user.id, key, digest, 201, payload):
+        raise _KeyTaken
     return JSONResponse(payload, status_code=201)
 
 
