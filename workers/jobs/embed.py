@@ -15,7 +15,7 @@ from app import embedding_store
 from app.db import session_scope
 from app.models import BackboneVersion, EmbeddingVersion, Project
 from workers.jobs.context import JobContext, load_context, load_samples
-from workers.jobs.runner import Progress
+from workers.jobs.progress import Progress
 
 PIXEL_SIZE = 16
 

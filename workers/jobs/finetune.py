@@ -16,7 +16,7 @@ from app.db import session_scope
 from app.models import BackboneVersion, EmbeddingVersion, Project
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.embed import embed_paths, write_version
-from workers.jobs.runner import Progress
+from workers.jobs.progress import Progress
 
 MIN_LABELS = 10
 

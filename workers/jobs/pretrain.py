@@ -10,7 +10,7 @@ from app.db import session_scope
 from app.models import BackboneVersion, EmbeddingVersion, Project
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.embed import embed_paths
-from workers.jobs.runner import Progress
+from workers.jobs.progress import Progress
 
 
 def run(job_id: int, progress: Progress) -> dict:

@@ -14,7 +14,7 @@ from app.models import ModelVersion, Prediction, Project, Sample
 from app.repos import samples as samples_repo
 from workers.jobs import prediction_writer
 from workers.jobs.context import JobContext, load_context, load_samples
-from workers.jobs.runner import Progress
+from workers.jobs.progress import Progress
 
 KEEP_VERSIONS = 2  # predictions of the current and the previous version; older ones are dropped
 
