@@ -205,14 +205,19 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     embedded_worker: Annotated[bool, typer.Option(help="start one worker beside the API")] = True,
+    workers: Annotated[int, typer.Option(
+        min=1, envvar="LOUPE_API_WORKERS",
+        help="API processes. A request is mostly Python CPU, and one process runs one thread of Python "
+             "at a time: about one per core given to the API (docs/reliability.md, Load)")] = 2,
 ) -> None:
     """Serve the API and UI, with one embedded worker; Ctrl-C stops both."""
     import uvicorn
 
     proc = subprocess.Popen(worker_command(), cwd=ROOT) if embedded_worker else None
-    console.print(f"Loupe on [bold]http://{host}:{port}[/bold] (API docs at /docs); Ctrl-C stops")
+    console.print(f"Loupe on [bold]http://{host}:{port}[/bold] (API docs at /docs, {workers} API processes); "
+                  "Ctrl-C stops")
     try:
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info", workers=workers)
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

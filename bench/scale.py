@@ -11,10 +11,11 @@ For each size, in a fresh database of its own (dropped afterwards unless ``--kee
   run also deletes an old version's predictions); ``worker_peak_mb`` is that process's peak RSS;
 * ``queue_p50_ms``/``queue_p99_ms`` and ``label_p50_ms``/``label_p99_ms``: ``GET queue`` and
   ``POST labels`` under ``--annotators`` concurrent annotators (httpx, async) against a real uvicorn
-  server, each one fetching a page of 10 and labelling every item;
+  server (``--server-workers`` processes), each one fetching a page of 10 and labelling every item;
 * ``metrics_ms``: the median of ``GET /projects/{pid}/metrics`` (and ``projects_ms`` for
   ``GET /projects``, which counts samples too);
-* ``api_peak_mb``: the API process's peak RSS (VmHWM) after all of it.
+* ``api_peak_mb``: the largest peak RSS (VmHWM) of the API's processes after all of it
+  (``--server-workers`` uvicorn workers; ``api_total_peak_mb`` adds them up).
 
 Embeddings are synthetic (512-d float16, clustered), written through ``app.embedding_store`` with
 an EmbeddingVersion row, exactly where the embed job would put them.
@@ -242,12 +243,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_api(env: dict, port: int) -> subprocess.Popen:
+def start_api(env: dict, port: int, workers: int) -> subprocess.Popen:
     import httpx
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
@@ -267,6 +268,19 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's supervisor and its worker processes)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            todo += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
 
 
 async def annotate(base: str, pid: int, tokens: list[str], pages: int, warmup: int, think_s: float,
@@ -357,7 +371,7 @@ def run_size(n: int, args) -> dict:  # noqa: ANN001
         vac.dispose()
 
         port = free_port()
-        api = start_api(env, port)
+        api = start_api(env, port, args.server_workers)
         base = f"http://127.0.0.1:{port}"
         load = asyncio.run(annotate(base, pid, pool["tokens"][1:], args.pages, warmup=1, think_s=args.think,
                                     truth=pool["y"], first_id=pool["first_id"]))
@@ -365,7 +379,9 @@ def run_size(n: int, args) -> dict:  # noqa: ANN001
             log(f"  {len(load['errors'])} errors, first: {load['errors'][:3]}")
         metrics_ms = timed_get(base, f"/api/v1/projects/{pid}/metrics", pool["tokens"][0], args.repeat)
         projects_ms = timed_get(base, "/api/v1/projects", pool["tokens"][0], args.repeat)
-        api_peak = peak_rss_mb(api.pid)
+        # Per process: with --server-workers > 1 the supervisor is small and each worker holds an app.
+        api_peaks = [peak_rss_mb(p) for p in process_tree(api.pid)]
+        api_peak = max(api_peaks)
         out = {
             "size": n,
             "import_s": round(pool["import_s"], 3),
@@ -388,6 +404,9 @@ def run_size(n: int, args) -> dict:  # noqa: ANN001
             "metrics_p99_ms": round(pct(metrics_ms, 99), 2),
             "projects_ms": round(statistics.median(projects_ms), 2),
             "api_peak_mb": round(api_peak, 1),
+            "api_processes": len(api_peaks),
+            "api_total_peak_mb": round(sum(api_peaks), 1),
+            "server_workers": args.server_workers,
         }
         return out
     finally:
@@ -407,6 +426,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--annotators", type=int, default=20)
+    ap.add_argument("--server-workers", type=int, default=2,
+                    help="uvicorn worker processes (as bench/load.py and `loupe serve` on 2 cores)")
     ap.add_argument("--pages", type=int, default=5, help="queue pages (of 10) each annotator labels")
     ap.add_argument("--think", type=float, default=0.5,
                     help="mean seconds an annotator looks at an image before labelling (0: flat out)")
