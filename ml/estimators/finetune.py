@@ -97,9 +97,14 @@ class FineTuneClassifier(LoupeClassifier):
         steps = max(self.min_steps, self.epochs * int(np.ceil(len(xs) / bs)))
         self.n_iter_ = steps
         every = max(1, steps // 50)
+        # The trainer's rule (ml.training.use_bf16): bf16 autocast where the hardware has it natively.
+        from ml.training import use_bf16
+
+        bf16 = use_bf16("auto", dev)
         for step in range(steps):
             idx = torch.randint(len(xs), (bs,), generator=gen)
-            logits = head(net(xs[idx].to(dev))) + mask.to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = head(net(xs[idx].to(dev))).float() + mask.to(dev)
             loss = nn.functional.cross_entropy(logits, ys[idx].to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
