@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -16,23 +16,24 @@ from app.settings import Settings
 router = APIRouter(tags=["queue"])
 
 
-@router.get("/projects/{pid}/queue")
+@router.get("/projects/{pid}/queue", response_model=QueueOut)
 async def get_queue(
     pid: int,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> QueueOut:
+) -> Response:
     """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else."""
     # Called once per page by every annotator: the work and its commit in one trip to the thread pool.
     return await run_in_threadpool(_get_queue, pid, session, settings, user, limit)
 
 
-def _get_queue(pid: int, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
+def _get_queue(pid: int, session: Session, settings: Settings, user: User, limit: int) -> Response:
     out = _lease(pid, session, settings, user, limit)
     finish(session)  # the leases are committed before the answer is sent, as SessionDep would
-    return out
+    # Built from validated models already: serialised once, not validated again against QueueOut.
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 def _lease(pid: int, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
