@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.db import session_scope
 from app.models import Job, Label, Project, Sample
@@ -134,3 +134,36 @@ def test_migration_0007_backfills_the_counters(admin, digits_project, settings):
     command.downgrade(_cfg(url), "0006")
     command.upgrade(_cfg(url), "head")
     assert _counters(url, pid) == truth
+
+
+def test_a_lease_appends_no_sample_count_delta_and_a_label_one(admin, digits_project, settings):
+    """Schema 0008: the sample-count trigger fires on a status change only, not on the queue's leases."""
+    import pytest
+
+    from app.models import SampleCount
+
+    pid, url = digits_project["id"], settings.database_url
+    if not url.startswith("postgresql"):
+        pytest.skip("sample_counts is kept by triggers on PostgreSQL only")
+    _samples(admin, pid, 20)
+
+    def deltas() -> int:
+        with session_scope(url) as s:
+            return int(s.scalar(select(func.count()).select_from(SampleCount).where(SampleCount.project_id == pid)))
+
+    with session_scope(url) as s:  # a row trigger with a WHEN condition; no statement trigger on UPDATE
+        triggers = dict(s.execute(text(
+            "SELECT tgname, (tgtype & 1) = 1 FROM pg_trigger WHERE tgrelid = 'samples'::regclass AND NOT tgisinternal"
+        )).all())
+    assert triggers.get("samples_count_status") is True and "samples_count_update" not in triggers
+    before = deltas()
+    items = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+    assert len(items) == 5 and deltas() == before
+    r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": i["sample_id"], "label": "1"} for i in items[:3]])
+    assert r.status_code == 201
+    assert deltas() == before + 3  # one per sample whose status changed
+    admin.post(f"/projects/{pid}/labels", json={"sample_id": items[0]["sample_id"], "label": "2"})  # stays labelled
+    assert deltas() == before + 3
+    p = admin.get(f"/projects/{pid}").json()
+    assert (p["sample_count"], p["labelled_count"]) == (20, 3)
+    assert _truth(url, pid)[1] == 3
