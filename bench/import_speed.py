@@ -7,7 +7,8 @@ Uploads ../shared/data/cifar10-test (10,000 JPEGs, one sub-folder per class) to 
 fresh database, once as one zip (built in memory before the clock starts) and once as batches of
 ``--batch`` files per multipart request, and reports images/s from the first byte sent to the last
 answer received: every file is checked (decoded), hashed, stored, thumbnailed and becomes a row. The
-server is uvicorn with one process, as ``loupe serve`` runs it. ``--db`` picks SQLite, PostgreSQL or both.
+server is uvicorn with ``--server-workers`` processes (2, as ``loupe serve`` runs it). ``--db`` picks
+SQLite, PostgreSQL or both.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def as_zip(items: list[tuple[str, bytes]]) -> bytes:
     return buf.getvalue()
 
 
-def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int) -> list[dict]:
+def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int, server_workers: int) -> list[dict]:
     import httpx
 
     from app.db import get_engine, session_scope
@@ -76,7 +77,7 @@ def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: in
         token = issue_token(s, create_user(s, "admin", PASSWORD, is_admin=True), name="bench", kind="api",
                             ttl_hours=None)
     get_engine(url).dispose()
-    api = start_api(env, free_port_value := free_port())
+    api = start_api(env, free_port_value := free_port(), server_workers)
     base = f"http://127.0.0.1:{free_port_value}/api/v1"
     out = []
     try:
@@ -107,7 +108,8 @@ def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: in
                     duplicates += a["duplicates"]
                     rejected += len(a["rejected"])
                 requests = len(answers)
-                row = {"db": db, "mode": mode, "batch": batch if mode == "batches" else None, "images": len(items),
+                row = {"db": db, "server_workers": server_workers,
+                       "mode": mode, "batch": batch if mode == "batches" else None, "images": len(items),
                        "created": created, "duplicates": duplicates, "rejected": rejected, "requests": requests,
                        "seconds": round(wall, 3), "images_per_s": round(len(items) / wall, 1)}
                 log(f"  {db} {mode}: {row['images_per_s']} images/s ({created} created, {duplicates} duplicates, "
@@ -131,6 +133,7 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite,postgres")
     ap.add_argument("--modes", default="zip,batches")
     ap.add_argument("--batch", type=int, default=100, help="files per request in batches mode")
+    ap.add_argument("--server-workers", type=int, default=2, help="API processes (loupe serve's default)")
     ap.add_argument("--limit", type=int, help="only the first N files")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also append the JSON lines here")
@@ -138,7 +141,7 @@ def main() -> None:
     items = files(args.data, args.limit)
     log(f"{len(items)} files, {sum(len(d) for _, d in items) / 1e6:.1f} MB")
     for db in args.db.split(","):
-        for row in run_one(db, args.modes.split(","), items, args.batch):
+        for row in run_one(db, args.modes.split(","), items, args.batch, args.server_workers):
             emit(row, args.json, args.out)
 
 
