@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from report import emit  # noqa: E402
-from scale import create_db, drop_db, free_port, peak_rss_mb, start_api  # noqa: E402
+from scale import create_db, drop_db, free_port, peak_rss_mb, process_tree, start_api  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "cifar10-test"
 PASSWORD = "bench-password-1"
@@ -115,7 +115,7 @@ def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: in
                 log(f"  {db} {mode}: {row['images_per_s']} images/s ({created} created, {duplicates} duplicates, "
                     f"{rejected} rejected) in {wall:.2f}s")
                 out.append(row)
-        peak = peak_rss_mb(api.pid)
+        peak = max(peak_rss_mb(p) for p in process_tree(api.pid))  # the largest API process
         for row in out:
             row["api_peak_mb"] = round(peak, 1)
     finally:
