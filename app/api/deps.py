@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -118,3 +119,30 @@ def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+# A keep-alive connection stays with the API process that accepted it, and 20 annotators' connections,
+# opened at once, rarely split evenly between processes: those on the busier one wait longer for
+# every call. Like a proxy's "max requests per connection", the busiest routes close a connection
+# after this many answers; the client opens a new one, which the least busy process tends to accept
+# first (measured: bench/load.py, docs/reliability.md "Load").
+# (LOUPE_MAX_REQUESTS_PER_CONNECTION beside LOUPE_API_WORKERS: a deployment knob of the serving
+# process, like the worker count; 0 never closes.)
+MAX_REQUESTS_PER_CONNECTION = int(os.environ.get("LOUPE_MAX_REQUESTS_PER_CONNECTION", "100"))
+_answered: dict[tuple[str, int], int] = {}
+
+
+def recycle_connection(request: Request, response: Response) -> Response:
+    """Count this connection's answers; ask the client to reconnect every MAX_REQUESTS_PER_CONNECTION."""
+    if request.client is None or MAX_REQUESTS_PER_CONNECTION <= 0:
+        return response
+    key = (request.client.host, request.client.port)
+    n = _answered.pop(key, 0) + 1
+    if n >= MAX_REQUESTS_PER_CONNECTION:
+        response.headers["connection"] = "close"
+    else:
+        if len(_answered) > 10_000:  # connections the clients closed themselves
+            _answered.clear()
+        _answered[key] = n
+    return response
+

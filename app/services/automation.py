@@ -28,8 +28,9 @@ def labels_until_retrain(session: Session, project: Project) -> int:
     every = int(effective_settings(project.settings)["retrain_every"])
     trained_on = 0
     if project.current_model_version_id is not None:
-        mv = session.get(ModelVersion, project.current_model_version_id)
-        trained_on = mv.label_count if mv else 0
+        # The one column: the row's metrics (curves, confusion matrix) are JSON to parse for nothing.
+        trained_on = int(session.scalar(select(ModelVersion.label_count)
+                                        .where(ModelVersion.id == project.current_model_version_id)) or 0)
     return max(0, every - max(0, labels.current_totals(session, project.id).set_labels - trained_on))
 
 

@@ -97,8 +97,8 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
                 select(Prediction).where(Prediction.model_version_id == mv_id, Prediction.sample_id.in_(list(got)))
             )
         }
-        mv = session.get(ModelVersion, mv_id)
-        strategy = mv.strategy if mv else "unknown"
+        # The one column: the row's metrics (curves, confusion matrix) are JSON to parse for nothing.
+        strategy = session.scalar(select(ModelVersion.strategy).where(ModelVersion.id == mv_id)) or "unknown"
     return [
         QueueEntry(got[sid], preds.get(sid), "audit" if sid in audit_set else strategy, mv_id, expires)
         for sid in candidates

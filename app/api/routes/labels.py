@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep, abort, finish
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, abort, finish, recycle_connection
 from app.models import Label, Project, User
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
@@ -32,6 +32,7 @@ def label_out(row: Label, users: dict[int, str]) -> LabelOut:
 async def post_labels(
     pid: int,
     body: Annotated[LabelIn | list[LabelIn], Body()],
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -41,7 +42,9 @@ async def post_labels(
     """Stores one label or a list of them (all or nothing). With an ``Idempotency-Key`` header a retry
     returns the first answer and stores nothing new."""
     # The hottest write of the service: the work and its commit in one trip to the thread pool.
-    return await run_in_threadpool(_post_labels, pid, body, session, settings, user, idempotency_key, x_label_batch)
+    response = await run_in_threadpool(_post_labels, pid, body, session, settings, user, idempotency_key,
+                                       x_label_batch)
+    return recycle_connection(request, response)
 
 
 def _post_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, user: User,

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep, finish
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, finish, recycle_connection
 from app.models import User
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
 from app.services import projects as project_service
@@ -19,6 +19,7 @@ router = APIRouter(tags=["queue"])
 @router.get("/projects/{pid}/queue", response_model=QueueOut)
 async def get_queue(
     pid: int,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -26,7 +27,7 @@ async def get_queue(
 ) -> Response:
     """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else."""
     # Called once per page by every annotator: the work and its commit in one trip to the thread pool.
-    return await run_in_threadpool(_get_queue, pid, session, settings, user, limit)
+    return recycle_connection(request, await run_in_threadpool(_get_queue, pid, session, settings, user, limit))
 
 
 def _get_queue(pid: int, session: Session, settings: Settings, user: User, limit: int) -> Response:
