@@ -16,7 +16,9 @@ def _preprocess(X: np.ndarray, normalize: str | None) -> np.ndarray:
         # cosine losses); unit rows also make C mean the same thing across backbones. The sqrt(D) factor
         # keeps the logits' scale independent of the width.
         norms = np.linalg.norm(X, axis=1, keepdims=True)
-        return X / np.maximum(norms, 1e-12) * np.sqrt(X.shape[1])
+        # A Python float scalar: numpy's float64 scalar would upcast float32 rows to float64 (NEP 50),
+        # doubling the memory traffic of scoring a million rows.
+        return X / np.maximum(norms, 1e-12) * float(np.sqrt(X.shape[1]))
     if normalize is None or normalize == "none":
         return X
     raise ValueError(f"unknown normalize {normalize!r}")
