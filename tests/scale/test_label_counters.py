@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from sqlalchemy import func, select, text
 
 from app.db import session_scope
@@ -136,15 +137,13 @@ def test_migration_0007_backfills_the_counters(admin, digits_project, settings):
     assert _counters(url, pid) == truth
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # sample_counts is kept by triggers on PostgreSQL only
 def test_a_lease_appends_no_sample_count_delta_and_a_label_one(admin, digits_project, settings):
     """Schema 0008: the sample-count trigger fires on a status change only, not on the queue's leases."""
-    import pytest
-
     from app.models import SampleCount
 
     pid, url = digits_project["id"], settings.database_url
-    if not url.startswith("postgresql"):
-        pytest.skip("sample_counts is kept by triggers on PostgreSQL only")
+    assert url.startswith("postgresql")
     _samples(admin, pid, 20)
 
     def deltas() -> int:
