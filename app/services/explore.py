@@ -25,7 +25,7 @@ def neighbours(session: Session, settings: Settings, project: Project, sample_id
     ids, vectors = embedding_store.read(settings.media_path, ev.file_key, ev.ids_key)
     wanted = np.unique(np.asarray(sample_ids, dtype=np.int64))
     pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
-    missing = wanted[(len(ids) == 0) | (ids[pos] != wanted)] if len(ids) else wanted
+    missing = wanted[ids[pos] != wanted] if len(ids) else wanted
     if len(missing):
         raise NotFound(f"sample {', '.join(map(str, missing.tolist()))} has no embedding yet")
     queries = np.asarray(vectors[pos], dtype=np.float32)  # (k, D)

@@ -223,14 +223,19 @@ def test_admin_starts_a_job_and_watches_it(page, server, login, screenshot):
     page.locator(f".job-row[data-job-id='{jid}'][data-state='cancelled']").wait_for(timeout=60_000)
 
 
-def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
-    pid = server.project_id
+def member(server, username: str, password: str, role: str) -> Api:  # noqa: ANN001
+    """The user (made unless an earlier test made it) as a member of the demo project, signed in."""
     try:
-        server.admin.post("/users", {"username": "annie", "password": "annotator-pass-1"})
+        server.admin.post("/users", {"username": username, "password": password})
     except ApiError as exc:
         assert exc.status == 409, exc
-    server.admin.post(f"/projects/{pid}/members", {"username": "annie", "role": "annotator"})
-    annie = Api(server.url).login("annie", "annotator-pass-1")
+    server.admin.post(f"/projects/{server.project_id}/members", {"username": username, "role": role})
+    return Api(server.url).login(username, password)
+
+
+def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
+    pid = server.project_id
+    annie = member(server, "annie", "annotator-pass-1", "annotator")
     with pytest.raises(ApiError) as err:
         annie.post(f"/projects/{pid}/jobs", {"kind": "train"})
     assert err.value.status == 403
@@ -249,12 +254,7 @@ def test_annotator_sees_no_job_controls_and_gets_403(page, server, login):
 
 def test_admin_removes_a_member_who_then_loses_access(page, server, login):
     pid = server.project_id
-    try:
-        server.admin.post("/users", {"username": "remi.b", "password": "annotator-pass-2"})
-    except ApiError as exc:
-        assert exc.status == 409, exc
-    server.admin.post(f"/projects/{pid}/members", {"username": "remi.b", "role": "annotator"})
-    remi = Api(server.url).login("remi.b", "annotator-pass-2")
+    remi = member(server, "remi.b", "annotator-pass-2", "annotator")
     assert remi.get(f"/projects/{pid}")["role"] == "annotator"
 
     login(page)
@@ -423,11 +423,7 @@ NAMELESS = """() => [...document.querySelectorAll('button, input, select, textar
 
 def test_a_viewer_sees_the_dashboard_only(page, server, login):
     pid = server.project_id
-    try:
-        server.admin.post("/users", {"username": "vera", "password": "viewer-pass-1"})
-    except ApiError as exc:
-        assert exc.status == 409, exc
-    server.admin.post(f"/projects/{pid}/members", {"username": "vera", "role": "viewer"})
+    member(server, "vera", "viewer-pass-1", "viewer")
     login(page, "vera", "viewer-pass-1")
     card = page.locator(".project-card[data-project='digits-demo']")
     assert card.get_by_role("link", name="Label").count() == 0

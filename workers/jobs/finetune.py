@@ -8,14 +8,13 @@ and features fitted to them would make it optimistic.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
 from app.db import session_scope
-from app.models import BackboneVersion, EmbeddingVersion, Project
+from app.models import BackboneVersion
+from workers.jobs.backbones import input_for, record_backbone, switch_backbone
 from workers.jobs.context import load_context, load_samples
-from workers.jobs.embed import embed_paths, write_version
 from workers.jobs.progress import Progress
 
 MIN_LABELS = 10
@@ -25,9 +24,8 @@ def run(job_id: int, progress: Progress) -> dict:
     import numpy as np
 
     from ml.finetune import finetune
-    from ml.images import choose_input, load_arrays, load_image
+    from ml.images import load_arrays
     from ml.training import Checkpoint
-    from workers.jobs.scheduling import queue_train
 
     ctx = load_context(job_id)
     samples = load_samples(ctx)
@@ -52,8 +50,7 @@ def run(job_id: int, progress: Progress) -> dict:
     if base is not None:
         size, channels = base.config["image_size"], base.config["in_channels"]
     else:
-        step = max(1, len(paths) // 200)
-        size, channels = choose_input([load_image(p) for p in paths[::step]])
+        size, channels = input_for(paths)
     images = load_arrays([paths[i] for i in rows], size, channels)
     t0 = time.perf_counter()
     checkpoint = finetune(
@@ -61,39 +58,17 @@ def run(job_id: int, progress: Progress) -> dict:
         progress=lambda f, msg: progress(0.02 + 0.58 * f, f"fine-tuning on {len(rows)} labels: {msg}"))
     train_s = time.perf_counter() - t0
     ckpt_key = f"checkpoints/p{ctx.project_id}/job{job_id}.pt"
-    ckpt_path: Path = ctx.media / ckpt_key
-    try:
-        checkpoint.save(str(ckpt_path))
-        t1 = time.perf_counter()
-        vectors = embed_paths(ctx, paths, ckpt_key, lambda f, msg="": progress(0.6 + 0.35 * f, f"embedding: {msg}"))
-        embed_s = time.perf_counter() - t1
-        cfg = checkpoint.config
-        with session_scope(ctx.db_url) as s:
-            bv = BackboneVersion(
-                project_id=ctx.project_id, job_id=job_id, method="finetune", backbone=str(cfg.get("backbone")),
-                params={"epochs": epochs, "seed": seed, "image_size": size, "channels": channels,
-                        "labels": len(rows), "from_backbone_version": started_from,
-                        "from_method": cfg.get("finetuned_from")},
-                metrics={"train_seconds": round(train_s, 2), "embed_seconds": round(embed_s, 2),
-                         "images": len(paths), "loss": checkpoint.state["loss"], "steps": checkpoint.state["steps"]},
-                checkpoint_key=ckpt_key,
-            )
-            s.add(bv)
-            s.flush()
-            bv_id = bv.id
-        ev_id = write_version(ctx, samples.ids, vectors, bv_id, {"seconds": round(embed_s, 3)})
-    except BaseException:
-        ckpt_path.unlink(missing_ok=True)
-        raise
-    with session_scope(ctx.db_url) as s:
-        project = s.get(Project, ctx.project_id)
-        assert project is not None and s.get(EmbeddingVersion, ev_id) is not None
-        # A pretrain that finished meanwhile chose a newer backbone: this one, fitted from the older, stays
-        # a version on record and the project keeps the newer.
-        switched = project.current_backbone_version_id == started_from
-        if switched:
-            project.current_backbone_version_id = bv_id
-            project.current_embedding_version_id = ev_id
-            queue_train(s, project, reason="fine-tuned backbone")
+    checkpoint.save(str(ctx.media / ckpt_key))
+    cfg = checkpoint.config
+    bv_id, ev_id = record_backbone(
+        ctx, samples.ids, paths, ckpt_key, method="finetune", backbone=str(cfg.get("backbone")),
+        params={"epochs": epochs, "seed": seed, "image_size": size, "channels": channels, "labels": len(rows),
+                "from_backbone_version": started_from, "from_method": cfg.get("finetuned_from")},
+        metrics={"train_seconds": round(train_s, 2), "loss": checkpoint.state["loss"],
+                 "steps": checkpoint.state["steps"]},
+        progress=lambda f, msg: progress(0.6 + 0.35 * f, msg))
+    # A pretrain that finished meanwhile chose a newer backbone: this one, fitted from the older, stays a
+    # version on record and the project keeps the newer.
+    switched = switch_backbone(ctx, bv_id, ev_id, reason="fine-tuned backbone", replacing=started_from)
     return {"backbone_version": bv_id, "embedding_version": ev_id, "labels": len(rows), "switched": switched,
             "train_seconds": round(train_s, 2), "images": len(paths)}

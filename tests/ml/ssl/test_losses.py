@@ -75,15 +75,20 @@ def test_random_patch_mask():
     assert (mask[:, :, :4, :4] == mask[:, :, :1, :1]).all()  # constant within a patch
 
 
-def test_masked_ae_loss_matches_reference():
-    m = _seeded(MaskedAutoencoder, patch=4, visible_weight=0.25)
-    x = torch.rand(2, 1, 16, 16)
+def _masked_ae_by_hand(m, x):  # noqa: ANN001, ANN202
+    """(loss from the module, and its clean input, mask and reconstruction redone step by step)."""
     loss = m(x, torch.Generator().manual_seed(5)).item()
     g = torch.Generator().manual_seed(5)
     clean = m.backbone.normalize(x)
-    mask = random_patch_mask(2, 16, 4, m.mask_ratio, g)
+    mask = random_patch_mask(len(x), x.shape[-1], m.patch, m.mask_ratio, g)
     noise = torch.randn(clean.shape, generator=g) * m.noise_std
     recon = m.decoder(m.backbone.forward_blocks((clean + noise) * (1 - mask))[-1])
+    return loss, clean, mask, recon
+
+
+def test_masked_ae_loss_matches_reference():
+    m = _seeded(MaskedAutoencoder, patch=4, visible_weight=0.25)
+    loss, clean, mask, recon = _masked_ae_by_hand(m, torch.rand(2, 1, 16, 16))
     num = den = 0.0
     for i in range(2):
         for yy in range(16):
@@ -110,13 +115,7 @@ def test_patch_normalised_target_matches_reference():
 
 def test_masked_ae_with_normalised_targets_matches_reference():
     m = _seeded(MaskedAutoencoder, patch=4, norm_pix=True)
-    x = torch.rand(2, 1, 16, 16)
-    loss = m(x, torch.Generator().manual_seed(5)).item()
-    g = torch.Generator().manual_seed(5)
-    clean = m.backbone.normalize(x)
-    mask = random_patch_mask(2, 16, 4, m.mask_ratio, g)
-    noise = torch.randn(clean.shape, generator=g) * m.noise_std
-    recon = m.decoder(m.backbone.forward_blocks((clean + noise) * (1 - mask))[-1])
+    loss, clean, mask, recon = _masked_ae_by_hand(m, torch.rand(2, 1, 16, 16))
     target = patch_normalised(clean, 4)
     w = mask + m.visible_weight * (1 - mask)
     assert loss == pytest.approx(float((w * (recon - target) ** 2).sum() / w.sum()), rel=1e-4)
