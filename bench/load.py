@@ -49,8 +49,10 @@ class Stats:
     def __init__(self) -> None:
         self.queue_ms: list[float] = []
         self.label_ms: list[float] = []
+        self.label_from_due_ms: list[float] = []  # with --rate: from when the label was due
         self.label_ms_by: dict[str, list[float]] = {}  # per annotator: one connection, so one server process
         self.errors: Counter[str] = Counter()
+        self.error_examples: list[str] = []  # the first few answers that were errors, to tell why
         self.requests = 0
         self.labels = 0
         self.duplicate_leases = 0
@@ -61,12 +63,17 @@ class Stats:
         self.held: dict[int, tuple[str, datetime]] = {}
 
 
+    def example(self, what: str) -> None:
+        if len(self.error_examples) < 5:
+            self.error_examples.append(what)
+
+
 class _Reply:
     def __init__(self, status_code: int, body: bytes) -> None:
-        self.status_code, self.body = status_code, body
+        self.status_code, self.content = status_code, body
 
     def json(self) -> dict:
-        return json.loads(self.body)
+        return json.loads(self.content)
 
 
 class RawClient:
@@ -137,7 +144,12 @@ def _client(kind: str, base: str, token: str):  # noqa: ANN202
 
 
 async def annotator(name: str, token: str, base: str, pid: int, classes: list[str], truth: dict[int, str],
-                    page: int, stats: Stats, deadline: float, client_kind: str = "httpx") -> None:
+                    page: int, stats: Stats, deadline: float, client_kind: str = "httpx", rate: float = 0) -> None:
+    # With a rate, label k is due at start + k / rate (a constant throughput, as wrk2 drives one): a late
+    # answer does not lower the load (the next call goes at once), and each annotator starts at a random
+    # phase so that 20 of them do not call in step. Without one, every call follows the last answer.
+    period = 1 / rate if rate > 0 else 0.0
+    due = time.monotonic() + random.uniform(0, period)
     async with _client(client_kind, base, token) as client:
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
@@ -151,6 +163,7 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
             stats.requests += 1
             if r.status_code != 200:
                 stats.errors[f"queue {r.status_code}"] += 1
+                stats.example(f"queue {r.status_code} {r.content[:300]!r}")
                 await asyncio.sleep(0.05)
                 continue
             items = r.json()["items"]
@@ -172,6 +185,11 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
                     break
                 sid = item["sample_id"]
                 label = truth.get(sid) or random.choice(classes)
+                if period:
+                    if (wait := due - time.monotonic()) > 0:
+                        await asyncio.sleep(wait)
+                    behind = max(0.0, time.monotonic() - due)
+                    due += period
                 t0 = time.perf_counter()
                 try:
                     r = await client.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": label},
@@ -181,9 +199,12 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
                     continue
                 stats.label_ms.append((time.perf_counter() - t0) * 1000)
                 stats.label_ms_by.setdefault(name, []).append(stats.label_ms[-1])
+                if period:  # the call's time plus how late it went out: what the annotator waited for
+                    stats.label_from_due_ms.append(stats.label_ms[-1] + behind * 1000)
                 stats.requests += 1
                 if r.status_code != 201:
                     stats.errors[f"label {r.status_code}"] += 1
+                    stats.example(f"label {r.status_code} {r.content[:300]!r}")
                     continue
                 stats.labels += 1
                 if stats.held.get(sid, (None,))[0] == name:
@@ -230,11 +251,11 @@ def prepare_annotators(base: str, admin_token: str, pid: int, n: int) -> list[tu
 
 
 async def run_load(base: str, pid: int, classes: list[str], truth: dict[int, str], tokens: list[tuple[str, str]],
-                   duration: float, page: int, client_kind: str = "httpx") -> dict:
+                   duration: float, page: int, client_kind: str = "httpx", rate: float = 0) -> dict:
     stats = Stats()
     started = time.monotonic()
     deadline = started + duration
-    await asyncio.gather(*(annotator(name, tok, base, pid, classes, truth, page, stats, deadline, client_kind)
+    await asyncio.gather(*(annotator(name, tok, base, pid, classes, truth, page, stats, deadline, client_kind, rate)
                            for name, tok in tokens))
     wall = time.monotonic() - started
 
@@ -244,10 +265,13 @@ async def run_load(base: str, pid: int, classes: list[str], truth: dict[int, str
 
     return {
         "annotators": len(tokens), "duration_s": round(wall, 2), "page": page, "client": client_kind,
+        "rate_per_annotator": rate or None, "offered_labels_per_s": round(rate * len(tokens), 1) if rate else None,
         "requests": stats.requests, "requests_per_s": round(stats.requests / wall, 1),
         "labels": stats.labels, "labels_per_s": round(stats.labels / wall, 1),
         "queue": summary(stats.queue_ms), "label": summary(stats.label_ms),
+        **({"label_from_due": summary(stats.label_from_due_ms)} if rate else {}),
         "errors": sum(stats.errors.values()), "errors_by_kind": dict(stats.errors),
+        "error_examples": stats.error_examples,
         "duplicate_leases": stats.duplicate_leases, "duplicate_examples": stats.duplicate_examples,
         "double_labelled": stats.double_labelled,
         # Spread of the annotators' median label call: each one's connection is served by one server
@@ -372,6 +396,8 @@ def main() -> None:
     ap.add_argument("--annotators", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--page", type=int, default=5, help="queue page size (limit)")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="labels per second each annotator aims at (a constant pace; 0: as fast as answers come)")
     ap.add_argument("--profile", help="with --spawn: py-spy the server during the run into this file "
                                      "(collapsed stacks)")
     ap.add_argument("--client", choices=["httpx", "raw"], default="httpx",
@@ -402,7 +428,7 @@ def main() -> None:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, own0, load0 = (_cpu_seconds(server_pid) if server_pid else None), os.times(), os.getloadavg()[0]
         result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page,
-                                      args.client))
+                                      args.client, args.rate))
         own1 = os.times()
         result.update(
             server_cpu_s=round(_cpu_seconds(server_pid) - cpu0, 1) if server_pid else None,

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import get_sessionmaker, run_after_commit, run_on_rollback
-from app.models import User
+from app.models import Project, User
 from app.services import auth as auth_service
+from app.services import projects as project_service
 from app.settings import Settings
 
 SESSION_COOKIE = "loupe_session"
@@ -87,26 +88,48 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_current_user(request: Request, session: SessionDep) -> User:
+# async: reading headers and cookies is no I/O, so it costs no hop to the thread pool.
+async def get_bearer_token(request: Request) -> str:
+    """The caller's token (header or cookie, the latter with its CSRF check); 401 if there is none.
+    Whether it is valid is the lookup's business (``get_current_user``, or a route that looks the
+    token up with what else it needs: ``project_access``)."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _unauthorized("Authorization header must be 'Bearer <token>'")
-    else:
-        token = request.cookies.get(SESSION_COOKIE, "")
-        if not token:
-            raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>' or sign in")
-        # A cookie is sent by the browser on any site's behalf, so a state-changing request must also
-        # prove it was made by our page (double-submit CSRF token; SameSite=Lax covers the rest).
-        if request.method not in SAFE_METHODS:
-            csrf = request.cookies.get(CSRF_COOKIE)
-            if not csrf or request.headers.get(CSRF_HEADER) != csrf:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token header")
+        return token
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>' or sign in")
+    # A cookie is sent by the browser on any site's behalf, so a state-changing request must also
+    # prove it was made by our page (double-submit CSRF token; SameSite=Lax covers the rest).
+    if request.method not in SAFE_METHODS:
+        csrf = request.cookies.get(CSRF_COOKIE)
+        if not csrf or request.headers.get(CSRF_HEADER) != csrf:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token header")
+    return token
+
+
+BearerToken = Annotated[str, Depends(get_bearer_token)]
+INVALID_TOKEN = "token is invalid, expired or revoked"
+
+
+def get_current_user(token: BearerToken, session: SessionDep) -> User:
     user = auth_service.user_for_token(session, token)
     if user is None:
-        raise _unauthorized("token is invalid, expired or revoked")
+        raise _unauthorized(INVALID_TOKEN)
     return user
+
+
+def project_access(session: Session, token: str, project_id: int, need: project_service.Need) \
+        -> tuple[User, Project, str]:
+    """The caller, the project and their role in one query (the hot routes' version of
+    ``CurrentUser`` + ``get_project_for``): 401, 404 or 403 as those would answer."""
+    found = project_service.access_by_token(session, token, project_id, need)
+    if found is None:
+        raise _unauthorized(INVALID_TOKEN)
+    return found
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -39,9 +39,11 @@ def user_for_token(session: Session, token: str) -> User | None:
         select(ApiToken, User).join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == token_digest(token))
     ).first()
-    if found is None:
-        return None
-    row, user = found
+    return None if found is None else token_user(found[0], found[1])
+
+
+def token_user(row: ApiToken, user: User) -> User | None:
+    """The token's user if the token is live and the account active, else None."""
     now = utcnow()
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at < now):
         return None

@@ -34,9 +34,13 @@ def remember(session: Session, user_id: int, key: str, digest: str, status_code:
     One statement (``INSERT ... ON CONFLICT DO NOTHING``). On PostgreSQL a request whose key another
     transaction has just claimed waits for it to end: False if it committed, stored if it rolled back.
     So of two requests with one key, one stores its work and the other can replay its answer."""
-    t = IdempotencyRecord.__table__
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t).values(
-        user_id=user_id, key=key, request_hash=digest, status_code=status_code, response=response, created_at=utcnow())
-    return session.execute(ins.on_conflict_do_nothing(index_elements=["user_id", "key"])
-                           .returning(t.c.id)).first() is not None
+    ins = _REMEMBER[session.get_bind().dialect.name == "postgresql"]
+    return session.execute(ins, {"user_id": user_id, "key": key, "request_hash": digest, "status_code": status_code,
+                                 "response": response, "created_at": utcnow()}).first() is not None
+
+
+# Built once per dialect (every label call with a key runs it): sqlite's for SQLite, postgresql's else.
+_T = IdempotencyRecord.__table__
+_REMEMBER = {pg: (postgresql.insert if pg else sqlite.insert)(_T)
+             .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_T.c.id)
+             for pg in (False, True)}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from app.models import Label, LabelCount, Prediction, Project, Sample, User
-from app.repos import samples as samples_repo
+from app.models.base import utcnow
 from app.services import reviews
 from app.services.errors import Forbidden, Invalid, NotFound
 
@@ -31,13 +32,78 @@ class LabelRequest:
     duration_ms: int | None = None
 
 
-def _current_prediction(session: Session, project: Project, sample_ids: Sequence[int]) -> dict[int, Prediction]:
-    if project.current_model_version_id is None or not sample_ids:
-        return {}
-    q = select(Prediction).where(
-        Prediction.model_version_id == project.current_model_version_id, Prediction.sample_id.in_(sample_ids)
-    )
-    return {p.sample_id: p for p in session.scalars(q)}
+@dataclass(frozen=True)
+class _Target:
+    """What storing a label needs to know of its sample, and of the suggestion its labeller was shown."""
+    id: int
+    label: str | None
+    status: str
+    is_audit: bool
+    leased_by: int | None
+    shown: bool  # a prediction of the current model version exists
+    suggested_label: str | None
+    suggested_confidence: float | None
+    selection_probability: float | None
+
+
+@dataclass
+class StoredLabel:
+    """A label revision as stored: what the API answers and reviews point at (plain data, not an ORM
+    object: the hot path of the service writes it with one INSERT, not through the unit of work)."""
+    id: int
+    project_id: int
+    sample_id: int
+    user_id: int | None
+    label: str
+    source: str
+    opinion: str
+    model_version_id: int | None
+    suggested_label: str | None
+    suggested_confidence: float | None
+    duration_ms: int | None
+    batch_id: str | None
+    created_at: datetime
+    action: str = "set"
+
+
+# The hot path's statements are built once: building one (and its cache key) on every call cost
+# more of a label call's CPU than running it (bench/load.py). Core, on the tables: no ORM objects.
+_S, _P, _L = Sample.__table__.c, Prediction.__table__.c, Label.__table__
+_TARGET_COLS = (_S.id, _S.label, _S.status, _S.is_audit, _S.leased_by)
+_TARGETS = (select(*_TARGET_COLS).where(_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
+            .with_for_update(of=Sample.__table__))
+_TARGETS_SHOWN = (
+    select(*_TARGET_COLS, _P.sample_id, _P.label, _P.confidence, _P.probability)
+    .outerjoin(Prediction.__table__, (_P.sample_id == _S.id) & (_P.model_version_id == bindparam("mv")))
+    .where(_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update(of=Sample.__table__)
+)
+_INSERT_LABELS = insert(_L).returning(_L.c.id, sort_by_parameter_order=True)
+_IDS = bindparam("ids", expanding=True)
+_SET_LABEL = update(Sample.__table__).where(_S.id.in_(_IDS)).values(label=bindparam("label"), status="labelled")
+_SET_LABEL_FREE = _SET_LABEL.values(leased_by=None, lease_expires_at=None)
+_FREE = update(Sample.__table__).where(_S.id.in_(_IDS)).values(leased_by=None, lease_expires_at=None)
+_TO_QUEUE_END = (update(Prediction.__table__)
+                 .where(_P.model_version_id == bindparam("mv"), _P.sample_id.in_(_IDS))
+                 .values(priority=bindparam("priority")))
+
+
+def _targets(session: Session, project: Project, sample_ids: Sequence[int]) -> dict[int, _Target]:
+    """The samples and their current predictions in one query, the samples locked.
+
+    The lock (PostgreSQL; SQLite's write lock is the whole database) makes two labels of one sample at
+    once take turns: the second sees the first's label and becomes a second opinion, and the counters
+    count the sample once."""
+    mv = project.current_model_version_id
+    params = {"pid": project.id, "ids": list(sample_ids)}
+    out = {}
+    if mv is None:
+        for r in session.execute(_TARGETS, params):
+            out[r[0]] = _Target(r[0], r[1], r[2], bool(r[3]), r[4], False, None, None, None)
+    else:
+        for r in session.execute(_TARGETS_SHOWN, params | {"mv": mv}):
+            out[r[0]] = _Target(r[0], r[1], r[2], bool(r[3]), r[4], r[5] is not None, r[6], r[7], r[8])
+    return out
 
 
 def _live(rows: Sequence[Label]) -> list[Label]:
@@ -64,7 +130,7 @@ def derive_current(rows: Sequence[Label]) -> str | None:
 def add_labels(
     session: Session, project: Project, user: User | None, requests: Sequence[LabelRequest], source: str = "human",
     batch_id: str | None = None,
-) -> list[Label]:
+) -> list[StoredLabel]:
     """Validate the whole batch first, so a bad item stores nothing; then append one revision each.
 
     ``user`` is None only for labels that came with the data (an import's class folders)."""
@@ -77,70 +143,73 @@ def add_labels(
     ids = [r.sample_id for r in requests]
     if len(set(ids)) != len(ids):
         raise Invalid("a sample appears twice in one request")
-    samples = samples_repo.get_in_project(session, project.id, list(set(ids)))
-    missing = sorted(set(ids) - samples.keys())
+    targets = _targets(session, project, ids)
+    missing = sorted(set(ids) - targets.keys())
     if missing:
         raise NotFound(f"sample(s) {missing} not found in project {project.id}")
-    shown = _current_prediction(session, project, ids)
     # Only a labelled sample can take a second opinion: an unlabelled one (the annotators' usual case)
     # needs no history read.
-    histories = _histories(session, [sid for sid in ids if samples[sid].label is not None])
-    out = []
+    histories = _histories(session, [sid for sid in ids if targets[sid].label is not None])
+    uid = user.id if user else None
+    now = utcnow()
+    out: list[StoredLabel] = []
     newly_labelled = newly_audit = 0
+    # (new label or None for "unchanged", clear the lease) -> sample ids: one UPDATE per group, so a
+    # page of labels, or a neighbourhood of one class, costs one statement.
+    sample_updates: dict[tuple[str | None, bool], list[int]] = {}
     for r in requests:
-        sample = samples[r.sample_id]
-        pred = shown.get(r.sample_id)
-        live = _live(histories.get(r.sample_id, []))
-        others = [x for x in live if x.user_id != (user.id if user else None)]
+        t = targets[r.sample_id]
+        others = [x for x in _live(histories.get(r.sample_id, [])) if x.user_id != uid]
         # Someone else already labelled it: this is a second opinion, kept beside theirs.
-        opinion = "second" if sample.label is not None and others and user is not None else "primary"
-        row = Label(
-            project_id=project.id, sample_id=sample.id, user_id=user.id if user else None, action="set",
-            label=r.label, source=source, opinion=opinion,
-            model_version_id=project.current_model_version_id if pred else None,
-            suggested_label=pred.label if pred else None,
-            suggested_confidence=pred.confidence if pred else None,
-            selection_probability=pred.probability if pred else None,
-            duration_ms=r.duration_ms, batch_id=batch_id,
-        )
-        session.add(row)
-        out.append(row)
-        if opinion == "primary":
-            if sample.status != "labelled":
-                newly_labelled += 1
-                newly_audit += bool(sample.is_audit)
-            sample.label, sample.status = r.label, "labelled"
-        if sample.leased_by is not None and (user is None or sample.leased_by == user.id):
-            sample.leased_by, sample.lease_expires_at = None, None
-    session.flush()
+        opinion = "second" if t.label is not None and others and user is not None else "primary"
+        out.append(StoredLabel(
+            id=0, project_id=project.id, sample_id=t.id, user_id=uid, label=r.label, source=source, opinion=opinion,
+            model_version_id=project.current_model_version_id if t.shown else None,
+            suggested_label=t.suggested_label, suggested_confidence=t.suggested_confidence,
+            duration_ms=r.duration_ms, batch_id=batch_id, created_at=now,
+        ))
+        if opinion == "primary" and t.status != "labelled":
+            newly_labelled += 1
+            newly_audit += t.is_audit
+        clear_lease = t.leased_by is not None and (user is None or t.leased_by == uid)
+        if opinion == "primary" or clear_lease:
+            sample_updates.setdefault((r.label if opinion == "primary" else None, clear_lease), []).append(t.id)
+    rows = [{"project_id": x.project_id, "sample_id": x.sample_id, "user_id": x.user_id, "action": "set",
+             "label": x.label, "undoes_id": None, "source": x.source, "opinion": x.opinion,
+             "model_version_id": x.model_version_id, "suggested_label": x.suggested_label,
+             "suggested_confidence": x.suggested_confidence,
+             "selection_probability": targets[x.sample_id].selection_probability, "duration_ms": x.duration_ms,
+             "batch_id": x.batch_id, "created_at": now} for x in out]
+    for stored, new_id in zip(out, session.scalars(_INSERT_LABELS, rows), strict=True):
+        stored.id = new_id
+    for (label, clear_lease), sids in sample_updates.items():
+        if label is None:
+            session.execute(_FREE, {"ids": sids})
+        else:
+            session.execute(_SET_LABEL_FREE if clear_lease else _SET_LABEL, {"ids": sids, "label": label})
     # A labelled sample goes to the end of the current version's queue order, so the queue's index
     # scan does not step over every sample labelled since the last retrain (thousands at 1M samples,
     # where a retrain takes tens of seconds: 23 ms a page). The next version orders everything anew.
-    done = [row.sample_id for row in out if row.opinion == "primary" and row.sample_id in shown]
+    done = [x.sample_id for x in out if x.opinion == "primary" and targets[x.sample_id].shown]
     if done:
-        session.execute(
-            update(Prediction)
-            .where(Prediction.model_version_id == project.current_model_version_id, Prediction.sample_id.in_(done))
-            .values(priority=LABELLED_PRIORITY)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_TO_QUEUE_END, {"mv": project.current_model_version_id, "ids": done,
+                                        "priority": LABELLED_PRIORITY})
     if source != "review":
-        _open_reviews(session, project, out, samples, shown)
-    bump_counts(session, project.id, user.id if user else None, len(out), newly_labelled, newly_audit)
+        _open_reviews(session, project, out, targets)
+    bump_counts(session, project.id, uid, len(out), newly_labelled, newly_audit)
     return out
 
 
-def _open_reviews(session: Session, project: Project, out: list[Label], samples: dict[int, Sample],
-                  shown: dict[int, Prediction]) -> None:
+def _open_reviews(session: Session, project: Project, out: list[StoredLabel], targets: dict[int, _Target]) -> None:
     for row in out:
-        if row.opinion == "second" and row.label != samples[row.sample_id].label:
-            reviews.open_review(session, project, row, "annotators_disagree",
-                                {"current": samples[row.sample_id].label, "second": row.label})
-        pred = shown.get(row.sample_id)
-        if pred is not None and pred.label and pred.label != row.label and (pred.confidence or 0) >= \
+        current = targets[row.sample_id].label
+        if row.opinion == "second" and row.label != current:
+            reviews.open_review(session, project, row, "annotators_disagree", {"current": current, "second": row.label})
+        if row.suggested_label and row.suggested_label != row.label and (row.suggested_confidence or 0) >= \
                 reviews.confident_threshold(project):
             reviews.open_review(session, project, row, "model_disagrees",
-                                {"model": pred.label, "confidence": pred.confidence, "label": row.label})
+                                {"model": row.suggested_label, "confidence": row.suggested_confidence,
+                                 "label": row.label})
 
 
 @dataclass(frozen=True)
@@ -193,13 +262,14 @@ def bump_counts(session: Session, project_id: int, user_id: int | None, set_labe
     session.info["label_totals"] = (session.get_transaction(), {project_id: found})
 
 
+_C = LabelCount.__table__.c
+_TOTALS = select(func.coalesce(func.sum(_C.set_labels), 0), func.coalesce(func.sum(_C.labelled), 0),
+                 func.coalesce(func.sum(_C.audit_labelled), 0)).where(_C.project_id == bindparam("pid"))
+
+
 def totals(session: Session, project_id: int) -> LabelTotals:
     """The project's counts: a sum over one row per labeller, however many labels and samples."""
-    c = LabelCount
-    row = session.execute(
-        select(func.coalesce(func.sum(c.set_labels), 0), func.coalesce(func.sum(c.labelled), 0),
-               func.coalesce(func.sum(c.audit_labelled), 0)).where(c.project_id == project_id)
-    ).one()
+    row = session.execute(_TOTALS, {"pid": project_id}).one()
     return LabelTotals(int(row[0]), int(row[1]), int(row[2]))
 
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ModelVersion, Prediction, Project, Sample, User
@@ -15,9 +15,18 @@ from app.services import labels as label_service
 from app.services.project_settings import effective_settings
 
 
+@dataclass(frozen=True)
+class LeasedSample:
+    id: int
+    filename: str
+    width: int | None
+    height: int | None
+    is_audit: bool
+
+
 @dataclass
 class QueueEntry:
-    sample: Sample
+    sample: LeasedSample
     prediction: Prediction | None
     strategy: str
     model_version: int | None
@@ -26,6 +35,43 @@ class QueueEntry:
 
 def lease_seconds(project: Project, default: int) -> int:
     return int((project.settings or {}).get("lease_seconds", default))
+
+
+# Every page an annotator asks for runs these, so they are built once (building a statement and its
+# cache key cost more CPU than running it). Core, on the table: plain rows, no ORM objects.
+# Each is a query an index answers by reading only the rows it returns (a partial index on leased
+# samples, the audit partial index, the rand_key index, the predictions' priority index): a page costs
+# the same with a thousand samples or a million. (One ORDER BY "mine first, then best" sorted the pool.)
+_S, _P = Sample.__table__, Prediction.__table__
+_UNLABELLED = (_S.c.project_id == bindparam("pid"), _S.c.status == "unlabelled")
+_FREE = or_(_S.c.lease_expires_at.is_(None), _S.c.lease_expires_at < bindparam("now"))
+_NOT_TAKEN = _S.c.id.not_in(bindparam("taken", expanding=True))
+_LOCK = {"skip_locked": True, "of": _S}
+_HELD = (select(_S.c.id, _S.c.is_audit).where(*_UNLABELLED, _S.c.leased_by == bindparam("uid"))
+         .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
+# Plain ``is_audit``, not ``is_audit IS true``: PostgreSQL matches the partial index
+# ix_samples_audit_queue (WHERE is_audit AND ...) only to the former; with ``IS true`` it walked the
+# whole-pool index instead, stepping over thousands of non-audit rows (11 ms a page at 1M samples).
+_AUDIT = (select(_S.c.id).where(*_UNLABELLED, _S.c.is_audit, _FREE, _NOT_TAKEN)
+          .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
+_ON_PRED = (_P.c.sample_id == _S.c.id) & (_P.c.model_version_id == bindparam("mv"))
+_BEST_FIRST = (_P.c.priority.desc(), _P.c.sample_id.desc())
+_HELD_WITH_PRED = (select(_S.c.id).join(_P, _ON_PRED).where(_S.c.id.in_(bindparam("ids", expanding=True)))
+                   .order_by(*_BEST_FIRST))
+_FRESH_BY_PRED = (select(_S.c.id).join(_P, _ON_PRED).where(*_UNLABELLED, _S.c.is_audit.is_(False), _FREE, _NOT_TAKEN)
+                  .order_by(*_BEST_FIRST).limit(bindparam("limit")).with_for_update(**_LOCK))
+_FRESH_RANDOM = (select(_S.c.id).where(*_UNLABELLED, _S.c.is_audit.is_(False), _FREE, _NOT_TAKEN)
+                 .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
+# The claim returns the rows it took: only those are served (a candidate someone else claimed
+# meanwhile is not free any more and is left out).
+_CLAIM = (update(_S)
+          .where(_S.c.id.in_(bindparam("ids", expanding=True)), or_(_FREE, _S.c.leased_by == bindparam("uid")))
+          .values(leased_by=bindparam("uid"), lease_expires_at=bindparam("expires"))
+          .returning(_S.c.id, _S.c.filename, _S.c.width, _S.c.height, _S.c.is_audit))
+_PREDICTIONS = select(Prediction).where(Prediction.model_version_id == bindparam("mv"),
+                                        Prediction.sample_id.in_(bindparam("ids", expanding=True)))
+# The one column: the row's metrics (curves, confusion matrix) are JSON to parse for nothing.
+_STRATEGY = select(ModelVersion.strategy).where(ModelVersion.id == bindparam("mv"))
 
 
 def take(session: Session, project: Project, user: User, limit: int, default_lease_s: int) -> list[QueueEntry]:
@@ -37,68 +83,34 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds(project, default_lease_s))
     mv_id = project.current_model_version_id
-    # Each step is a query an index answers by reading only the rows it returns (a partial index on
-    # leased samples, the rand_key index, the predictions' priority index): a page costs the same with a
-    # thousand samples or a million. (One ORDER BY "mine first, then best" sorted the whole pool.)
-    unlabelled = (Sample.project_id == project.id, Sample.status == "unlabelled")
-    free = or_(Sample.lease_expires_at.is_(None), Sample.lease_expires_at < now)
+    base = {"pid": project.id, "now": now, "uid": user.id, "mv": mv_id}
     # What this annotator already holds comes first, so a page reload does not skip items.
-    held = session.execute(
-        select(Sample.id, Sample.is_audit).where(*unlabelled, Sample.leased_by == user.id)
-        .order_by(Sample.rand_key).limit(limit).with_for_update(skip_locked=True, of=Sample)
-    ).all()
+    held = session.execute(_HELD, base | {"limit": limit}).all()
     n_audit = _audit_quota(session, project, limit)
     audit_ids = [sid for sid, is_audit in held if is_audit][:n_audit]
-    taken = {sid for sid, _ in held}
+    taken = [sid for sid, _ in held]
     if len(audit_ids) < n_audit:
-        audit_q = select(Sample.id).where(*unlabelled, Sample.is_audit.is_(True), free)
-        if taken:
-            audit_q = audit_q.where(Sample.id.not_in(taken))
-        audit_ids += session.scalars(audit_q.order_by(Sample.rand_key).limit(n_audit - len(audit_ids))
-                                     .with_for_update(skip_locked=True, of=Sample))
+        audit_ids += session.scalars(_AUDIT, base | {"taken": taken, "limit": n_audit - len(audit_ids)})
     others = [sid for sid, _ in held if sid not in set(audit_ids)]
-    if mv_id is not None:
-        on_pred = (Prediction.sample_id == Sample.id) & (Prediction.model_version_id == mv_id)
+    if mv_id is not None and others:
         # Held items without a prediction of this version (imported since) wait for the next one.
-        if others:
-            others = list(session.scalars(select(Sample.id).join(Prediction, on_pred).where(Sample.id.in_(others))
-                                          .order_by(Prediction.priority.desc(), Prediction.sample_id.desc())))
-        q = (select(Sample.id).join(Prediction, on_pred).where(*unlabelled, Sample.is_audit.is_(False), free)
-             .order_by(Prediction.priority.desc(), Prediction.sample_id.desc()))
-    else:
-        q = select(Sample.id).where(*unlabelled, Sample.is_audit.is_(False), free).order_by(Sample.rand_key)
-    chosen = set(audit_ids) | set(others)
-    if chosen | taken:
-        q = q.where(Sample.id.not_in(chosen | taken))
+        others = list(session.scalars(_HELD_WITH_PRED, base | {"ids": others}))
     want = limit - len(audit_ids) - len(others)
-    fresh = list(session.scalars(q.limit(want).with_for_update(skip_locked=True, of=Sample))) if want > 0 else []
+    fresh = []
+    if want > 0:
+        fresh = list(session.scalars(_FRESH_BY_PRED if mv_id is not None else _FRESH_RANDOM,
+                                     base | {"taken": list(set(audit_ids) | set(others) | set(taken)), "limit": want}))
     candidates = audit_ids + others + fresh
     if not candidates:
         return []
-    # The claim returns the rows it took: only those are served (a candidate someone else claimed
-    # meanwhile is not free any more and is left out).
-    got = {
-        s.id: s
-        for s in session.scalars(
-            update(Sample)
-            .where(Sample.id.in_(candidates), or_(free, Sample.leased_by == user.id))
-            .values(leased_by=user.id, lease_expires_at=expires)
-            .returning(Sample)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-    }
+    got = {r.id: LeasedSample(r.id, r.filename, r.width, r.height, bool(r.is_audit))
+           for r in session.execute(_CLAIM, base | {"ids": candidates, "expires": expires})}
     preds: dict[int, Prediction] = {}
     strategy = "random"
     audit_set = set(audit_ids)
     if mv_id is not None:
-        preds = {
-            p.sample_id: p
-            for p in session.scalars(
-                select(Prediction).where(Prediction.model_version_id == mv_id, Prediction.sample_id.in_(list(got)))
-            )
-        }
-        # The one column: the row's metrics (curves, confusion matrix) are JSON to parse for nothing.
-        strategy = session.scalar(select(ModelVersion.strategy).where(ModelVersion.id == mv_id)) or "unknown"
+        preds = {p.sample_id: p for p in session.scalars(_PREDICTIONS, {"mv": mv_id, "ids": list(got)})}
+        strategy = session.scalar(_STRATEGY, {"mv": mv_id}) or "unknown"
     return [
         QueueEntry(got[sid], preds.get(sid), "audit" if sid in audit_set else strategy, mv_id, expires)
         for sid in candidates

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -10,12 +12,15 @@ from app.models.base import utcnow
 from app.services.errors import Forbidden, Invalid, NotFound
 from app.services.project_settings import effective_settings
 
+if TYPE_CHECKING:  # labels imports this module
+    from app.services.labels import StoredLabel
+
 
 def confident_threshold(project: Project) -> float:
     return float(effective_settings(project.settings)["review_confidence"])
 
 
-def open_review(session: Session, project: Project, label: Label, reason: str, detail: dict) -> Review:
+def open_review(session: Session, project: Project, label: Label | StoredLabel, reason: str, detail: dict) -> Review:
     review = Review(project_id=project.id, sample_id=label.sample_id, label_id=label.id, reason=reason, detail=detail)
     session.add(review)
     session.flush()
@@ -28,7 +33,7 @@ def list_reviews(session: Session, project: Project, status: str = "open", limit
     ))
 
 
-def resolve(session: Session, review_id: int, label: str, user: User, project_for) -> Label:  # noqa: ANN001
+def resolve(session: Session, review_id: int, label: str, user: User, project_for) -> StoredLabel:  # noqa: ANN001
     """The reviewer's decision becomes the sample's primary label; the review closes."""
     from app.services.labels import LabelRequest, add_labels
 
@@ -44,8 +49,8 @@ def resolve(session: Session, review_id: int, label: str, user: User, project_fo
     assert sample is not None
     # The decision overrides whatever is current, so clear the label first and add it as primary.
     sample.label = None
+    # (Its label cleared, the sample takes the decision as a primary revision.)
     rows = add_labels(session, project, user, [LabelRequest(review.sample_id, label)], source="review")
-    rows[0].opinion = "primary"
     sample.label, sample.status = label, "labelled"
     now = utcnow()
     for r in session.scalars(select(Review).where(Review.sample_id == review.sample_id, Review.status == "open")):

@@ -7,7 +7,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep, abort, finish, recycle_connection
+from app.api.deps import (
+    BearerToken,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    abort,
+    finish,
+    project_access,
+    recycle_connection,
+)
 from app.models import Label, Project, User
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
@@ -19,7 +28,7 @@ from app.settings import Settings
 router = APIRouter(tags=["labels"])
 
 
-def label_out(row: Label, users: dict[int, str]) -> LabelOut:
+def label_out(row: Label | label_service.StoredLabel, users: dict[int, str]) -> LabelOut:
     return LabelOut(
         id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source, opinion=row.opinion,
         username=users.get(row.user_id or 0), suggested_label=row.suggested_label,
@@ -35,21 +44,22 @@ async def post_labels(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    user: CurrentUser,
+    token: BearerToken,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     x_label_batch: Annotated[str | None, Header(max_length=8)] = None,
 ) -> JSONResponse:
     """Stores one label or a list of them (all or nothing). With an ``Idempotency-Key`` header a retry
     returns the first answer and stores nothing new."""
-    # The hottest write of the service: the work and its commit in one trip to the thread pool.
-    response = await run_in_threadpool(_post_labels, pid, body, session, settings, user, idempotency_key,
+    # The hottest write of the service: the token's check, the work and the commit in one trip to the
+    # thread pool.
+    response = await run_in_threadpool(_post_labels, pid, body, session, settings, token, idempotency_key,
                                        x_label_batch)
     return recycle_connection(request, response)
 
 
-def _post_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, user: User,
+def _post_labels(pid: int, body: LabelIn | list[LabelIn], session: Session, settings: Settings, token: str,
                  key: str | None, x_label_batch: str | None) -> JSONResponse:
-    project, _ = project_service.get_project_for(session, user, pid, "label")
+    user, project, _ = project_access(session, token, pid, "label")
     items = body if isinstance(body, list) else [body]
     digest = idempotency.request_hash({"pid": pid, "items": [i.model_dump() for i in items]})
     try:

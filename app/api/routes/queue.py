@@ -6,8 +6,8 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep, finish, recycle_connection
-from app.models import User
+from app.api.deps import BearerToken, CurrentUser, SessionDep, SettingsDep, finish, project_access, recycle_connection
+from app.models import Project, User
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
 from app.services import projects as project_service
 from app.services import queue as queue_service
@@ -22,23 +22,24 @@ async def get_queue(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    user: CurrentUser,
+    token: BearerToken,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
     """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else."""
-    # Called once per page by every annotator: the work and its commit in one trip to the thread pool.
-    return recycle_connection(request, await run_in_threadpool(_get_queue, pid, session, settings, user, limit))
+    # Called once per page by every annotator: the token's check, the work and its commit in one trip
+    # to the thread pool.
+    return recycle_connection(request, await run_in_threadpool(_get_queue, pid, session, settings, token, limit))
 
 
-def _get_queue(pid: int, session: Session, settings: Settings, user: User, limit: int) -> Response:
-    out = _lease(pid, session, settings, user, limit)
+def _get_queue(pid: int, session: Session, settings: Settings, token: str, limit: int) -> Response:
+    user, project, _ = project_access(session, token, pid, "label")
+    out = _lease(project, session, settings, user, limit)
     finish(session)  # the leases are committed before the answer is sent, as SessionDep would
     # Built from validated models already: serialised once, not validated again against QueueOut.
     return Response(out.model_dump_json(), media_type="application/json")
 
 
-def _lease(pid: int, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
-    project, _ = project_service.get_project_for(session, user, pid, "label")
+def _lease(project: Project, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
     entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds)
     items = [
         QueueItem(

@@ -16,9 +16,9 @@ from app.models import ModelVersion, Prediction, Project, Sample
 from app.repos import samples as samples_repo
 from app.schemas.labels import PredictionOut, PredictionsOut
 from app.services import automation
-from app.services import reviews as review_service
 from app.services import export as export_service
 from app.services import projects as project_service
+from app.services import reviews as review_service
 from app.storage import BlobStore
 
 router = APIRouter(tags=["results"])
