@@ -166,3 +166,40 @@ def test_a_lease_appends_no_sample_count_delta_and_a_label_one(admin, digits_pro
     p = admin.get(f"/projects/{pid}").json()
     assert (p["sample_count"], p["labelled_count"]) == (20, 3)
     assert _truth(url, pid)[1] == 3
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite's write lock is the whole database
+def test_two_first_labels_of_one_sample_at_once_make_one_label_and_one_second_opinion(admin, digits_project, settings):
+    """The first annotator's transaction holds the sample (its label not committed yet) while a second
+    annotator labels it: the second waits, then sees the first label, so it is a second opinion and
+    the sample is counted once (without the row lock both were primary, and labelled counted 2)."""
+    import threading
+
+    from app.models import User
+    from app.services.labels import LabelRequest, add_labels
+
+    pid, url = digits_project["id"], settings.database_url
+    sid = _samples(admin, pid, 3)[0]
+    for name in ("ann", "bob"):
+        admin.new_user(name)
+        admin.post(f"/projects/{pid}/members", json={"username": name, "role": "annotator"})
+    done: list[str] = []
+    with session_scope(url) as first:
+        project = first.get(Project, pid)
+        ann = first.scalar(select(User).where(User.username == "ann"))
+        assert add_labels(first, project, ann, [LabelRequest(sid, "1")])[0].opinion == "primary"
+
+        def second() -> None:
+            with session_scope(url) as s:
+                bob = s.scalar(select(User).where(User.username == "bob"))
+                done.append(add_labels(s, s.get(Project, pid), bob, [LabelRequest(sid, "2")])[0].opinion)
+
+        t = threading.Thread(target=second)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive() and not done  # waiting on the first transaction's lock on the sample
+    t.join(10)
+    assert done == ["second"]
+    assert _counters(url, pid) == _truth(url, pid) == (2, 1, _truth(url, pid)[2])
+    with session_scope(url) as s:
+        assert s.get(Sample, sid).label == "1"
