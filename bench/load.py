@@ -11,6 +11,13 @@ for every item it got (the true class when the project came from the bundled dig
 class), one call per label with an ``Idempotency-Key``. Reported: requests/s, labels/s, p50/p95/p99 of
 queue and label calls, errors by kind, and duplicate leases: an item served to an annotator while
 another one holds an unexpired lease on it (must be 0), plus samples labelled by two annotators.
+
+``--rate R`` paces each annotator at R labels/s (label k due at start + k/R, late calls sent at once,
+as wrk2 keeps a constant throughput), so latency is measured at a stated load instead of at
+saturation: without it every call follows the last answer, the server is always saturated and, by
+Little's law, a call takes annotators / requests-per-second on average. ``--warmup S`` (default 3)
+runs the load S seconds before times and throughput are recorded; errors and duplicate leases count
+from the first call.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +60,7 @@ class Stats:
         self.label_from_due_ms: list[float] = []  # with --rate: from when the label was due
         self.label_ms_by: dict[str, list[float]] = {}  # per annotator: one connection, so one server process
         self.errors: Counter[str] = Counter()
+        self.recording = False  # False during the warm-up
         self.error_examples: list[str] = []  # the first few answers that were errors, to tell why
         self.requests = 0
         self.labels = 0
@@ -152,6 +161,7 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
     due = time.monotonic() + random.uniform(0, period)
     async with _client(client_kind, base, token) as client:
         while time.monotonic() < deadline:
+            rec = stats.recording  # calls that start in the warm-up count errors only
             t0 = time.perf_counter()
             try:
                 r = await client.get(f"/projects/{pid}/queue", params={"limit": page})
@@ -159,8 +169,9 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
                 stats.errors[f"queue {type(exc).__name__}"] += 1
                 await asyncio.sleep(0.05)
                 continue
-            stats.queue_ms.append((time.perf_counter() - t0) * 1000)
-            stats.requests += 1
+            if rec:
+                stats.queue_ms.append((time.perf_counter() - t0) * 1000)
+                stats.requests += 1
             if r.status_code != 200:
                 stats.errors[f"queue {r.status_code}"] += 1
                 stats.example(f"queue {r.status_code} {r.content[:300]!r}")
@@ -190,6 +201,7 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
                         await asyncio.sleep(wait)
                     behind = max(0.0, time.monotonic() - due)
                     due += period
+                rec = stats.recording
                 t0 = time.perf_counter()
                 try:
                     r = await client.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": label},
@@ -197,16 +209,17 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
                 except httpx.HTTPError as exc:
                     stats.errors[f"label {type(exc).__name__}"] += 1
                     continue
-                stats.label_ms.append((time.perf_counter() - t0) * 1000)
-                stats.label_ms_by.setdefault(name, []).append(stats.label_ms[-1])
-                if period:  # the call's time plus how late it went out: what the annotator waited for
-                    stats.label_from_due_ms.append(stats.label_ms[-1] + behind * 1000)
-                stats.requests += 1
+                if rec:
+                    stats.label_ms.append((time.perf_counter() - t0) * 1000)
+                    stats.label_ms_by.setdefault(name, []).append(stats.label_ms[-1])
+                    if period:  # the call's time plus how late it went out: what the annotator waited for
+                        stats.label_from_due_ms.append(stats.label_ms[-1] + behind * 1000)
+                    stats.requests += 1
                 if r.status_code != 201:
                     stats.errors[f"label {r.status_code}"] += 1
                     stats.example(f"label {r.status_code} {r.content[:300]!r}")
                     continue
-                stats.labels += 1
+                stats.labels += rec
                 if stats.held.get(sid, (None,))[0] == name:
                     del stats.held[sid]
                 if sid in stats.labelled_by and stats.labelled_by[sid] != name:
@@ -251,20 +264,32 @@ def prepare_annotators(base: str, admin_token: str, pid: int, n: int) -> list[tu
 
 
 async def run_load(base: str, pid: int, classes: list[str], truth: dict[int, str], tokens: list[tuple[str, str]],
-                   duration: float, page: int, client_kind: str = "httpx", rate: float = 0) -> dict:
+                   duration: float, page: int, client_kind: str = "httpx", rate: float = 0, warmup: float = 0,
+                   on_record: Callable[[], None] = lambda: None) -> dict:
     stats = Stats()
-    started = time.monotonic()
-    deadline = started + duration
-    await asyncio.gather(*(annotator(name, tok, base, pid, classes, truth, page, stats, deadline, client_kind, rate)
+    deadline = time.monotonic() + warmup + duration
+    started = [time.monotonic()]
+
+    async def record_after_warmup() -> None:
+        # The first calls of a fresh server pay for its cold start (connections opened, statements
+        # compiled and prepared, caches filled) with 20 annotators arriving at once: not what an hour
+        # of labelling costs. Errors count from the start; times and throughput after the warm-up.
+        await asyncio.sleep(warmup)
+        started[0], stats.recording = time.monotonic(), True
+        on_record()
+
+    await asyncio.gather(record_after_warmup(),
+                         *(annotator(name, tok, base, pid, classes, truth, page, stats, deadline, client_kind, rate)
                            for name, tok in tokens))
-    wall = time.monotonic() - started
+    wall = time.monotonic() - started[0]
 
     def summary(values: list[float]) -> dict:
         return {"n": len(values), **{f"p{q}_ms": round(percentile(values, q) or 0, 2) for q in (50, 95, 99)},
                 "max_ms": round(max(values), 2) if values else None}
 
     return {
-        "annotators": len(tokens), "duration_s": round(wall, 2), "page": page, "client": client_kind,
+        "annotators": len(tokens), "warmup_s": warmup, "duration_s": round(wall, 2), "page": page,
+        "client": client_kind,
         "rate_per_annotator": rate or None, "offered_labels_per_s": round(rate * len(tokens), 1) if rate else None,
         "requests": stats.requests, "requests_per_s": round(stats.requests / wall, 1),
         "labels": stats.labels, "labels_per_s": round(stats.labels / wall, 1),
@@ -396,6 +421,8 @@ def main() -> None:
     ap.add_argument("--annotators", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--page", type=int, default=5, help="queue page size (limit)")
+    ap.add_argument("--warmup", type=float, default=3.0,
+                    help="seconds of load before times and throughput are recorded (errors count throughout)")
     ap.add_argument("--rate", type=float, default=0,
                     help="labels per second each annotator aims at (a constant pace; 0: as fast as answers come)")
     ap.add_argument("--profile", help="with --spawn: py-spy the server during the run into this file "
@@ -426,14 +453,18 @@ def main() -> None:
                                     str(server_pid), "-f", "raw", "-o", args.profile, "-d", str(int(args.duration)),
                                     "-r", "100", "--gil", "--nonblocking"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu0, own0, load0 = (_cpu_seconds(server_pid) if server_pid else None), os.times(), os.getloadavg()[0]
+        mark: dict = {}  # CPU at the end of the warm-up: the figures are for the recorded part
+
+        def at_record() -> None:
+            mark.update(cpu=_cpu_seconds(server_pid) if server_pid else None, own=os.times(), load=os.getloadavg()[0])
+
         result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page,
-                                      args.client, args.rate))
-        own1 = os.times()
+                                      args.client, args.rate, args.warmup, at_record))
+        own1, own0 = os.times(), mark["own"]
         result.update(
-            server_cpu_s=round(_cpu_seconds(server_pid) - cpu0, 1) if server_pid else None,
+            server_cpu_s=round(_cpu_seconds(server_pid) - mark["cpu"], 1) if server_pid else None,
             client_cpu_s=round(own1.user + own1.system - own0.user - own0.system, 1),
-            loadavg_before=round(load0, 2), loadavg_after=round(os.getloadavg()[0], 2))
+            loadavg_before=round(mark["load"], 2), loadavg_after=round(os.getloadavg()[0], 2))
         result.update(database=args.spawn or "external", samples=project.get("sample_count"),
                       server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
         if spy is not None:

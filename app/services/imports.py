@@ -124,6 +124,7 @@ def import_candidates(
     flush()
     if progress is not None:
         progress(seen, result)
+    samples_repo.analyze_after_big_import(session, result.created)
     return result
 
 
