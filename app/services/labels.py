@@ -70,13 +70,14 @@ class StoredLabel:
 # more of a label call's CPU than running it (bench/load.py). Core, on the tables: no ORM objects.
 _S, _P, _L = Sample.__table__.c, Prediction.__table__.c, Label.__table__
 _TARGET_COLS = (_S.id, _S.label, _S.status, _S.is_audit, _S.leased_by)
+# Locked in id order, so two requests labelling overlapping samples cannot deadlock.
 _TARGETS = (select(*_TARGET_COLS).where(_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
-            .with_for_update(of=Sample.__table__))
+            .order_by(_S.id).with_for_update(of=Sample.__table__))
 _TARGETS_SHOWN = (
     select(*_TARGET_COLS, _P.sample_id, _P.label, _P.confidence, _P.probability)
     .outerjoin(Prediction.__table__, (_P.sample_id == _S.id) & (_P.model_version_id == bindparam("mv")))
     .where(_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
-    .with_for_update(of=Sample.__table__)
+    .order_by(_S.id).with_for_update(of=Sample.__table__)
 )
 _INSERT_LABELS = insert(_L).returning(_L.c.id, sort_by_parameter_order=True)
 _IDS = bindparam("ids", expanding=True)
