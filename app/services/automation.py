@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.models import Job, Label, ModelVersion, Project
@@ -21,6 +21,11 @@ def human_label_count(session: Session, project_id: int) -> int:
     ) or 0)
 
 
+# The one column (the row's metrics, curves and confusion matrix, are JSON to parse for nothing), in a
+# statement built once: every label call of a project with a model asks.
+_TRAINED_ON = select(ModelVersion.label_count).where(ModelVersion.id == bindparam("mv"))
+
+
 def labels_until_retrain(session: Session, project: Project) -> int:
     """K minus the label revisions ("set" rows, every source) since the model in use was trained.
 
@@ -28,9 +33,7 @@ def labels_until_retrain(session: Session, project: Project) -> int:
     every = int(effective_settings(project.settings)["retrain_every"])
     trained_on = 0
     if project.current_model_version_id is not None:
-        # The one column: the row's metrics (curves, confusion matrix) are JSON to parse for nothing.
-        trained_on = int(session.scalar(select(ModelVersion.label_count)
-                                        .where(ModelVersion.id == project.current_model_version_id)) or 0)
+        trained_on = int(session.scalar(_TRAINED_ON, {"mv": project.current_model_version_id}) or 0)
     return max(0, every - max(0, labels.current_totals(session, project.id).set_labels - trained_on))
 
 
