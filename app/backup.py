@@ -257,6 +257,12 @@ def restore(archive: Path, database_url: str, media_dir: Path, log: Callable[[st
                             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                             f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 1), "
                             f"(SELECT MAX(id) IS NOT NULL FROM \"{table.name}\"))"))
+        if postgres:
+            # Planner statistics for the restored rows now, not when autovacuum comes round: without
+            # them the queue's statements were planned onto the wrong indexes (docs/deploy.md).
+            with engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
         engine.dispose()
 
         media_dir.mkdir(parents=True, exist_ok=True)
