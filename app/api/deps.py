@@ -168,4 +168,3 @@ def recycle_connection(request: Request, response: Response) -> Response:
             _answered.clear()
         _answered[key] = n
     return response
-

@@ -107,10 +107,3 @@ def compact_counts(session: Session, project_id: int) -> None:
         ),
         {"p": project_id},
     )
-
-
-def get_in_project(session: Session, project_id: int, sample_ids: Sequence[int]) -> dict[int, Sample]:
-    if not sample_ids:
-        return {}
-    q = select(Sample).where(Sample.project_id == project_id, Sample.id.in_(sample_ids))
-    return {s.id: s for s in session.scalars(q)}

@@ -175,12 +175,9 @@ def add_labels(
         clear_lease = t.leased_by is not None and (user is None or t.leased_by == uid)
         if opinion == "primary" or clear_lease:
             sample_updates.setdefault((r.label if opinion == "primary" else None, clear_lease), []).append(t.id)
-    rows = [{"project_id": x.project_id, "sample_id": x.sample_id, "user_id": x.user_id, "action": "set",
-             "label": x.label, "undoes_id": None, "source": x.source, "opinion": x.opinion,
-             "model_version_id": x.model_version_id, "suggested_label": x.suggested_label,
-             "suggested_confidence": x.suggested_confidence,
-             "selection_probability": targets[x.sample_id].selection_probability, "duration_ms": x.duration_ms,
-             "batch_id": x.batch_id, "created_at": now} for x in out]
+    # The stored fields, less the id the INSERT gives, plus what the answer does not show.
+    rows = [{k: v for k, v in vars(x).items() if k != "id"}
+            | {"undoes_id": None, "selection_probability": targets[x.sample_id].selection_probability} for x in out]
     for stored, new_id in zip(out, session.scalars(_INSERT_LABELS, rows), strict=True):
         stored.id = new_id
     for (label, clear_lease), sids in sample_updates.items():

@@ -99,7 +99,7 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     fresh = []
     if want > 0:
         fresh = list(session.scalars(_FRESH_BY_PRED if mv_id is not None else _FRESH_RANDOM,
-                                     base | {"taken": list(set(audit_ids) | set(others) | set(taken)), "limit": want}))
+                                     base | {"taken": list(set(taken) | set(audit_ids)), "limit": want}))
     candidates = audit_ids + others + fresh
     if not candidates:
         return []

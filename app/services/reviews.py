@@ -49,7 +49,6 @@ def resolve(session: Session, review_id: int, label: str, user: User, project_fo
     assert sample is not None
     # The decision overrides whatever is current, so clear the label first and add it as primary.
     sample.label = None
-    # (Its label cleared, the sample takes the decision as a primary revision.)
     rows = add_labels(session, project, user, [LabelRequest(review.sample_id, label)], source="review")
     sample.label, sample.status = label, "labelled"
     now = utcnow()
