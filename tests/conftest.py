@@ -334,11 +334,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    """Wait for a server process's health route; raise with its log if it exits or stays silent."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 @contextmanager
 def live_server(settings, timeout: float = 60.0) -> Iterator[str]:  # noqa: ANN001
     """uvicorn serving the app in its own process, for tests with real concurrent HTTP clients."""
-    import httpx
-
     port = free_port()
     log = Path(settings.var_dir) / f"server-{port}.log"
     with log.open("wb") as fh:
@@ -349,16 +363,7 @@ def live_server(settings, timeout: float = 60.0) -> Iterator[str]:  # noqa: ANN0
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_until_healthy(url, proc, log, timeout)
         yield url
     finally:
         stop_process(proc)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, make_settings, settings_env, stop_process
+from tests.conftest import ROOT, free_port, make_settings, settings_env, stop_process, wait_until_healthy
 
 
 def _children(pid: int) -> list[int]:
@@ -26,15 +25,7 @@ def test_serve_starts_the_asked_number_of_api_processes(sqlite_url, tmp_path, wo
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-embedded-worker",
                                  "--workers", str(workers)], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+        wait_until_healthy(f"http://127.0.0.1:{port}", proc, log)
         # One process serves in place; more are a supervisor's children (and a resource tracker's).
         apps = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
                 and "tracker_fd" in Path(f"/proc/{c}/cmdline").read_text()]
