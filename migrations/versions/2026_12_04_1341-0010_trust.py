@@ -1,0 +1,23 @@
+"""trust fixes (issue 14)
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-04 13:41:00
+
+trust fixes (issue 14); reserved for that change
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
