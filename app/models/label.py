@@ -98,6 +98,8 @@ class LabelCount(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     shard: Mapped[int]
-    set_labels: Mapped[int] = mapped_column(BigInteger)  # label revisions with action "set", every source
+    # Primary "set" revisions, every source (first labels and corrections; not second opinions, not
+    # undos): the "new labels" of the retrain trigger (schema 0010).
+    set_labels: Mapped[int] = mapped_column(BigInteger)
     labelled: Mapped[int] = mapped_column(BigInteger)  # change to the number of labelled samples
     audit_labelled: Mapped[int] = mapped_column(BigInteger)  # ... and of labelled audit samples

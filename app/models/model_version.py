@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -21,7 +21,11 @@ class ModelVersion(Base):
     strategy: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    label_count: Mapped[int] = mapped_column(default=0)
+    label_count: Mapped[int] = mapped_column(default=0)  # labelled samples it was fitted on
+    # The project's new-label counter (label_counts.set_labels) when its labels were read: the retrain
+    # trigger counts new labels since then, the same thing on both sides (schema 0010).
+    label_revisions: Mapped[int | None] = mapped_column(BigInteger)
+    number: Mapped[int | None]  # 1, 2, ... within its project: what the UI calls "v1" (schema 0010)
     embedding_version_id: Mapped[int | None] = mapped_column(ForeignKey("embedding_versions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

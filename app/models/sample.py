@@ -46,6 +46,9 @@ class Sample(Base):
     is_audit: Mapped[bool] = mapped_column(default=False)
     leased_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     lease_expires_at: Mapped[datetime | None]
+    # Which of the leaseholder's clients (a browser tab's id, "" for none) holds it: two tabs of one user
+    # are two annotators to the queue, or they would be served the same samples (schema 0010).
+    lease_client: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -5,31 +5,38 @@ from __future__ import annotations
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from app.models import Job, Label, ModelVersion, Project
+from app.models import Job, Label, ModelVersion, Project, Sample
 from app.services import labels
 from app.services.jobs import create_job
 from app.services.project_settings import effective_settings
 
 
 def human_label_count(session: Session, project_id: int) -> int:
-    """Labels people gave and did not undo (imported folder labels do not count)."""
-    undone = select(Label.undoes_id).where(Label.project_id == project_id, Label.action == "undo",
-                                           Label.undoes_id.is_not(None))
+    """Labelled samples whose current label a person gave (not an import's folder), counted as the
+    export counts them: by the newest "set" revision of each labelled sample."""
+    last_set = (select(Label.sample_id, func.max(Label.id).label("lid"))
+                .where(Label.project_id == project_id, Label.action == "set").group_by(Label.sample_id).subquery())
     return int(session.scalar(
-        select(func.count()).where(Label.project_id == project_id, Label.action == "set", Label.source != "import",
-                                   Label.id.not_in(undone))
+        select(func.count()).select_from(Sample).join(last_set, last_set.c.sample_id == Sample.id)
+        .join(Label, Label.id == last_set.c.lid)
+        .where(Sample.project_id == project_id, Sample.status == "labelled", Label.source != "import")
     ) or 0)
 
 
 # The one column (the row's metrics, curves and confusion matrix, are JSON to parse for nothing), in a
 # statement built once: every label call of a project with a model asks.
-_TRAINED_ON = select(ModelVersion.label_count).where(ModelVersion.id == bindparam("mv"))
+_TRAINED_ON = select(ModelVersion.label_revisions).where(ModelVersion.id == bindparam("mv"))
 
 
 def labels_until_retrain(session: Session, project: Project) -> int:
-    """K minus the label revisions ("set" rows, every source) since the model in use was trained.
+    """K minus the new labels since the model in use read its labels.
 
-    The revisions are the project's counters (schema 0007), not a count over its labels each call."""
+    "New labels" are the project's new-label counter (``label_counts.set_labels``): primary "set"
+    revisions of every source, that is first labels and corrections (a relabel, a label after an
+    undo, a review's decision, an import's folder labels). Second opinions do not count (the model
+    never learns from them) and neither do undos. The train job stores the same counter, read with
+    the labels it fits on, in ``model_versions.label_revisions``: like is subtracted from like, so
+    undo, relabel and second opinions cannot open a gap that makes every label queue a retrain."""
     every = int(effective_settings(project.settings)["retrain_every"])
     trained_on = 0
     if project.current_model_version_id is not None:

@@ -160,8 +160,9 @@ def add_labels(
     sample_updates: dict[tuple[str | None, bool], list[int]] = {}
     for r in requests:
         t = targets[r.sample_id]
-        others = [x for x in _live(histories.get(r.sample_id, [])) if x.user_id != uid]
-        # Someone else already labelled it: this is a second opinion, kept beside theirs.
+        # Someone else's label stands on it: this is a second opinion, kept beside theirs. (Only their
+        # primary labels: another's second opinion does not make the labeller's own correction one.)
+        others = [x for x in _live(histories.get(r.sample_id, [])) if x.user_id != uid and x.opinion == "primary"]
         opinion = "second" if t.label is not None and others and user is not None else "primary"
         out.append(StoredLabel(
             id=0, project_id=project.id, sample_id=t.id, user_id=uid, label=r.label, source=source, opinion=opinion,
@@ -194,7 +195,9 @@ def add_labels(
                                         "priority": LABELLED_PRIORITY})
     if source != "review":
         _open_reviews(session, project, out, targets)
-    bump_counts(session, project.id, uid, len(out), newly_labelled, newly_audit)
+    # New labels for the retrain trigger: primary revisions (first labels and corrections); a second
+    # opinion never changes what a model learns from.
+    bump_counts(session, project.id, uid, sum(x.opinion == "primary" for x in out), newly_labelled, newly_audit)
     return out
 
 
@@ -212,7 +215,7 @@ def _open_reviews(session: Session, project: Project, out: list[StoredLabel], ta
 
 @dataclass(frozen=True)
 class LabelTotals:
-    set_labels: int  # label revisions with action "set" (what the retrain trigger counts)
+    set_labels: int  # primary "set" revisions, every source: the "new labels" the retrain trigger counts
     labelled: int  # samples with a current label
     audit_labelled: int  # ... of them in the audit pool
 

@@ -17,7 +17,8 @@ from tests.conftest import digits_pngs, upload
 def _truth(url: str, pid: int) -> tuple[int, int, int]:
     """What the counters replace: the "set" label rows, the labelled and the labelled audit samples."""
     with session_scope(url) as s:
-        sets = s.scalar(select(func.count()).where(Label.project_id == pid, Label.action == "set"))
+        sets = s.scalar(select(func.count()).where(Label.project_id == pid, Label.action == "set",
+                                                   Label.opinion == "primary"))
         labelled = s.scalar(select(func.count()).where(Sample.project_id == pid, Sample.status == "labelled"))
         audit = s.scalar(select(func.count()).where(Sample.project_id == pid, Sample.status == "labelled",
                                                     Sample.is_audit.is_(True)))
@@ -59,21 +60,21 @@ def test_counters_follow_labels_opinions_undo_batches_and_reviews(admin, digits_
     batch = ann.post(f"/projects/{pid}/labels", json=[{"sample_id": i, "label": "5"} for i in ids[10:14]],
                      headers={"X-Label-Batch": "1"})
     assert batch.status_code == 201
-    assert _counters(url, pid) == _truth(url, pid) == (10, 8, 4)
+    assert _counters(url, pid) == _truth(url, pid) == (9, 8, 4)
 
     # A failed request (one bad class) stores nothing and counts nothing.
     bad = ann.post(f"/projects/{pid}/labels", json=[{"sample_id": ids[20], "label": "1"},
                                                     {"sample_id": ids[21], "label": "cat"}])
     assert bad.status_code == 422
-    assert _counters(url, pid) == _truth(url, pid) == (10, 8, 4)
+    assert _counters(url, pid) == _truth(url, pid) == (9, 8, 4)
 
     # Undo: the relabel (the sample stays labelled), then a first label (it goes back to unlabelled).
     hist = ann.get(f"/samples/{ids[0]}/labels").json()
     assert admin.delete(f"/labels/{hist[-1]['id']}").status_code == 200
     assert admin.delete(f"/labels/{hist[0]['id']}").status_code == 200
-    assert _counters(url, pid) == _truth(url, pid) == (10, 7, 3)
+    assert _counters(url, pid) == _truth(url, pid) == (9, 7, 3)
     assert ann.delete(f"/label-batches/{batch.json()['batch_id']}").status_code == 200
-    assert _counters(url, pid) == _truth(url, pid) == (10, 3, 3)
+    assert _counters(url, pid) == _truth(url, pid) == (9, 3, 3)
 
     # A review resolved by an admin stores a label revision too.
     reviews = admin.get(f"/projects/{pid}/reviews").json()
@@ -107,7 +108,7 @@ def test_retrain_is_queued_at_exactly_k_labels(admin, settings):
         assert admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": "a"}).status_code == 201
         assert admin.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 4 - n
         assert trains() == 0
-    # The fourth label revision (a relabel counts, as it did when they were counted) queues one job;
+    # The fourth new label (a relabel is a correction: it counts) queues one job;
     # later labels fold into it.
     assert admin.post(f"/projects/{pid}/labels", json={"sample_id": ids[0], "label": "b"}).status_code == 201
     assert admin.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 0
@@ -201,6 +202,6 @@ def test_two_first_labels_of_one_sample_at_once_make_one_label_and_one_second_op
     t.join(10)
     assert done == ["second"]
     truth = _truth(url, pid)
-    assert _counters(url, pid) == truth and truth[:2] == (2, 1)
+    assert _counters(url, pid) == truth and truth[:2] == (1, 1)  # one new label: the other is a second opinion
     with session_scope(url) as s:
         assert s.get(Sample, sid).label == "1"

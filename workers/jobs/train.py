@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from app import embedding_store
 from app.db import get_engine, session_scope
 from app.models import ModelVersion, Prediction, Project, Sample
 from app.repos import samples as samples_repo
+from app.services.labels import totals as label_totals
 from workers.jobs import prediction_writer
 from workers.jobs.context import JobContext, load_context, load_samples
 from workers.jobs.progress import Progress
@@ -90,6 +91,10 @@ def run(job_id: int, progress: Progress) -> dict:
     assert emb is not None
     t0 = time.perf_counter()
     emb_ids, X = embedding_store.read(ctx.media, emb.file_key, emb.ids_key)
+    # The new-label counter the retrain trigger compares with (app/services/automation.py), read
+    # before the labels: a label arriving in between is fitted and still counts towards the next retrain.
+    with session_scope(ctx.db_url) as s:
+        label_revisions = label_totals(s, ctx.project_id).set_labels
     sample_ids, is_audit, labels = _pool(ctx)
     # Samples imported after this embedding version are left to the next embed/train round.
     pos = np.searchsorted(sample_ids, emb_ids)
@@ -157,7 +162,9 @@ def run(job_id: int, progress: Progress) -> dict:
                           estimator=estimator if proba is not None else "none",
                           strategy=strategy_name if proba is not None else "cold_start",
                           params={"batch_size": ctx.settings["batch_size"]}, label_count=int(labelled.sum()),
-                          embedding_version_id=emb.id, metrics=metrics)
+                          embedding_version_id=emb.id, metrics=metrics, label_revisions=label_revisions,
+                          number=int(s.scalar(select(func.coalesce(func.max(ModelVersion.number), 0))
+                                              .where(ModelVersion.project_id == ctx.project_id))) + 1)
         s.add(mv)
         s.flush()
         mv_id = mv.id
