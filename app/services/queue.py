@@ -47,7 +47,10 @@ _UNLABELLED = (_S.c.project_id == bindparam("pid"), _S.c.status == "unlabelled")
 _FREE = or_(_S.c.lease_expires_at.is_(None), _S.c.lease_expires_at < bindparam("now"))
 _NOT_TAKEN = _S.c.id.not_in(bindparam("taken", expanding=True))
 _LOCK = {"skip_locked": True, "of": _S}
-_HELD = (select(_S.c.id, _S.c.is_audit).where(*_UNLABELLED, _S.c.leased_by == bindparam("uid"))
+# A lease belongs to a user's client (a browser tab, "" for a caller that names none): two tabs of one
+# user are served different samples, as two annotators are.
+_MINE = (_S.c.leased_by == bindparam("uid")) & (_S.c.lease_client == bindparam("client"))
+_HELD = (select(_S.c.id, _S.c.is_audit).where(*_UNLABELLED, _MINE)
          .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
 # Plain ``is_audit``, not ``is_audit IS true``: PostgreSQL matches the partial index
 # ix_samples_audit_queue (WHERE is_audit AND ...) only to the former; with ``IS true`` it walked the
@@ -65,8 +68,8 @@ _FRESH_RANDOM = (select(_S.c.id).where(*_UNLABELLED, _S.c.is_audit.is_(False), _
 # The claim returns the rows it took: only those are served (a candidate someone else claimed
 # meanwhile is not free any more and is left out).
 _CLAIM = (update(_S)
-          .where(_S.c.id.in_(bindparam("ids", expanding=True)), or_(_FREE, _S.c.leased_by == bindparam("uid")))
-          .values(leased_by=bindparam("uid"), lease_expires_at=bindparam("expires"))
+          .where(_S.c.id.in_(bindparam("ids", expanding=True)), or_(_FREE, _MINE))
+          .values(leased_by=bindparam("uid"), lease_client=bindparam("client"), lease_expires_at=bindparam("expires"))
           .returning(_S.c.id, _S.c.filename, _S.c.width, _S.c.height, _S.c.is_audit))
 _PREDICTIONS = select(Prediction).where(Prediction.model_version_id == bindparam("mv"),
                                         Prediction.sample_id.in_(bindparam("ids", expanding=True)))
@@ -74,8 +77,10 @@ _PREDICTIONS = select(Prediction).where(Prediction.model_version_id == bindparam
 _STRATEGY = select(ModelVersion.strategy).where(ModelVersion.id == bindparam("mv"))
 
 
-def take(session: Session, project: Project, user: User, limit: int, default_lease_s: int) -> list[QueueEntry]:
-    """Lease up to ``limit`` items to ``user``: first what they already hold, then the best free ones.
+def take(session: Session, project: Project, user: User, limit: int, default_lease_s: int,
+         client: str = "") -> list[QueueEntry]:
+    """Lease up to ``limit`` items to ``user``'s ``client`` (a browser tab's id): first what that client
+    already holds, then the best free ones.
 
     The claim is a conditional UPDATE (only rows still free), and on PostgreSQL candidates are read
     with FOR UPDATE SKIP LOCKED, so two annotators asking at once never get the same sample.
@@ -83,7 +88,7 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds(project, default_lease_s))
     mv_id = project.current_model_version_id
-    base = {"pid": project.id, "now": now, "uid": user.id, "mv": mv_id}
+    base = {"pid": project.id, "now": now, "uid": user.id, "client": client, "mv": mv_id}
     # What this annotator already holds comes first, so a page reload does not skip items.
     held = session.execute(_HELD, base | {"limit": limit}).all()
     n_audit = _audit_quota(session, project, limit)

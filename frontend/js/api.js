@@ -26,9 +26,14 @@ export function csrfToken() {
 let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
+// One id per tab (per page load): the queue leases samples to a user's tab, not only to the user, so
+// two tabs of one annotator are never served the same samples.
+export const CLIENT_ID = uuid();
+
 /** api("GET", "/projects") -> parsed JSON; throws ApiError. */
 export async function api(method, path, body, { headers = {}, raw = false, signal, quiet401 = false } = {}) {
-  const opts = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin", signal };
+  const opts = { method, headers: { Accept: "application/json", "X-Loupe-Client": CLIENT_ID, ...headers },
+    credentials: "same-origin", signal };
   if (method !== "GET" && method !== "HEAD") opts.headers["X-CSRF-Token"] = csrfToken();
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";

@@ -63,7 +63,7 @@ def test_the_random_pick_and_the_held_items_use_their_indexes(pool):
     url, pid = pool
     fresh = _plan(url, queue._FRESH_RANDOM, pid=pid, now=datetime.now(UTC), taken=[1, 2], limit=5)
     assert "ix_samples_project_status_rand" in fresh, fresh
-    held = _plan(url, queue._HELD, pid=pid, uid=1, limit=5)
+    held = _plan(url, queue._HELD, pid=pid, uid=1, client="", limit=5)
     assert "Seq Scan" not in held, held
     assert "Seq Scan" not in fresh, fresh
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -24,23 +24,27 @@ async def get_queue(
     settings: SettingsDep,
     token: BearerToken,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    x_loupe_client: Annotated[str, Header(max_length=64)] = "",
 ) -> Response:
-    """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else."""
+    """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else. The
+    ``X-Loupe-Client`` header names the caller's client (the web app sends one id per tab): a lease
+    is held by one client of a user, so two tabs are served different samples."""
     # Called once per page by every annotator: the token's check, the work and its commit in one trip
     # to the thread pool.
-    return recycle_connection(request, await run_in_threadpool(_get_queue, pid, session, settings, token, limit))
+    return recycle_connection(request, await run_in_threadpool(_get_queue, pid, session, settings, token, limit,
+                                                                    x_loupe_client))
 
 
-def _get_queue(pid: int, session: Session, settings: Settings, token: str, limit: int) -> Response:
+def _get_queue(pid: int, session: Session, settings: Settings, token: str, limit: int, client: str) -> Response:
     user, project, _ = project_access(session, token, pid, "label")
-    out = _lease(project, session, settings, user, limit)
+    out = _lease(project, session, settings, user, limit, client)
     finish(session)  # the leases are committed before the answer is sent, as SessionDep would
     # Built from validated models already: serialised once, not validated again against QueueOut.
     return Response(out.model_dump_json(), media_type="application/json")
 
 
-def _lease(project: Project, session: Session, settings: Settings, user: User, limit: int) -> QueueOut:
-    entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds)
+def _lease(project: Project, session: Session, settings: Settings, user: User, limit: int, client: str) -> QueueOut:
+    entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds, client)
     items = [
         QueueItem(
             sample_id=e.sample.id, filename=e.sample.filename, width=e.sample.width, height=e.sample.height,
