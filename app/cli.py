@@ -23,6 +23,7 @@ from app.services.archives import count_path, expand_path
 from app.services.errors import ServiceError
 from app.services.imports import apply_folder_labels, import_candidates
 from app.settings import get_settings
+from app.task_client import LONG_QUEUES, QUEUES, SHORT_QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PROJECT = "digits-demo"
@@ -188,14 +189,14 @@ def reset_password(
     console.print(f"password of '{username}' changed")
 
 
-def worker_command(queues: str = "gpu,cpu", concurrency: int = 1) -> list[str]:
+def worker_command(queues: str = ",".join(QUEUES), concurrency: int = 1, name: str | None = None) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues,
             "-c", str(concurrency), "--pool", "solo" if concurrency == 1 else "prefork", "-l", "info",
-            "--without-gossip", "--without-mingle"]
+            "--without-gossip", "--without-mingle", *(["-n", f"{name}@%h"] if name else [])]
 
 
 @cli.command()
-def worker(queues: str = "gpu,cpu", concurrency: int = 1) -> None:
+def worker(queues: str = ",".join(QUEUES), concurrency: int = 1) -> None:
     """Run a Celery worker in the foreground (production runs one per queue)."""
     os.execv(sys.executable, worker_command(queues, concurrency))
 
@@ -204,23 +205,29 @@ def worker(queues: str = "gpu,cpu", concurrency: int = 1) -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    embedded_worker: Annotated[bool, typer.Option(help="start one worker beside the API")] = True,
+    embedded_worker: Annotated[bool, typer.Option(
+        help="start the workers beside the API (one for short jobs, one for long)")] = True,
     workers: Annotated[int, typer.Option(
         min=1, envvar="LOUPE_API_WORKERS",
         help="API processes. A request is mostly Python CPU, and one process runs one thread of Python "
              "at a time: about one per core given to the API (docs/reliability.md, Load)")] = 2,
 ) -> None:
-    """Serve the API and UI, with one embedded worker; Ctrl-C stops both."""
+    """Serve the API and UI, with the embedded workers; Ctrl-C stops all."""
     import uvicorn
 
-    proc = subprocess.Popen(worker_command(), cwd=ROOT) if embedded_worker else None
+    # Two worker processes: short jobs (embed, train) never wait behind a pretraining chunk or a
+    # fine-tuning, which have their own (docs/architecture.md, Jobs).
+    procs = [subprocess.Popen(worker_command(SHORT_QUEUES, name="short"), cwd=ROOT),
+             subprocess.Popen(worker_command(LONG_QUEUES, name="long"), cwd=ROOT)] if embedded_worker else []
     console.print(f"Loupe on [bold]http://{host}:{port}[/bold] (API docs at /docs, {workers} API processes); "
                   "Ctrl-C stops")
     try:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info", workers=workers)
     finally:
-        if proc is not None and proc.poll() is None:
+        live = [p for p in procs if p.poll() is None]
+        for proc in live:
             proc.send_signal(signal.SIGTERM)
+        for proc in live:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

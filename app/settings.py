@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     broker_timeout_s: float = 2.0
     # A running job with no heartbeat for this long lost its worker: it is retried or failed.
     job_stale_seconds: float = 120.0
+    # The workers' training yields the CPU to the API (the expert's calls keep their speed): OS niceness
+    # added to worker processes, and the threads torch and BLAS may use (0: one less than the cores,
+    # at least one, since the API shares the machine).
+    worker_nice: int = 10
+    worker_threads: int = 0
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

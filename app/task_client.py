@@ -9,8 +9,12 @@ from celery import Celery
 
 log = logging.getLogger(__name__)
 
-# Pretraining and embedding want an accelerator; fitting and scoring are CPU work.
-QUEUE_FOR_KIND = {"pretrain": "gpu", "embed": "gpu", "finetune": "gpu", "train": "cpu"}
+# Embedding wants an accelerator, fitting and scoring are CPU work: both are short, and the expert waits
+# for them. Pretraining chunks and fine-tuning are long: they have their own queue, which `loupe serve`
+# gives its own worker process, so a short job never waits behind them (docs/architecture.md, Jobs).
+QUEUE_FOR_KIND = {"pretrain": "long", "finetune": "long", "embed": "gpu", "train": "cpu"}
+QUEUES = ("gpu", "cpu", "long")
+SHORT_QUEUES, LONG_QUEUES = "gpu,cpu", "long"
 RUN_JOB_TASK = "loupe.run_job"
 
 

@@ -63,6 +63,7 @@ def pretrain(
     recalibrate_bn: bool = True,
     budget_clock: str = "wall",
     precision: str = "auto",
+    stop_after_seconds: float | None = None,
 ) -> Checkpoint:
     """Self-supervised pretraining of a backbone on unlabelled images (labels are never seen).
 
@@ -90,6 +91,8 @@ def pretrain(
             ``ml.training.TrainConfig``.
         recalibrate_bn: re-estimate BatchNorm statistics on the clean images at the end (the
             optimiser state in the checkpoint is untouched, so resuming still works).
+        stop_after_seconds: train one chunk of this many seconds (``budget_clock``) of the run and
+            pause (``state["done"]`` stays False); resuming from ``checkpoint_path`` continues it.
 
     Returns:
         The trained ``Checkpoint`` (backbone weights + config + training state).
@@ -126,7 +129,7 @@ def pretrain(
             progress(fraction, f"{cls.name}: loss {loss:.4f}, {ips:.0f} images/s")
 
     ckpt = train(ssl, arr, cfg, device=dev, progress=report, checkpoint_path=checkpoint_path,
-                 config=config, resume_from=resume_from)
+                 config=config, resume_from=resume_from, stop_after_seconds=stop_after_seconds)
     if recalibrate_bn:
         from ml.embedding import recalibrate_batchnorm
 

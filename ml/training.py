@@ -174,6 +174,7 @@ def train(
     config: dict[str, Any] | None = None,
     resume_from: Checkpoint | None = None,
     stop_after_steps: int | None = None,
+    stop_after_seconds: float | None = None,
 ) -> Checkpoint:
     """Train ``method`` on unlabelled images until the epoch or time budget is spent.
 
@@ -189,6 +190,8 @@ def train(
         resume_from: a checkpoint of this same run to continue from.
         stop_after_steps: pause after this many steps of this call (``state["done"]`` stays False),
             e.g. to yield a shared GPU; resuming from the result continues the same run.
+        stop_after_seconds: pause likewise after this many seconds of this call, on the budget's clock
+            (a chunk of a longer run: the learning-rate schedule still spans the whole budget).
 
     Returns:
         The final ``Checkpoint`` (also saved to ``checkpoint_path`` when given).
@@ -232,8 +235,9 @@ def train(
     cpu_start = cpu_clock() - state.get("cpu_s", 0.0)
     last_report = last_save = time.perf_counter()
     window_images, window_start, ema_loss = 0, time.perf_counter(), None
-    first_step = state["step"]
-    paused = lambda: stop_after_steps is not None and state["step"] - first_step >= stop_after_steps  # noqa: E731
+    first_step, first_elapsed = state["step"], state["elapsed_s"]
+    paused = lambda: ((stop_after_steps is not None and state["step"] - first_step >= stop_after_steps)  # noqa: E731
+                      or (stop_after_seconds is not None and state["elapsed_s"] - first_elapsed >= stop_after_seconds))
     while fraction() < 1.0 and not paused():
         skip = state["step"] - state["epoch"] * batches.steps_per_epoch
         for batch in batches.epoch(cfg.seed, state["epoch"], skip):

@@ -290,7 +290,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu") -> Iterator[subprocess.Popen]:  # noqa: ANN001
+def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu,long") -> Iterator[subprocess.Popen]:  # noqa: ANN001
     log = Path(settings.var_dir) / f"worker-{uuid.uuid4().hex[:6]}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from kombu import Exchange, Queue
 from sqlalchemy import select
 
 from app.settings import get_settings
-from app.task_client import QUEUE_FOR_KIND
+from app.task_client import QUEUE_FOR_KIND, QUEUES
 
 
 def create_celery() -> Celery:
@@ -16,7 +19,7 @@ def create_celery() -> Celery:
     celery = Celery("loupe", broker=settings.broker_url, include=["workers.tasks", "workers.webhooks"])
     celery.conf.update(
         # Named like the queues the API sends to by name (exchange and routing key = queue name).
-        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in ("gpu", "cpu")],
+        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],
         task_default_queue="cpu",
         # Job state lives in our own jobs table; Celery's result backend would be a second truth.
         task_ignore_result=True,
@@ -35,6 +38,30 @@ def create_celery() -> Celery:
 
 
 celery_app = create_celery()
+
+
+def worker_threads(configured: int) -> int:
+    """Threads for a worker's torch and BLAS: as configured, else one less than the cores (the API
+    shares the machine), at least one."""
+    return configured if configured > 0 else max(1, (os.cpu_count() or 2) - 1)
+
+
+@worker_init.connect
+def _yield_to_the_api(sender=None, **_kwargs) -> None:  # noqa: ANN001
+    """Training runs at a lower OS priority and on a bounded number of threads, so the expert's calls
+    keep their speed while a pretraining runs beside the API (docs/benchmarks.md, "Calls during
+    pretraining"). Runs before the pool starts: prefork children inherit both."""
+    settings = get_settings()
+    if settings.worker_nice > 0:
+        os.nice(settings.worker_nice)
+    n = worker_threads(settings.worker_threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)  # read by torch (imported later, in the jobs) and by BLAS libraries
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)  # BLAS already loaded with numpy
 
 
 @worker_ready.connect

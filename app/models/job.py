@@ -33,3 +33,7 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(default=0)
+    # Reported by the worker while the job runs (migration 0011): its end, and figures for the
+    # project's status line (app/services/jobs.py, project_status).
+    eta_at: Mapped[datetime | None]
+    figures: Mapped[dict[str, Any] | None] = mapped_column(JSON)

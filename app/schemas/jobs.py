@@ -24,3 +24,5 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    eta_seconds: float | None = Field(None, description="time left as the worker last estimated it, while it runs")
+    note: str | None = Field(None, description="why the answer is an existing job (a request that joined it)")

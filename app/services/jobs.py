@@ -22,19 +22,31 @@ def validate_params(kind: str, params: dict) -> None:
         method = params.get("method")
         if method is not None and method not in SSL_METHODS:
             raise Invalid(f"unknown self-supervised method {method!r}; known: {', '.join(SSL_METHODS)}")
-    bounded = {"pretrain": (("budget_seconds", 24 * 3600), ("epochs", 10_000)), "finetune": (("epochs", 1000),)}
+    bounded = {"pretrain": (("budget_seconds", 30 * 24 * 3600), ("chunk_seconds", 24 * 3600), ("epochs", 10_000)),
+               "finetune": (("epochs", 1000),)}
     for key, hi in bounded.get(kind, ()):
         value = params.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
                                   or not 0 < value <= hi):
             raise Invalid(f"{key} must be a number in (0, {hi}]")
+    gain = params.get("min_gain")  # pretrain: how much better a chunk's backbone must be to be used
+    if kind == "pretrain" and gain is not None and (not isinstance(gain, int | float) or isinstance(gain, bool)
+                                                    or not -1 <= gain <= 1):
+        raise Invalid("min_gain must be a number in [-1, 1] (a difference of accuracies)")
 
 
 def create_job(session: Session, project: Project, user: User | None, kind: str, params: dict,
-               broker_url: str) -> tuple[Job, bool]:
+               broker_url: str, *, fold: bool = True) -> tuple[Job, bool]:
     """Queue a job; returns (job, created). A train or embed request folds into one already waiting
-    (the waiting one will see every label or sample the newer request would have)."""
+    (the waiting one will see every label or sample the newer request would have); a pretrain request
+    folds into the project's pretraining under way, queued or running (it goes on by itself, chunk
+    after chunk: ``fold_note`` says so). ``fold=False``: a pretraining's own next chunk."""
     validate_params(kind, params)
+    if fold and kind == "pretrain":
+        active = session.scalar(select(Job).where(Job.project_id == project.id, Job.kind == kind,
+                                                  Job.state.in_(ACTIVE_STATES)).order_by(Job.id.desc()))
+        if active is not None:
+            return active, False
     if kind in ("train", "embed"):
         pending = session.scalar(
             select(Job).where(Job.project_id == project.id, Job.kind == kind, Job.state == "queued")
@@ -54,6 +66,15 @@ def create_job(session: Session, project: Project, user: User | None, kind: str,
     job_id = job.id
     after_commit(session, lambda: task_client.send_job(broker_url, job_id, kind))
     return job, True
+
+
+def fold_note(job: Job) -> str:
+    """What an answer with an existing job (200, not 201) means, for the one who asked."""
+    if job.kind == "pretrain":
+        return (f"a pretraining of this project is already under way (job {job.id}, {job.state}): it goes on "
+                "in the background, chunk after chunk, up to the project's pretraining budget, so this request "
+                f"joined it and its parameters are not used; cancel job {job.id} first to start another")
+    return f"joined the {job.kind} job {job.id} that is still waiting: it will see everything this request would have"
 
 
 # When this process last sent each waiting job successfully. Once K labels have arrived, every label
@@ -95,3 +116,62 @@ def cancel_job(session: Session, job: Job) -> Job:
         job.message = "cancelled before it started"
     session.flush()
     return job
+
+
+def eta_seconds(job: Job) -> float | None:
+    """Seconds left of a running job, as its worker last estimated them."""
+    if job.state != "running" or job.eta_at is None:
+        return None
+    return max(0.0, (job.eta_at - utcnow()).total_seconds())
+
+
+def _about(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def _pretrain_phrase(job: Job) -> str:
+    fraction = (job.figures or {}).get("run_fraction", job.params.get("run_fraction", 0.0))
+    first = int(job.params.get("chunk", 1)) == 1
+    head = "first backbone training" if first else f"backbone improving, {fraction:.0%} trained"
+    if job.state == "queued":
+        return f"{head}; its next round waits for the worker" if not first else f"{head} waits for the worker"
+    eta = eta_seconds(job)
+    if eta is None:
+        return head
+    return f"{head}; suggestions may get better in {_about(eta)}"
+
+
+def _phrase(job: Job) -> str:
+    """One job in the expert's words."""
+    eta = eta_seconds(job)
+    left = f", {_about(eta)} left" if eta is not None else ""
+    if job.kind == "pretrain":
+        return _pretrain_phrase(job)
+    if job.kind == "embed":
+        images = (job.figures or {}).get("images")
+        if job.state == "queued" or not images:
+            return "new images wait to be embedded" if job.state == "queued" else "embedding new images"
+        done = min(images, round(job.progress / 0.9 * images))
+        return f"embedding new images: {done:,} of {images:,}"
+    if job.kind == "train":
+        return "model retraining" + (" soon" if job.state == "queued" else left)
+    return "backbone fine-tuning on your labels" + (" soon" if job.state == "queued" else left)
+
+
+# What the expert waits for most first: new images become usable, then the model, then the backbone.
+_ORDER = {"embed": 0, "train": 1, "finetune": 2, "pretrain": 3}
+
+
+def project_status(session: Session, project: Project) -> dict:
+    """A one-line account of the work under way for the project (the label, teach and import views
+    show it), with the jobs behind it."""
+    jobs = list(session.scalars(select(Job).where(Job.project_id == project.id, Job.state.in_(ACTIVE_STATES))))
+    jobs.sort(key=lambda j: (j.state != "running", _ORDER.get(j.kind, 9), j.id))
+    line = "; ".join(dict.fromkeys(_phrase(j) for j in jobs)) or "up to date"
+    return {"line": line, "busy": bool(jobs),
+            "jobs": [{"id": j.id, "kind": j.kind, "state": j.state, "progress": j.progress,
+                      "eta_seconds": eta_seconds(j)} for j in jobs]}

@@ -21,7 +21,10 @@ class ProjectSettings(BaseModel):
     retrain_every: int = Field(20, ge=1, le=100_000, description="retrain after this many new labels")
     batch_size: int = Field(20, ge=1, le=1000, description="samples the strategy picks per round")
     ssl_method: Literal[SSL_METHODS] = "simclr"  # type: ignore[valid-type]
-    pretrain_budget_s: float = Field(300, ge=1, le=24 * 3600)
+    pretrain_budget_s: float = Field(300, ge=1, le=24 * 3600, description="one pretraining chunk (seconds of "
+                                     "CPU or GPU): between chunks the backbone is checked and shorter jobs run")
+    pretrain_total_budget_s: float = Field(3600, ge=1, le=30 * 24 * 3600, description="background pretraining "
+                                           "goes on in chunks until this much training is done")
     auto_pretrain: bool = Field(True, description="pretrain a backbone after the first import")
     auto_embed: bool = Field(True, description="embed new samples as they arrive")
     lease_seconds: int = Field(300, ge=10, le=24 * 3600)
@@ -46,6 +49,7 @@ class ProjectSettingsPatch(BaseModel):
     batch_size: int | None = Field(None, ge=1, le=1000)
     ssl_method: Literal[SSL_METHODS] | None = None  # type: ignore[valid-type]
     pretrain_budget_s: float | None = Field(None, ge=1, le=24 * 3600)
+    pretrain_total_budget_s: float | None = Field(None, ge=1, le=30 * 24 * 3600)
     auto_pretrain: bool | None = None
     auto_embed: bool | None = None
     lease_seconds: int | None = Field(None, ge=10, le=24 * 3600)

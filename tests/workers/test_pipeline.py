@@ -41,6 +41,7 @@ def _jobs(admin, pid):  # noqa: ANN001
 
 def _new_project(admin, n=300, **settings):  # noqa: ANN001
     cfg = {"auto_pretrain": True, "pretrain_budget_s": 6, "retrain_every": 10, "batch_size": 10} | settings
+    cfg.setdefault("pretrain_total_budget_s", cfg["pretrain_budget_s"])  # one chunk (tests/scheduling: more)
     pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
                                         "settings": cfg}).json()["id"]
     items = digits_pngs(n)

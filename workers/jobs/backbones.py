@@ -27,14 +27,17 @@ def input_for(paths: list[str]) -> tuple[int, int]:
 
 def record_backbone(ctx: JobContext, ids: np.ndarray, paths: list[str], ckpt_key: str, *, method: str,
                     backbone: str, params: dict, metrics: dict,
-                    progress: Callable[[float, str], None]) -> tuple[int, int]:
+                    progress: Callable[[float, str], None],
+                    judge: Callable[[np.ndarray], dict] | None = None) -> tuple[int, int]:
     """Embed ``paths`` (the samples ``ids``) with the checkpoint saved at ``ckpt_key`` and record both
-    versions; returns (backbone version id, embedding version id). On any failure the checkpoint is
-    removed and nothing points at it."""
+    versions; returns (backbone version id, embedding version id). ``judge``: figures on the new
+    vectors, kept in the backbone version's metrics. On any failure the checkpoint is removed and
+    nothing points at it."""
     try:
         t0 = time.perf_counter()
         vectors = embed_paths(ctx, paths, ckpt_key, lambda f, msg="": progress(f, f"embedding: {msg}"))
         embed_s = time.perf_counter() - t0
+        metrics = {**metrics, **(judge(vectors) if judge else {})}
         with session_scope(ctx.db_url) as s:
             bv = BackboneVersion(project_id=ctx.project_id, job_id=ctx.job_id, method=method, backbone=backbone,
                                  params=params, checkpoint_key=ckpt_key,

@@ -78,7 +78,8 @@ def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
         return {"embedded": 0, "embedding_version": cur.id if cur else None}
     t0 = time.perf_counter()
     paths = [str(ctx.media / k) for k, m in zip(samples.storage_keys, missing, strict=True) if m]
-    new = embed_paths(ctx, paths, checkpoint_key, lambda f, msg="": progress(0.9 * f, msg))
+    report = lambda f, msg="": progress(0.9 * f, msg, figures={"images": len(paths)})  # noqa: E731
+    new = embed_paths(ctx, paths, checkpoint_key, report)
     seconds = time.perf_counter() - t0
     ids = np.concatenate([old_ids, samples.ids[missing]])
     vectors = new if old_vectors is None else np.concatenate([np.asarray(old_vectors), new.astype(old_vectors.dtype)])

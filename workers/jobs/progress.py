@@ -8,6 +8,7 @@ the job runs.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from app.db import session_scope
 from app.models import Job
@@ -19,23 +20,42 @@ class JobCancelled(Exception):
 
 
 class Progress:
-    """Report (fraction, message) into the jobs row, at most a few times a second."""
+    """Report (fraction, message) into the jobs row, at most a few times a second, with an estimate of
+    the time left and the figures the project's status line shows."""
 
     def __init__(self, job_id: int, db_url: str, min_interval: float = 0.5) -> None:
         self.job_id, self.db_url, self.min_interval = job_id, db_url, min_interval
         self._last = 0.0
+        self._start = time.monotonic()
 
-    def __call__(self, fraction: float, message: str = "", force: bool = False) -> None:
+    def __call__(self, fraction: float, message: str = "", force: bool = False, *, eta_s: float | None = None,
+                 figures: dict | None = None) -> None:
+        """``eta_s``: seconds left, when the handler knows better than the straight line from the
+        job's start through ``fraction`` (a pretraining chunk knows its budget). ``figures``: merged
+        into the row's figures (e.g. images embedded, of how many)."""
         now = time.monotonic()
         if not force and now - self._last < self.min_interval:
             return
         self._last = now
+        fraction = max(0.0, min(1.0, float(fraction)))
+        if eta_s is None:
+            eta_s = straight_line_eta(now - self._start, fraction)
         with session_scope(self.db_url) as s:
             job = s.get(Job, self.job_id)
             if job is None:
                 return
-            job.progress = max(0.0, min(1.0, float(fraction)))
+            job.progress = fraction
             job.message = message[:2000]
             job.heartbeat_at = utcnow()
+            job.eta_at = None if eta_s is None else job.heartbeat_at + timedelta(seconds=max(0.0, eta_s))
+            if figures:
+                job.figures = {**(job.figures or {}), **figures}
             if job.cancel_requested:
                 raise JobCancelled
+
+
+def straight_line_eta(elapsed_s: float, fraction: float) -> float | None:
+    """Seconds left if the rest goes as fast as the part done; None while too little is done to tell."""
+    if fraction < 0.02 or elapsed_s < 2.0:
+        return None
+    return elapsed_s * (1.0 - fraction) / fraction

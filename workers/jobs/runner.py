@@ -179,7 +179,7 @@ def _record(db_url: str, job_id: int, state: str, message: str, error: str | Non
         job = s.get(Job, job_id)
         if job is None:
             return
-        job.state, job.message, job.finished_at = state, message, utcnow()
+        job.state, job.message, job.finished_at, job.eta_at = state, message, utcnow(), None
         if state == "succeeded":
             job.progress = 1.0
         if error:

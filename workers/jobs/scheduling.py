@@ -1,4 +1,5 @@
-"""Jobs that jobs start: the follow-up train after new embeddings, sent after the commit."""
+"""Jobs that jobs start: the follow-up train after new embeddings, a pretraining's next chunk; sent
+after the commit."""
 
 from __future__ import annotations
 
@@ -11,3 +12,11 @@ from app.settings import get_settings
 
 def queue_train(session: Session, project: Project, reason: str) -> None:
     create_job(session, project, None, "train", {"reason": reason}, get_settings().broker_url)
+
+
+def queue_pretrain_chunk(session: Session, project: Project, params: dict) -> int:
+    """The next chunk of a pretraining run (never folded into the running chunk that queues it)."""
+    job, _ = create_job(session, project, None, "pretrain", params, get_settings().broker_url, fold=False)
+    job.message = f"chunk {params.get('chunk')} waits for its turn on the long-jobs worker"
+    session.flush()
+    return job.id

@@ -1,0 +1,109 @@
+"""Background pretraining in chunks, with a real worker process and broker: each chunk resumes the
+run's checkpoint, a second request joins the run, the project switches only to a backbone that is
+better on its own labels (a refusal is recorded with its figures), and the status line says what is
+happening."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_PASSWORD, Api, digits_pngs, imagefolder_zip, make_settings, running_worker, upload
+
+
+@pytest.fixture
+def loop(tmp_path, sqlite_url):
+    from app.db import session_scope
+    from app.main import create_app
+    from app.services.auth import create_user
+
+    settings = make_settings(tmp_path, sqlite_url)
+    with session_scope(settings.database_url) as s:
+        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
+    with TestClient(create_app(settings)) as client:
+        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+
+
+def _project(admin, n: int = 120, **settings) -> tuple[int, dict[str, str]]:  # noqa: ANN001
+    cfg = {"auto_pretrain": False, "auto_embed": True, "retrain_every": 100_000} | settings
+    pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
+                                        "settings": cfg}).json()["id"]
+    items = digits_pngs(n)
+    assert upload(admin, pid, [("digits.zip", imagefolder_zip(items))]).status_code == 201
+    return pid, {f"digits/{c}/{name}": c for name, _, c in items}
+
+
+def _pretrain_jobs(admin, pid: int) -> list[dict]:  # noqa: ANN001
+    return sorted((j for j in admin.get(f"/projects/{pid}/jobs").json() if j["kind"] == "pretrain"),
+                  key=lambda j: j["id"])
+
+
+def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(loop):
+    settings, admin = loop
+    pid, _ = _project(admin, pretrain_budget_s=2, pretrain_total_budget_s=4)
+    first = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"})
+    assert first.status_code == 201, first.text
+    again = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {"method": "rotation"}})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert "already under way" in again.json()["note"] and "not used" in again.json()["note"]
+    assert admin.get(f"/projects/{pid}/status").json()["line"].startswith(("new images wait", "first backbone"))
+
+    lines: list[str] = []
+    with running_worker(settings):
+        deadline = time.monotonic() + 90
+        while True:
+            jobs = _pretrain_jobs(admin, pid)
+            line = admin.get(f"/projects/{pid}/status").json()["line"]
+            if line not in lines:
+                lines.append(line)
+            if len(jobs) == 2 and all(j["state"] not in ("queued", "running") for j in jobs):
+                break
+            assert time.monotonic() < deadline, (jobs, lines)
+            time.sleep(0.2)
+    one, two = jobs
+    assert one["state"] == two["state"] == "succeeded", jobs
+    # The second chunk continues the first: same run checkpoint, its step count carries on, and the
+    # run ends at its total budget (CPU seconds), not at two chunks' worth of fresh training.
+    assert two["params"]["run"] == f"checkpoints/p{pid}/run{one['id']}.pt" and two["params"]["chunk"] == 2
+    assert two["result"]["steps"] > one["result"]["steps"] > 0
+    assert one["result"]["trained_s"] == pytest.approx(2, abs=1.0)
+    assert two["result"]["trained_s"] == pytest.approx(4, abs=1.0)
+    assert one["result"]["next_chunk_job"] == two["id"] and two["result"]["next_chunk_job"] is None
+    # No labels: the first backbone replaces pixels, the second chunk of the same run replaces the first.
+    assert one["result"]["switched"] and two["result"]["switched"]
+    assert admin.get(f"/projects/{pid}").json()["current_backbone_version"] == two["result"]["backbone_version"]
+    versions = admin.get(f"/projects/{pid}/versions").json()["backbones"]
+    reasons = {v["id"]: v["metrics"]["switch"]["reason"] for v in versions}
+    assert reasons[one["result"]["backbone_version"]].startswith("first backbone")
+    assert reasons[two["result"]["backbone_version"]].startswith("the same pretraining, trained longer")
+    # What the expert read meanwhile.
+    assert any(line.startswith("first backbone training; suggestions may get better in") for line in lines), lines
+    assert any(line.startswith("backbone improving, ") and "% trained" in line for line in lines), lines
+
+
+def test_a_backbone_that_is_not_better_on_the_labels_is_not_used_and_the_refusal_is_recorded(loop):
+    settings, admin = loop
+    pid, truth = _project(admin, pretrain_budget_s=2, pretrain_total_budget_s=2)
+    samples = admin.get(f"/projects/{pid}/samples", params={"limit": 1000}).json()["items"]
+    labels = [{"sample_id": s["id"], "label": truth[s["filename"]]} for s in samples[:40]]
+    assert admin.post(f"/projects/{pid}/labels", json=labels).status_code == 201
+    # min_gain 1: the new figure must beat the current one by 100 points, which no accuracy can; the
+    # comparison itself runs as always (both embeddings scored on the same 40 labels).
+    job = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {"min_gain": 1}}).json()
+    with running_worker(settings):
+        deadline = time.monotonic() + 90
+        while (done := admin.get(f"/jobs/{job['id']}").json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, done
+            time.sleep(0.3)
+    assert done["state"] == "succeeded", done
+    assert done["result"]["switched"] is False and "kept the one in use" in done["result"]["verdict"]
+    project = admin.get(f"/projects/{pid}").json()
+    assert project["current_backbone_version"] is None  # still the pixels embedding
+    version = next(v for v in admin.get(f"/projects/{pid}/versions").json()["backbones"]
+                   if v["id"] == done["result"]["backbone_version"])
+    verdict = version["metrics"]["switch"]
+    assert not version["current"] and verdict["switch"] is False and verdict["labels"] == 40
+    assert verdict["figure"] == "knn" and 0 <= verdict["new"] <= 1 and 0 <= verdict["current"] <= 1
+    assert "nearest-neighbour accuracy on 40 labels" in verdict["reason"]

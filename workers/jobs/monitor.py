@@ -1,0 +1,57 @@
+"""Whether a pretraining chunk's backbone is measurably better than what the project uses now, on the
+project's own labels (``ml.monitor``: leave-one-out nearest-neighbour accuracy while labels are few,
+cross-validated probe accuracy once every class has enough). The verdict, with both figures and a
+sentence in the expert's words, is stored in the backbone version's metrics (the versions page)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import select
+
+from app import embedding_store
+from app.db import session_scope
+from app.models import BackboneVersion
+from workers.jobs.context import JobContext, SampleTable
+
+FIGURE_NAMES = {"knn": "nearest-neighbour accuracy", "probe": "cross-validated probe accuracy"}
+
+
+def judge(ctx: JobContext, samples: SampleTable, vectors: np.ndarray, run_key: str, min_gain: float = 0.0) -> dict:
+    """The verdict on ``vectors`` (the new embedding, one row per ``samples``) against the project's
+    current embedding: ``{"switch": bool, "reason": str, ...figures}``. ``min_gain``: how much the
+    figure must improve (0: any improvement, at least one more label right)."""
+    from ml.monitor import figure_kind, score
+
+    cur = ctx.current_embedding
+    if cur is None:
+        return {"switch": True, "reason": "the project had no embedding yet"}
+    cur_ids, cur_vectors = embedding_store.read(ctx.media, cur.file_key, cur.ids_key)
+    labelled = np.array([lab is not None for lab in samples.labels], dtype=bool) & np.isin(samples.ids, cur_ids)
+    ids, y = samples.ids[labelled], np.array([lab for lab, m in zip(samples.labels, labelled, strict=True) if m])
+    kind = figure_kind(y) if len(y) else None
+    if kind is None:
+        return _without_labels(ctx, run_key, len(y))
+    new = score(vectors[labelled], y, kind)
+    old = score(np.asarray(cur_vectors)[np.searchsorted(cur_ids, ids)], y, kind)
+    better = new.accuracy > old.accuracy + min_gain
+    name = FIGURE_NAMES[kind]
+    reason = (f"{name} on {len(y)} labels: {new.accuracy:.1%} with the new backbone, "
+              f"{old.accuracy:.1%} with the one in use: " + ("switched" if better else "kept the one in use"))
+    return {"switch": better, "reason": reason, "figure": kind, "new": round(new.accuracy, 4),
+            "current": round(old.accuracy, 4), "labels": len(y), "min_gain": min_gain}
+
+
+def _without_labels(ctx: JobContext, run_key: str, n_labels: int) -> dict:
+    """Too few labels to compare: the first backbone replaces pixels (every benchmark in
+    docs/benchmarks.md puts a pretrained backbone ahead of them), and a later chunk of the same run
+    replaces its predecessor (the same training, carried on: longer self-supervised training helps in
+    every benchmark too); a backbone of another origin (fine-tuned, another run) is kept."""
+    few = f"{n_labels} labels are too few to compare (two classes with two labels each are needed)"
+    if ctx.current_backbone_version_id is None:
+        return {"switch": True, "reason": f"first backbone; {few}", "labels": n_labels}
+    with session_scope(ctx.db_url) as s:
+        params = s.scalar(select(BackboneVersion.params).where(BackboneVersion.id == ctx.current_backbone_version_id))
+    if (params or {}).get("run") == run_key:
+        return {"switch": True, "reason": f"the same pretraining, trained longer; {few}", "labels": n_labels}
+    return {"switch": False, "reason": f"kept the backbone in use (not from this pretraining); {few}",
+            "labels": n_labels}
