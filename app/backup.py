@@ -6,7 +6,9 @@ The archive is a tar (gzipped when its name ends in ``.gz`` or ``.tgz``) holding
   every table and the number of media files;
 * ``db/NNN-<table>.jsonl``: every row of every table, one JSON object a line, tables in foreign-key
   order. The dump is portable: a SQLite backup restores into PostgreSQL and back;
-* ``media/...``: every file of the media store (images, thumbnails, embeddings, checkpoints).
+* ``media/...``: every file of the media store (images, thumbnails, working copies, embeddings,
+  checkpoints), except the workers' working sets (``workset/``): they are derived from the working
+  copies, as large as all of them together, and rebuilt by the first job that needs them.
 
 The database is read from one snapshot (SQLite: a copy made with the sqlite3 backup API; PostgreSQL:
 one REPEATABLE READ, READ ONLY transaction), and the media store is copied after it. Files are always
@@ -37,6 +39,8 @@ from sqlalchemy.schema import sort_tables_and_constraints
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = "loupe-backup/1"
+# Rebuilt from the working copies when missing (workers/jobs/working_set.py): not worth archiving.
+DERIVED_MEDIA = "workset"
 CHUNK = 2000
 SKIP_TABLES = {"alembic_version"}
 # Kept by the database itself (PostgreSQL triggers on samples, migration 0005): dumped for the record,
@@ -154,8 +158,8 @@ def backup(database_url: str, media_dir: Path, out: Path, log: Callable[[str], N
             counts[table.name] = n
         copy_engine.dispose()
         media_dir = Path(media_dir)
-        media_files = [p for p in media_dir.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")] \
-            if media_dir.is_dir() else []
+        media_files = [p for p in media_dir.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+                       and p.relative_to(media_dir).parts[0] != DERIVED_MEDIA] if media_dir.is_dir() else []
         manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "revision": revision,
                     "source_dialect": engine.dialect.name, "tables": counts, "media_files": len(media_files),
                     "table_order": [t.name for t in tables]}

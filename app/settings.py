@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_zip_uncompressed_bytes: int = 8 * 1024 * 1024 * 1024
     max_zip_ratio: float = 200.0
     thumbnail_size: int = 256
+    # Short side of the working copy made at import (what pretraining and embedding read): about twice
+    # the largest backbone input; a GPU deployment training at 224 px may raise it to 448.
+    work_side: int = 256
 
     token_ttl_hours: int = 24 * 14
     default_lease_seconds: int = 300

@@ -22,6 +22,16 @@ class BlobStore:
     def key_for(digest: str, kind: str, ext: str) -> str:
         return f"{kind}/{digest[:2]}/{digest[2:4]}/{digest}{ext}"
 
+    @staticmethod
+    def working_key(digest: str, side: int, ext: str) -> str:
+        """Where the working copy of the original with hash ``digest`` lives (imaging.working_copy).
+
+        Derived from the content hash, like the original's key, so no column records it and samples
+        imported before working copies existed find theirs once a worker has made it; the side is
+        part of the name, so a larger ``work_side`` makes new copies instead of reusing smaller ones.
+        """
+        return BlobStore.key_for(digest, "work", f"-{side}{ext}")
+
     def _path(self, key: str) -> str:
         p = os.path.normpath(os.path.join(self._root, key))
         if not p.startswith(self._root + os.sep):

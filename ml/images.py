@@ -1,19 +1,21 @@
 """Image normalisation: every PIL mode and size becomes a backbone input array here, and only here.
 
-Import checks, dataset loaders, pretraining and embedding all call these functions, so an image is
-converted identically wherever it is read (a sample embedded at import time and the same sample seen
-by a pretraining job must give the same pixels).
+Dataset loaders, pretraining and embedding call these functions, and the import's working copies use
+the same conversion (``imaging.normalise``), so an image is converted identically wherever it is read
+(a sample embedded at import time and the same sample seen by a pretraining job give the same pixels).
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+# The mode conversion and the EXIF-upright loader are shared with the import's working copies (app),
+# which may not import ml: they live in the PIL-only package ``imaging`` and are re-exported here.
+from imaging.normalise import ALPHA_BACKGROUND, load_image, to_l_or_rgb, working_mode  # noqa: F401
 
 # Bounds on the backbone input side. Tiny images (the 8x8 scikit-learn digits of the demo project) are
 # upscaled to MIN_* because a CNN with four pooling stages needs about 28 px to keep any spatial
@@ -23,69 +25,8 @@ MAX_GREY_SIZE = 64
 MIN_COLOUR_SIZE = 32
 MAX_COLOUR_SIZE = 96
 
-# Background that transparent pixels are composited onto. Transparent PNGs are usually drawn to be
-# seen on a white page (icons, scans, cut-outs), so white keeps them looking as their authors meant.
-ALPHA_BACKGROUND = (255, 255, 255)
-
-_HIGH_DEPTH_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
-
-
-def load_image(path_or_fileobj: str | os.PathLike | BinaryIO | bytes) -> Image.Image:
-    """Open an image file fully, honouring its EXIF orientation.
-
-    Args:
-        path_or_fileobj: a path, an open binary file, or the raw bytes.
-
-    Returns:
-        The decoded first frame (animated GIF/TIFF stacks give frame 0), rotated upright.
-    """
-    if isinstance(path_or_fileobj, (bytes, bytearray)):
-        path_or_fileobj = io.BytesIO(path_or_fileobj)
-    with Image.open(path_or_fileobj) as img:
-        img.seek(0)
-        img.load()
-        # exif_transpose returns a copy, so the image outlives the closed file.
-        upright = ImageOps.exif_transpose(img)
-        return upright if upright is not None else img.copy()
-
-
-def _stretch_high_depth(img: Image.Image) -> Image.Image:
-    """16-bit/32-bit/float images to 8-bit L by a robust per-image contrast stretch.
-
-    Sensor data (microscopy, X-ray, thermal) rarely spans the full 16-bit range (12-bit cameras are
-    common), so dividing by 257 would leave most images nearly black; the 0.5/99.5 percentiles ignore
-    hot pixels.
-    """
-    arr = np.asarray(img, dtype=np.float64)
-    if arr.ndim == 3:
-        arr = arr.mean(axis=2)
-    lo, hi = np.percentile(arr, [0.5, 99.5])
-    if hi <= lo:
-        out = np.zeros(arr.shape, dtype=np.uint8)
-    else:
-        out = np.clip((arr - lo) * (255.0 / (hi - lo)), 0, 255).round().astype(np.uint8)
-    return Image.fromarray(out, mode="L")
-
-
-def _to_l_or_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 'L' or 'RGB', flattening transparency onto ALPHA_BACKGROUND."""
-    if img.mode in _HIGH_DEPTH_MODES:
-        return _stretch_high_depth(img)
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif img.mode == "PA":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
-        composed = Image.alpha_composite(background, rgba)
-        return composed.convert("L" if img.mode in ("LA", "La") else "RGB")
-    if img.mode in ("L", "RGB"):
-        return img
-    if img.mode == "1":
-        return img.convert("L")
-    # CMYK, YCbCr, LAB, HSV, RGBX: PIL knows how to reach RGB from each.
-    return img.convert("RGB")
+# Larger inputs where a GPU pretrains: its throughput pays for the pixels a CPU cannot afford (issue 13).
+MAX_GPU_SIZE = 224
 
 
 def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
@@ -104,7 +45,7 @@ def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    img = _to_l_or_rgb(img)
+    img = to_l_or_rgb(img)
     img = img.convert("L" if channels == 1 else "RGB")
     w, h = img.size
     scale = size / min(w, h)
@@ -121,22 +62,25 @@ def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
 
 def is_greyscale(img: Image.Image, tolerance: int = 3) -> bool:
     """True when an image carries no colour (greyscale modes, or RGB with equal channels)."""
-    if img.mode in _HIGH_DEPTH_MODES or img.mode in ("1", "L", "LA", "La"):
+    if working_mode(img.mode) == "L":
         return True
-    rgb = np.asarray(_to_l_or_rgb(img).convert("RGB").resize((32, 32)), dtype=np.int16)
+    rgb = np.asarray(to_l_or_rgb(img).convert("RGB").resize((32, 32)), dtype=np.int16)
     spread = rgb.max(axis=2) - rgb.min(axis=2)
     return bool(np.percentile(spread, 99) <= tolerance)
 
 
-def choose_input(sample_images: Iterable[Image.Image]) -> tuple[int, int]:
+def choose_input(sample_images: Iterable[Image.Image], device: str = "cpu") -> tuple[int, int]:
     """Decide the backbone input (size, channels) from a sample of the project's images.
 
     Greyscale data gets one channel and 28-64 px; colour gets three channels and 32-96 px. The side is
     the median short side rounded to a multiple of 4 and clamped to those bounds, so 8x8 digits become
-    28 px, MNIST stays 28 px, CIFAR stays 32 px and photographs become 96 px.
+    28 px, MNIST stays 28 px, CIFAR stays 32 px and photographs become 96 px. On a GPU (``device``
+    "cuda") the upper bound is MAX_GPU_SIZE for both, so photographs become 224 px.
 
     Args:
-        sample_images: a few dozen PIL images are enough.
+        sample_images: a few dozen PIL images are enough (working copies do: their short side is
+            capped at 256 px, above every bound).
+        device: "cpu" or "cuda", where the backbone will train.
 
     Returns:
         (size, channels).
@@ -147,9 +91,10 @@ def choose_input(sample_images: Iterable[Image.Image]) -> tuple[int, int]:
     grey = sum(is_greyscale(im) for im in images) >= 0.95 * len(images)
     short = float(np.median([min(im.size) for im in images]))
     side = int(round(short / 4.0)) * 4
+    gpu = device.startswith("cuda")
     if grey:
-        return int(np.clip(side, MIN_GREY_SIZE, MAX_GREY_SIZE)), 1
-    return int(np.clip(side, MIN_COLOUR_SIZE, MAX_COLOUR_SIZE)), 3
+        return int(np.clip(side, MIN_GREY_SIZE, MAX_GPU_SIZE if gpu else MAX_GREY_SIZE)), 1
+    return int(np.clip(side, MIN_COLOUR_SIZE, MAX_GPU_SIZE if gpu else MAX_COLOUR_SIZE)), 3
 
 
 def as_nhwc(images: np.ndarray) -> np.ndarray:

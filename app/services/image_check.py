@@ -1,7 +1,9 @@
-"""Decide whether an uploaded file is an image we accept, and make its thumbnail.
+"""Decide whether an uploaded file is an image we accept, and make its thumbnail and working copy.
 
 Everything that can be wrong with a file is found here, before anything is stored, so a rejected file
-leaves no trace.
+leaves no trace. The file is decoded once: the check, the working copy (what pretraining and embedding
+read, ``imaging.working_copy``) and the thumbnail (made from the working copy, so a 12 MP photo is
+reduced once) all come from that one decode.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import io
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imaging import working_copy
+from imaging.normalise import to_l_or_rgb
 
 ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"}
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif", "WEBP": ".webp"}
@@ -32,39 +36,25 @@ class CheckedImage:
     mode: str
     format: str
     thumbnail: bytes | None  # JPEG; None when the file itself is one (a small, upright RGB/grey JPEG)
+    working: bytes | None = None  # the working copy; None when the original serves as its own
+    working_ext: str = ""  # ".jpg" or ".png" (imaging.working_copy.extension)
 
     @property
     def extension(self) -> str:
         return EXTENSIONS[self.format]
 
 
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """Bring any mode to L, RGB or RGBA for display (16-bit and 32-bit greyscale are rescaled)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = float(arr.max()) or 1.0
-        return Image.fromarray(np.clip(arr * (255.0 / hi), 0, 255).astype(np.uint8), "L")
-    if img.mode in ("L", "RGB", "RGBA"):
-        return img
-    if img.mode in ("P", "PA", "LA") or "transparency" in img.info:
-        return img.convert("RGBA")
-    return img.convert("RGB")  # CMYK, YCbCr, 1, ...
-
-
-def _thumbnail(img: Image.Image, size: int) -> bytes:
-    img = _to_8bit(img)
-    if img.mode == "RGBA":
-        background = Image.new("RGB", img.size, (255, 255, 255))
-        background.paste(img, mask=img.getchannel("A"))
-        img = background
-    img = img.copy()
+def _thumbnail(working: Image.Image, size: int) -> bytes:
+    """JPEG of at most ``size`` px a side from the working copy (already 'L' or 'RGB', upright)."""
+    img = working.copy()
     img.thumbnail((size, size))
     out = io.BytesIO()
     img.save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
-def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> CheckedImage:
+def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int,
+                work_side: int = working_copy.WORK_SIDE) -> CheckedImage:
     if not data:
         raise ImageRejected("empty file")
     try:
@@ -83,10 +73,18 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
             mode = img.mode
             if (fmt == "JPEG" and mode in ("L", "RGB") and max(w, h) <= thumbnail_size
                     and img.getexif().get(0x0112, 1) == 1):
-                # Already a thumbnail: re-encoding it would only cost time and a second file.
+                # Already a thumbnail (and its own working copy): re-encoding it would only cost time
+                # and a second file.
                 return CheckedImage(w, h, mode, fmt, None)
             img = ImageOps.exif_transpose(img)
-            return CheckedImage(img.width, img.height, mode, fmt, _thumbnail(img, thumbnail_size))
+            work = working_copy.reduce(img, work_side)
+            # A large thumbnail setting can ask for more pixels than the working copy has.
+            thumb = _thumbnail(work if max(work.size) >= thumbnail_size else to_l_or_rgb(img),
+                               thumbnail_size)
+            if working_copy.original_serves(mode, img.width, img.height, work_side):
+                return CheckedImage(img.width, img.height, mode, fmt, thumb)
+            ext = working_copy.extension(mode, img.width, img.height, work_side)
+            return CheckedImage(img.width, img.height, mode, fmt, thumb, working_copy.encode(work, ext), ext)
     except ImageRejected:
         raise
     except UnidentifiedImageError:

@@ -1,4 +1,5 @@
-"""Import candidate files into a project: check, hash, store once, thumbnail, insert rows in bulk."""
+"""Import candidate files into a project: check, hash, store once (with thumbnail and working copy),
+insert rows in bulk."""
 
 from __future__ import annotations
 
@@ -60,12 +61,15 @@ def import_candidates(
         fresh = [r for r in rows if r["content_hash"] not in existing]
         result.duplicates += len(rows) - len(fresh)
         for r in fresh:
-            for key, blob in (("storage_key", r.pop("_data")), ("thumbnail_key", r.pop("_thumb"))):
-                if blob is not None and store.put(r[key], blob):
-                    on_rollback(session, lambda k=r[key]: store.delete(k))
+            work_key = r.pop("_work_key")  # not a column: derived from the hash (BlobStore.working_key)
+            for key, blob in ((r["storage_key"], r.pop("_data")), (r["thumbnail_key"], r.pop("_thumb")),
+                              (work_key, r.pop("_work"))):
+                if blob is not None and store.put(key, blob):
+                    on_rollback(session, lambda k=key: store.delete(k))
         folders = {r["content_hash"]: r.pop("_folder") for r in fresh}
         for r in rows:
-            r.pop("_data", None), r.pop("_thumb", None), r.pop("_folder", None)
+            for extra in ("_data", "_thumb", "_work", "_work_key", "_folder"):
+                r.pop(extra, None)
         inserted = samples_repo.insert_samples(session, fresh)
         # A concurrent import of the same file wins the unique constraint; ours counts as a duplicate.
         result.duplicates += len(fresh) - len(inserted)
@@ -88,9 +92,8 @@ def import_candidates(
                 result.duplicates += 1
             else:
                 try:
-                    checked = check_image(
-                        cand.data, max_pixels=settings.max_image_pixels, thumbnail_size=settings.thumbnail_size
-                    )
+                    checked = check_image(cand.data, max_pixels=settings.max_image_pixels,
+                                          thumbnail_size=settings.thumbnail_size, work_side=settings.work_side)
                 except ImageRejected as exc:
                     result.rejected.append({"filename": cand.filename, "reason": exc.reason})
                 else:
@@ -114,6 +117,8 @@ def import_candidates(
                             "is_audit": rk % AUDIT_POOL_EVERY == 0,
                             "_data": cand.data,
                             "_thumb": checked.thumbnail,
+                            "_work": checked.working,
+                            "_work_key": store.working_key(digest, settings.work_side, checked.working_ext),
                             "_folder": cand.folder,
                         }
                     )

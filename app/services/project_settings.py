@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ESTIMATORS = ("logistic", "label_spreading")
 STRATEGIES = ("mixed", "random", "least_confidence", "margin", "entropy", "kcenter", "cold_start")
 SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw")
+# The backbone input side an admin may choose: 16 px still keeps some structure; 224 px is what ImageNet
+# backbones take (and what a GPU affords); multiples of 4 keep the CNNs' pooling stages exact.
+InputSize = Annotated[int, Field(ge=16, le=224, multiple_of=4)]
 
 
 class ProjectSettings(BaseModel):
@@ -27,12 +30,19 @@ class ProjectSettings(BaseModel):
                                            "goes on in chunks until this much training is done")
     auto_pretrain: bool = Field(True, description="pretrain a backbone after the first import")
     auto_embed: bool = Field(True, description="embed new samples as they arrive")
+    input_size: InputSize | None = Field(None, description="backbone input side in pixels; absent: chosen at each "
+                                         "pretraining from the images and the worker's device")
     lease_seconds: int = Field(300, ge=10, le=24 * 3600)
     audit_fraction: float = Field(0.1, ge=0.0, le=0.5, description="share of labels asked on the random audit sample")
     target_accuracy: float = Field(0.95, gt=0.0, le=1.0)
     review_confidence: float = Field(0.95, gt=0.0, le=1.0, description="a label against a model this sure goes to review")
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
     webhook_secret: str | None = Field(None, max_length=200)
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _auto_is_absent(cls, v: Any) -> Any:
+        return None if v == "auto" else v
 
 
 def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -52,6 +62,7 @@ class ProjectSettingsPatch(BaseModel):
     pretrain_total_budget_s: float | None = Field(None, ge=1, le=30 * 24 * 3600)
     auto_pretrain: bool | None = None
     auto_embed: bool | None = None
+    input_size: InputSize | Literal["auto"] | None = None  # "auto": back to the automatic choice
     lease_seconds: int | None = Field(None, ge=10, le=24 * 3600)
     audit_fraction: float | None = Field(None, ge=0.0, le=0.5)
     target_accuracy: float | None = Field(None, gt=0.0, le=1.0)

@@ -32,6 +32,12 @@ def test_ml_imports_nothing_of_the_service():
     assert bad == set()
 
 
+def test_imaging_is_pil_and_numpy_only():
+    # app and ml both import it (the conversion they must share), so it may import neither side.
+    allowed = {"PIL", "numpy", "imaging", "__future__", "io", "os", "typing"}
+    assert {(f, m) for f, m in _imports("imaging") if m.split(".")[0] not in allowed} == set()
+
+
 def test_workers_never_import_the_api_layer():
     assert {(f, m) for f, m in _imports("workers") if m.startswith("app.api")} == set()
 

@@ -17,12 +17,19 @@ from workers.jobs.embed import embed_paths, write_version
 ANY = object()  # switch_backbone: whatever backbone the project has now
 
 
-def input_for(paths: list[str]) -> tuple[int, int]:
-    """Backbone input (size, channels) chosen from about 200 of the project's images."""
+def input_for(paths: list[str], setting: int | None = None) -> tuple[int, int]:
+    """Backbone input (size, channels): the size is the project's ``input_size`` setting where an admin
+    set one, else chosen from about 200 of the project's images (their working copies do) and this
+    worker's device (a GPU takes up to 224 px, a CPU 64-96: ``ml.images.choose_input``); the channels
+    always come from the images."""
+    import torch
+
     from ml.images import choose_input, load_image
 
     step = max(1, len(paths) // 200)
-    return choose_input([load_image(p) for p in paths[::step]])
+    size, channels = choose_input([load_image(p) for p in paths[::step]],
+                                  device="cuda" if torch.cuda.is_available() else "cpu")
+    return int(setting or size), channels
 
 
 def record_backbone(ctx: JobContext, ids: np.ndarray, paths: list[str], ckpt_key: str, *, method: str,
@@ -35,7 +42,7 @@ def record_backbone(ctx: JobContext, ids: np.ndarray, paths: list[str], ckpt_key
     nothing points at it."""
     try:
         t0 = time.perf_counter()
-        vectors = embed_paths(ctx, paths, ckpt_key, lambda f, msg="": progress(f, f"embedding: {msg}"))
+        vectors = embed_paths(ctx, paths, ckpt_key, lambda f, msg="": progress(f, f"embedding: {msg}"), ids=ids)
         embed_s = time.perf_counter() - t0
         metrics = {**metrics, **(judge(vectors) if judge else {})}
         with session_scope(ctx.db_url) as s:

@@ -16,12 +16,17 @@ from app.db import session_scope
 from app.models import BackboneVersion, EmbeddingVersion, Project
 from workers.jobs.context import JobContext, load_context, load_samples
 from workers.jobs.progress import Progress
+from workers.jobs.working_set import load_working_set, working_copy_paths
 
 PIXEL_SIZE = 16
 
 
-def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, progress) -> np.ndarray:  # noqa: ANN001
-    """(N, D) float16, L2-normalised: the backbone's embedding, or pixels without one."""
+def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, progress,  # noqa: ANN001
+                ids: np.ndarray | None = None) -> np.ndarray:
+    """(N, D) float16, L2-normalised: the backbone's embedding, or pixels without one.
+
+    ``paths`` are the images' working copies (``working_set.working_copy_paths``); with ``ids`` (the
+    samples of ``paths``) a backbone reads the project's working set instead of decoding files."""
     if checkpoint_key is None:
         from ml.pixel_baseline import pixel_features
 
@@ -33,8 +38,31 @@ def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, p
     from ml.training import Checkpoint
 
     ckpt = Checkpoint.load(str(ctx.media / checkpoint_key))
-    return extract_embeddings_from_files(ckpt, paths, layer=ctx.settings.get("embedding_layer", "last"),
+    layer = ctx.settings.get("embedding_layer", "last")
+    if ids is not None:
+        return embed_working_set(ctx, ckpt, ids, layer, progress)
+    return extract_embeddings_from_files(ckpt, paths, layer=layer,
                                          progress=progress, num_workers=None if len(paths) >= 2000 else 0)
+
+
+def embed_working_set(ctx: JobContext, ckpt, ids: np.ndarray, layer: str, progress) -> np.ndarray:  # noqa: ANN001
+    """Embed the samples ``ids`` from the working set at the checkpoint's input, a slice at a time (the
+    set stays on disk: a million-image project never sits in memory)."""
+    from ml.backbones import Backbone
+    from ml.embedding import extract_embeddings, load_backbone
+
+    model = load_backbone(ckpt)
+    source = model if isinstance(model, Backbone) else ckpt  # built once, unless only the checkpoint will do
+    images = load_working_set(ctx, int(ckpt.config["image_size"]), int(ckpt.config["in_channels"]), ids,
+                              progress=lambda f, msg: progress(0.3 * f, msg))
+    step = 4096
+
+    def part(i: int) -> np.ndarray:
+        done = lambda f, msg: progress(0.3 + 0.7 * min(1.0, (i + f * step) / len(ids)), msg)  # noqa: E731
+        return extract_embeddings(source, np.array(images[i:i + step]), layer=layer, progress=done)
+
+    parts = [part(i) for i in range(0, len(ids), step)]
+    return np.concatenate(parts) if parts else np.empty((0, 0), np.float16)
 
 
 def write_version(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, backbone_version_id: int | None,
@@ -77,9 +105,9 @@ def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
     if not missing.any():
         return {"embedded": 0, "embedding_version": cur.id if cur else None}
     t0 = time.perf_counter()
-    paths = [str(ctx.media / k) for k, m in zip(samples.storage_keys, missing, strict=True) if m]
+    paths = working_copy_paths(ctx, samples.ids[missing])
     report = lambda f, msg="": progress(0.9 * f, msg, figures={"images": len(paths)})  # noqa: E731
-    new = embed_paths(ctx, paths, checkpoint_key, report)
+    new = embed_paths(ctx, paths, checkpoint_key, report, ids=samples.ids[missing])
     seconds = time.perf_counter() - t0
     ids = np.concatenate([old_ids, samples.ids[missing]])
     vectors = new if old_vectors is None else np.concatenate([np.asarray(old_vectors), new.astype(old_vectors.dtype)])
