@@ -13,6 +13,7 @@ from app.api import errors as api_errors
 from app.api.limits import BodySizeLimit
 from app.api.routes import (
     auth,
+    backbones,
     explore,
     health,
     jobs,
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_errors.install(app)
 
     for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, versions, explore,
-                   team):
+                   team, backbones):
         app.include_router(module.router, prefix="/api/v1")
 
     if FRONTEND_DIR.is_dir():

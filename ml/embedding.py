@@ -34,6 +34,10 @@ def load_backbone(checkpoint: Checkpoint | str) -> Backbone:
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint.load(checkpoint)
     cfg = checkpoint.config
+    if cfg.get("external"):  # a registered backbone file (torchvision, TorchScript, ONNX)
+        from ml.backbones.external import load_external
+
+        return load_external(checkpoint).eval()
     model = create_backbone(cfg["backbone"], cfg["in_channels"], cfg["image_size"], **cfg.get("backbone_kwargs", {}))
     model.load_state_dict(checkpoint.backbone_state)
     return model.eval()

@@ -64,6 +64,7 @@ def pretrain(
     budget_clock: str = "wall",
     precision: str = "auto",
     stop_after_seconds: float | None = None,
+    initial_backbone: Checkpoint | None = None,
 ) -> Checkpoint:
     """Self-supervised pretraining of a backbone on unlabelled images (labels are never seen).
 
@@ -93,6 +94,9 @@ def pretrain(
             optimiser state in the checkpoint is untouched, so resuming still works).
         stop_after_seconds: train one chunk of this many seconds (``budget_clock``) of the run and
             pause (``state["done"]`` stays False); resuming from ``checkpoint_path`` continues it.
+        initial_backbone: start from this backbone's weights (e.g. a registered file,
+            ``ml.backbones.external``) instead of a fresh one; its input contract (size, channels,
+            normalisation) is kept, and the result reloads as it did.
 
     Returns:
         The trained ``Checkpoint`` (backbone weights + config + training state).
@@ -107,7 +111,11 @@ def pretrain(
         t = c["train"]
         lr, batch_size, optimizer = t["lr"], t["batch_size"], t["optimizer"]
         weight_decay, seed = t["weight_decay"], t["seed"]
+    if initial_backbone is not None:
+        image_size, channels = initial_backbone.config["image_size"], initial_backbone.config["in_channels"]
     config, arr = describe_input(images, backbone=backbone, device=dev, image_size=image_size, channels=channels)
+    if initial_backbone is not None:  # its own description (external source, normalisation) rebuilds it
+        config = {**initial_backbone.config, **{k: config[k] for k in ("in_channels", "image_size")}}
     if resume_from is not None:
         config["norm_mean"], config["norm_std"] = resume_from.config["norm_mean"], resume_from.config["norm_std"]
     cls = method_class(method)
@@ -120,8 +128,13 @@ def pretrain(
     if cfg.epochs is None and cfg.budget_seconds is None:
         raise ValueError("give budget_seconds or epochs")
     torch.manual_seed(seed)
-    net = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
-    net.set_normalization(config["norm_mean"], config["norm_std"])
+    if initial_backbone is not None:
+        from ml.embedding import load_backbone
+
+        net = load_backbone(initial_backbone)
+    else:
+        net = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
+        net.set_normalization(config["norm_mean"], config["norm_std"])
     ssl = create_method(cls.name, net, **method_kwargs)
 
     def report(fraction: float, loss: float, ips: float) -> None:

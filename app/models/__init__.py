@@ -1,5 +1,6 @@
 """All tables, imported here so Alembic and the services see one metadata."""
 
+from app.models.backbone import RegisteredBackbone
 from app.models.base import Base
 from app.models.job import Job
 from app.models.label import IdempotencyRecord, Label, LabelCount, Review, WebhookDelivery
@@ -21,6 +22,7 @@ __all__ = [
     "ModelVersion",
     "Prediction",
     "Project",
+    "RegisteredBackbone",
     "Review",
     "WebhookDelivery",
     "Sample",

@@ -58,7 +58,9 @@ def after_import(session: Session, project: Project, created: int, broker_url: s
     # Embedding first: it is quick, and it gives the queue a cold-start order while pretraining runs.
     if cfg["auto_embed"]:
         create_job(session, project, None, "embed", {"reason": f"{created} new samples"}, broker_url)
-    if cfg["auto_pretrain"] and project.current_backbone_version_id is None:
+    # A registered backbone used frozen or fine-tuned is not pretrained (only "continue" pretrains it).
+    registered_only = cfg.get("backbone") is not None and cfg.get("backbone_mode") != "continue"
+    if cfg["auto_pretrain"] and project.current_backbone_version_id is None and not registered_only:
         pretrained = session.scalar(select(Job.id).where(Job.project_id == project.id, Job.kind == "pretrain"))
         if pretrained is None:
             create_job(session, project, None, "pretrain", {"reason": "first import"}, broker_url)

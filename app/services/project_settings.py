@@ -12,6 +12,7 @@ SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw")
 # The backbone input side an admin may choose: 16 px still keeps some structure; 224 px is what ImageNet
 # backbones take (and what a GPU affords); multiples of 4 keep the CNNs' pooling stages exact.
 InputSize = Annotated[int, Field(ge=16, le=224, multiple_of=4)]
+BACKBONE_MODES = ("frozen", "continue", "finetune")  # how a registered backbone is used (app/services/backbones.py)
 
 
 class ProjectSettings(BaseModel):
@@ -38,6 +39,10 @@ class ProjectSettings(BaseModel):
     review_confidence: float = Field(0.95, gt=0.0, le=1.0, description="a label against a model this sure goes to review")
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
     webhook_secret: str | None = Field(None, max_length=200)
+    backbone: int | None = Field(None, ge=1, description="a registered backbone's id; none: self-supervision from scratch")
+    backbone_mode: Literal[BACKBONE_MODES] = Field(  # type: ignore[valid-type]
+        "frozen", description="use the registered backbone frozen, continue its pretraining on this project's images, "
+        "or fine-tune it on the labels")
 
     @field_validator("input_size", mode="before")
     @classmethod
@@ -69,3 +74,15 @@ class ProjectSettingsPatch(BaseModel):
     review_confidence: float | None = Field(None, gt=0.0, le=1.0)
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
     webhook_secret: str | None = Field(None, max_length=200)
+    backbone: int | None = Field(None, ge=1, description="a registered backbone's id; null: self-supervision from scratch")
+    backbone_mode: Literal[BACKBONE_MODES] | None = None  # type: ignore[valid-type]
+
+
+# Settings a patch may clear with an explicit null (every other null means "leave it as it is").
+CLEARABLE = ("backbone",)
+
+
+def patch_values(patch: ProjectSettingsPatch) -> dict[str, Any]:
+    """What a patch changes: its non-null values, and the clearable settings it sets to null."""
+    return {**patch.model_dump(exclude_none=True),
+            **{k: None for k in CLEARABLE if k in patch.model_fields_set and getattr(patch, k) is None}}

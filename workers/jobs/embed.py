@@ -89,6 +89,10 @@ def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
     from workers.jobs.scheduling import queue_train
 
     ctx = load_context(job_id)
+    from workers.jobs.registered import adopt_registered  # local: registered imports this module
+
+    if (adopted := adopt_registered(ctx, progress)) is not None:  # the project chose a registered backbone
+        return adopted
     samples = load_samples(ctx)
     if len(samples.ids) == 0:
         raise ValueError("the project has no images yet: import some first")

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep
+from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from app.models import Project
 from app.repos import samples as samples_repo
 from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch
+from app.services import backbones as backbone_service
 from app.services import projects as project_service
-from app.services.project_settings import effective_settings
+from app.services.project_settings import effective_settings, patch_values
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -34,16 +35,20 @@ def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> P
     project = project_service.create_project(
         session, body.name, body.classes, body.description, body.settings.model_dump(exclude_none=True)
         if body.settings else None)
+    backbone_service.check_choice(session, effective_settings(project.settings))
     return project_out(project, "admin", (0, 0))
 
 
 @router.patch("/{pid}")
-def update_project(pid: int, body: ProjectPatch, session: SessionDep, admin: AdminUser) -> ProjectOut:
+def update_project(pid: int, body: ProjectPatch, session: SessionDep, settings: SettingsDep,
+                   admin: AdminUser) -> ProjectOut:
     """Change the description, append classes, or change settings (estimator, strategy, retrain
     interval, batch size, self-supervised method, ...). Admin only."""
     project, role = project_service.get_project_for(session, admin, pid, "admin")
+    before = effective_settings(project.settings)
     project_service.update_project(session, project, body.description, body.add_classes,
-                                   body.settings.model_dump(exclude_none=True) if body.settings else {})
+                                   patch_values(body.settings) if body.settings else {})
+    backbone_service.settings_changed(session, project, before, settings.broker_url)
     return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)))
 
 

@@ -1,0 +1,78 @@
+"""Registered backbones: upload (checked in a child process), list, download, and export of a backbone a
+project learned. Routes stay thin: app/services/backbones.py holds the rules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import FileResponse
+
+from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.models import RegisteredBackbone
+from app.schemas.backbones import BackboneExportIn, BackboneOut
+from app.services import backbones as backbone_service
+from app.services import projects as project_service
+from app.services.errors import NotFound
+
+router = APIRouter(tags=["backbones"])
+
+
+def backbone_out(row: RegisteredBackbone) -> BackboneOut:
+    return BackboneOut(
+        id=row.id, name=row.name, format=row.format, architecture=row.architecture, embedding_dim=row.embedding_dim,
+        input_size=row.input_size, in_channels=row.in_channels, normalization=(row.details or {}).get("normalization"),
+        filename=row.filename, sha256=row.sha256, size=row.size, source_project_id=row.source_project_id,
+        source_backbone_version_id=row.source_backbone_version_id, details=row.details or {},
+        created_at=row.created_at)
+
+
+@router.post("/backbones", status_code=201, responses={409: {}, 413: {}, 422: {}})
+def register_backbone(
+    file: Annotated[UploadFile, File(description="a state dict (.pth, .safetensors), TorchScript or ONNX")],
+    format: Annotated[str, Form(description="torchvision, torchscript or onnx")],  # noqa: A002 - the contract's name
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+    name: Annotated[str | None, Form(max_length=200)] = None,
+    architecture: Annotated[str | None, Form(max_length=64, description="torchvision.models name")] = None,
+    input_size: Annotated[int | None, Form(description="input side in px (default: the file's own, else 224)")] = None,
+    normalization: Annotated[str | None, Form(description="imagenet (default) or unit ([0, 1] unchanged)")] = None,
+) -> BackboneOut:
+    """Registers a backbone file (admin). It is loaded and run on a dummy batch first; a file that does
+    not load, does not fit its architecture or does not run is refused (422, with the reason) and
+    nothing is stored."""
+    row = backbone_service.register_file(session, settings.media_path, admin, file.file, file.filename or "backbone",
+                                         format, name, architecture or None, input_size, normalization or None)
+    return backbone_out(row)
+
+
+@router.get("/backbones")
+def list_backbones(session: SessionDep, _user: CurrentUser) -> list[BackboneOut]:
+    return [backbone_out(r) for r in backbone_service.list_backbones(session)]
+
+
+@router.get("/backbones/{bid}")
+def get_backbone(bid: int, session: SessionDep, _user: CurrentUser) -> BackboneOut:
+    return backbone_out(backbone_service.get_backbone(session, bid))
+
+
+@router.get("/backbones/{bid}/file", response_class=FileResponse)
+def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: AdminUser) -> FileResponse:
+    """The registered file as uploaded (or, for an exported one, the TorchScript file Loupe wrote)."""
+    row = backbone_service.get_backbone(session, bid)
+    path = settings.media_path / row.file_key
+    if not path.is_file():
+        raise NotFound("the stored backbone file is missing")
+    return FileResponse(path, media_type="application/octet-stream", filename=row.filename)
+
+
+@router.post("/projects/{pid}/versions/backbones/{bvid}/export", status_code=201, responses={409: {}, 422: {}})
+def export_backbone_version(pid: int, bvid: int, session: SessionDep, settings: SettingsDep, admin: AdminUser,
+                            body: BackboneExportIn | None = None) -> BackboneOut:
+    """Registers a backbone this project learned (a backbone version) as a TorchScript file that other
+    projects can choose as their ``backbone``; ``GET /backbones/{id}/file`` then downloads it."""
+    project, _ = project_service.get_project_for(session, admin, pid, "admin")
+    row = backbone_service.export_version(session, settings.media_path, admin, project, bvid,
+                                          body.name if body else None)
+    return backbone_out(row)

@@ -1,0 +1,75 @@
+"""``python -m ml.backbones.check``: check or export a backbone file in a process of its own.
+
+The API never imports torch (docs/architecture.md), and a user's file is untrusted: loading it may take
+seconds, gigabytes, or crash the interpreter inside a native library. So the service runs this in a
+child process with a timeout and reads one JSON object from stdout:
+
+    check FILE --format F [--architecture A] [--input-size S] [--normalization N]
+        -> {"ok": true, "embedding_dim": ..., "input_size": ..., ...}
+    export CHECKPOINT OUT
+        writes a project's backbone (a Loupe checkpoint) as TorchScript, then checks that file
+        -> the check of OUT, plus "exported": {its input contract}
+
+A file that is refused answers {"ok": false, "error": "..."} with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml.backbones.check")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="load a backbone file and run a dummy batch")
+    check.add_argument("file")
+    check.add_argument("--format", required=True)
+    check.add_argument("--architecture", default=None)
+    check.add_argument("--input-size", type=int, default=None)
+    check.add_argument("--normalization", default=None)
+    export = sub.add_parser("export", help="write a Loupe checkpoint as a TorchScript file")
+    export.add_argument("checkpoint")
+    export.add_argument("out")
+    return parser
+
+
+def run(argv: list[str]) -> dict:
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore")  # deprecation notes of torch.jit/onnx: stdout stays one JSON object
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    from ml.backbones.external import check_backbone, export_torchscript
+
+    args = _parser().parse_args(argv)
+    if args.command == "export":
+        from ml.training import Checkpoint
+
+        try:
+            ckpt = Checkpoint.load(args.checkpoint)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"the backbone version's checkpoint cannot be read: {exc}") from None
+        contract = export_torchscript(ckpt, args.out)
+        return {**check_backbone(args.out, "torchscript"), "exported": contract}
+    return check_backbone(args.file, args.format, args.architecture, args.input_size, args.normalization)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        report = run(sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:
+        print(json.dumps({"ok": False, "error": str(exc)}))
+        return 2
+    except MemoryError:
+        print(json.dumps({"ok": False, "error": "the backbone needs more memory than this machine has"}))
+        return 2
+    print(json.dumps({"ok": True, **report}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

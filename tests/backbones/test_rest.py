@@ -1,0 +1,136 @@
+"""Registered backbones through the REST API with real files and a real worker: each format registers,
+embeds a project's samples and survives an API restart; bad files are refused with the reason and
+leave nothing behind; the project settings refuse what cannot work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.backbones.conftest import REGISTRATIONS
+from tests.conftest import ADMIN_PASSWORD, Api, digits_pngs, make_settings, running_worker, upload, wait_for_job
+
+
+@pytest.fixture
+def api(tmp_path, sqlite_url):
+    from app.db import session_scope
+    from app.main import create_app
+    from app.services.auth import create_user
+
+    settings = make_settings(tmp_path, sqlite_url)
+    with session_scope(settings.database_url) as s:
+        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
+    with TestClient(create_app(settings)) as client:
+        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+
+
+def register(admin: Api, path: Path, **form: str):
+    with path.open("rb") as fh:
+        return admin.post("/backbones", files={"file": (path.name, fh.read())}, data=form)
+
+
+def stored_files(settings) -> list[Path]:  # noqa: ANN001
+    folder = Path(settings.media_dir) / "backbones"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def _project(admin: Api, n: int = 40, **settings) -> int:  # noqa: ANN003
+    cfg = {"auto_pretrain": False, "auto_embed": False, **settings}
+    pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
+                                        "settings": cfg}).json()["id"]
+    assert upload(admin, pid, [(n_, d) for n_, d, _ in digits_pngs(n)]).status_code == 201
+    return pid
+
+
+@pytest.mark.parametrize("case", sorted(REGISTRATIONS))
+def test_each_format_registers_embeds_and_survives_a_restart(case, api, backbone_files):
+    settings, admin = api
+    key, form, width = REGISTRATIONS[case]
+    r = register(admin, backbone_files[key], name=f"team {case}", **form)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert (out["name"], out["format"], out["embedding_dim"], out["input_size"]) == (
+        f"team {case}", form["format"], width, 32)
+
+    pid = _project(admin)
+    changed = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": out["id"]}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"]["backbone"] == out["id"]
+    assert changed.json()["settings"]["backbone_mode"] == "frozen"
+    embed = [j for j in admin.get(f"/projects/{pid}/jobs").json() if j["kind"] == "embed"]
+    assert len(embed) == 1, "choosing a backbone queues the embed that switches the queue to it"
+    with running_worker(settings):
+        done = wait_for_job(admin, embed[0]["id"], timeout=90)
+    assert done["state"] == "succeeded", done
+    assert done["result"]["registered_backbone"] == out["id"] and done["result"]["embedded"] == 40
+    project = admin.get(f"/projects/{pid}").json()
+    assert project["current_backbone_version"] == done["result"]["backbone_version"]
+    versions = admin.get(f"/projects/{pid}/versions").json()
+    bv = next(b for b in versions["backbones"] if b["current"])
+    assert bv["method"] == "registered" and bv["params"]["registered_backbone"] == out["id"]
+    ev = next(e for e in versions["embeddings"] if e["current"])
+    assert (ev["kind"], ev["dim"], ev["count"]) == ("backbone", width, 40)
+
+    # A new API process over the same database and media store: still listed, still downloadable.
+    from app.main import create_app
+
+    with TestClient(create_app(settings)) as client:
+        again = Api(client).login_as("admin", ADMIN_PASSWORD)
+        listed = again.get("/backbones").json()
+        assert [(b["id"], b["name"], b["embedding_dim"]) for b in listed] == [(out["id"], out["name"], width)]
+        file = again.get(f"/backbones/{out['id']}/file")
+        assert file.status_code == 200 and file.content == backbone_files[key].read_bytes()
+
+
+@pytest.mark.parametrize("file,form,status,reason", [
+    ("garbage", {"format": "torchvision", "architecture": "resnet18"}, 422, "neither a PyTorch state dict"),
+    ("garbage", {"format": "torchscript"}, 422, "not a TorchScript module"),
+    ("garbage", {"format": "onnx"}, 422, "not an ONNX model"),
+    ("pth", {"format": "torchvision", "architecture": "resnet50"}, 422, "does not fit torchvision resnet50"),
+    ("pth", {"format": "tensorflow"}, 422, "unknown backbone format 'tensorflow'"),
+    ("pth", {"format": "torchvision"}, 422, "needs an architecture"),
+])
+def test_bad_files_are_refused_with_the_reason_and_nothing_is_stored(file, form, status, reason, api,
+                                                                     backbone_files):
+    settings, admin = api
+    r = register(admin, backbone_files[file], name="bad", **form)
+    assert r.status_code == status and reason in r.json()["detail"], r.text
+    assert admin.get("/backbones").json() == []
+    assert stored_files(settings) == []  # not even the upload's temporary copy
+
+
+def test_settings_refuse_unknown_backbones_and_training_an_onnx_model(api, backbone_files):
+    settings, admin = api
+    onnx = register(admin, backbone_files["onnx"], name="onnx", format="onnx", input_size="32").json()
+    pid = _project(admin, n=4)
+    before = admin.get(f"/projects/{pid}").json()["settings"]
+    r = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": 999}})
+    assert r.status_code == 422 and "backbone 999 is not registered" in r.json()["detail"]
+    r = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": onnx["id"], "backbone_mode": "continue"}})
+    assert r.status_code == 422 and "onnx backbone can only be used frozen" in r.json()["detail"]
+    r = admin.patch(f"/projects/{pid}", json={"settings": {"backbone_mode": "mostly"}})
+    assert r.status_code == 422
+    assert admin.get(f"/projects/{pid}").json()["settings"] == before
+    assert admin.get(f"/projects/{pid}/jobs").json() == []  # refused changes queue nothing
+
+    ok = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": onnx["id"]}})
+    assert ok.status_code == 200 and ok.json()["settings"]["backbone"] == onnx["id"]
+    cleared = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": None}})
+    assert cleared.status_code == 200 and cleared.json()["settings"]["backbone"] is None
+    r = admin.post("/projects", json={"name": "other", "classes": ["a", "b"], "settings": {"backbone": 12345}})
+    assert r.status_code == 422 and "not registered" in r.json()["detail"]
+    assert [p["name"] for p in admin.get("/projects").json()] == ["digits"]
+
+
+def test_names_are_unique_and_only_admins_register(api, backbone_files):
+    settings, admin = api
+    assert register(admin, backbone_files["onnx"], name="shared", format="onnx").status_code == 201
+    dup = register(admin, backbone_files["torchscript"], name="shared", format="torchscript")
+    assert dup.status_code == 409 and "already registered" in dup.json()["detail"]
+    annotator = admin.new_user("ann")
+    assert register(annotator, backbone_files["onnx"], name="mine", format="onnx").status_code == 403
+    assert [b["name"] for b in annotator.get("/backbones").json()] == ["shared"]
+    assert annotator.get("/backbones/1/file").status_code == 403
+    assert len(stored_files(settings)) == 1
