@@ -136,7 +136,11 @@ def test_teach_by_suggestion_applies_and_undoes_one_batch(page, server, login, s
     ticked.nth(1).locator("input[type=checkbox]").uncheck()
     assert re.search(rf"\b{n - 1}\b of", page.locator("#teach-count").inner_text())
     before = labelled(server)
+    assert page.locator("#teach-apply-label").input_value() == "0"  # the class chosen for review
     page.locator("#teach-apply").click()
+    if n - 1 > 20:  # a large batch asks first, naming the count
+        assert f"Label {n - 1} samples" in page.locator("#teach-confirm").inner_text()
+        page.locator("#teach-confirm-yes").click()
     page.locator("#teach-undo").wait_for()
     assert labelled(server) == before + n - 1
     assert server.admin.get(f"/samples/{unticked_id}")["status"] == "unlabelled"

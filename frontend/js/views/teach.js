@@ -6,6 +6,11 @@ import { clear, errorText, fill, h, num, pct, s as svg, toast } from "../dom.js"
 import { isTyping } from "../keys.js";
 
 const LIMIT = 200;
+// Applying more than this many asks first, naming the count: two keystrokes must not label a hundred.
+const CONFIRM_ABOVE = 20;
+// Where the thresholds start: absolute values the user moves, never the view (a threshold relative to
+// what is on screen sank after each batch and pre-ticked ever less certain tiles).
+const START = { confidence: 0.95, similarity: 0.9 };
 
 /** A small crosshair icon (SVG: no icon font to fetch, no glyph that a system font may lack). */
 function crosshair() {
@@ -24,8 +29,10 @@ export async function render({ main, project, query }) {
     mode: query.get("sample") ? "neighbours" : "suggestion",
     anchor: query.get("sample") ? Number(query.get("sample")) : null,
     cls: query.get("label") || project.classes[0],
-    items: [], overrides: new Map(), threshold: 0.9, loading: false, lastBatch: null, source: "",
+    items: [], overrides: new Map(), thresholds: { ...START }, loading: false, lastBatch: null, source: "",
   };
+  const kind = () => (st.mode === "suggestion" ? "confidence" : "similarity");
+  const threshold = () => st.thresholds[kind()];
 
   // ---------- controls
   const modeBtns = {
@@ -34,6 +41,7 @@ export async function render({ main, project, query }) {
     neighbours: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("neighbours") }, "Around a sample"),
   };
   const classSel = h("select", { id: "teach-class", "aria-label": "Suggested class to review",
+    // Picking the class to review (or whose labelled samples to grow from) is the user's choice of label.
     onchange: () => { st.cls = classSel.value; applyLabel.value = st.cls; load(); } },
   project.classes.map((c) => h("option", { value: c, selected: c === st.cls }, c)));
   const anchorInput = h("input", { type: "number", id: "teach-anchor", min: "1", "aria-label": "Sample id to centre on",
@@ -44,16 +52,19 @@ export async function render({ main, project, query }) {
   const pickLabel = h("label", { class: "field", for: "teach-class" }, pickLabelText, classSel);
   const pickAnchor = h("div", { class: "field" }, h("span", null, "Centre on sample"), anchorForm);
 
-  const slider = h("input", { type: "range", id: "teach-threshold", min: "0", max: "1", step: "0.01", value: String(st.threshold),
-    "aria-label": "Threshold", oninput: () => { st.threshold = Number(slider.value); renderSelection(); } });
+  const slider = h("input", { type: "range", id: "teach-threshold", min: "0", max: "1", step: "0.01", value: String(threshold()),
+    "aria-label": "Threshold", oninput: () => { st.thresholds[kind()] = Number(slider.value); renderSelection(); } });
   const sliderVal = h("output", { for: "teach-threshold", class: "mono" });
   const sliderName = h("span", null, "Confidence at least");
+  // Empty until a person chooses it (or the anchor carries a person's label): never the model's guess.
   const applyLabel = h("select", { id: "teach-apply-label", "aria-label": "Label to apply" },
-    project.classes.map((c) => h("option", { value: c, selected: c === st.cls }, c)));
+    h("option", { value: "", selected: !query.get("label") }, "— choose —"),
+    project.classes.map((c) => h("option", { value: c, selected: c === query.get("label") }, c)));
 
   const countEl = h("span", { class: "count", id: "teach-count", "aria-live": "polite" });
   const applyBtn = h("button", { class: "btn primary", type: "button", id: "teach-apply", onclick: () => apply() }, "Label them");
   const undoBar = h("div", { class: "notice ok row", hidden: true, role: "status" });
+  const confirmBar = h("div", { class: "notice warn row", id: "teach-confirm", hidden: true, role: "alertdialog" });
   const grid = h("div", { class: "thumbs", role: "group", "aria-label": "Samples to label" });
   const status = h("div", { class: "muted small" });
   const anchorBox = h("div", { class: "row", hidden: true });
@@ -73,7 +84,7 @@ export async function render({ main, project, query }) {
       h("button", { class: "btn ghost small", type: "button", onclick: () => setAll(true) }, "Tick all"),
       h("button", { class: "btn ghost small", type: "button", onclick: () => setAll(false) }, "Untick all"),
       applyBtn),
-    undoBar, status, grid));
+    confirmBar, undoBar, status, grid));
 
   function setMode(mode) {
     st.mode = mode;
@@ -82,17 +93,22 @@ export async function render({ main, project, query }) {
     pickLabelText.textContent = mode === "cluster" ? "Near the samples labelled" : "Model suggests";
     pickAnchor.hidden = mode !== "neighbours";
     sliderName.textContent = mode === "suggestion" ? "Confidence at least" : "Similarity at least";
+    slider.value = String(threshold());
     load();
   }
 
   const value = (it) => (st.mode === "suggestion" ? (it.suggestion ? it.suggestion.confidence : 0) : (it.similarity ?? 0));
   const labellable = (it) => !it.status || it.status === "unlabelled";
-  const included = (it) => labellable(it) && (st.overrides.has(it.sample_id) ? st.overrides.get(it.sample_id) : value(it) >= st.threshold);
+  const included = (it) => labellable(it) && (st.overrides.has(it.sample_id) ? st.overrides.get(it.sample_id) : value(it) >= threshold());
+  // The current model suggests another class than the one about to be applied.
+  const disagrees = (it) => !!(it.suggestion && applyLabel.value && it.suggestion.label !== applyLabel.value);
 
   // ---------- data
-  async function load() {
+  /** ``keep``: after a batch, what the user unticked stays unticked (it was wrong a moment ago). */
+  async function load({ keep = false } = {}) {
     const seq = (st.seq = (st.seq || 0) + 1);  // a newer load wins; an older answer is dropped
-    st.overrides.clear();
+    if (!keep) st.overrides.clear();
+    hideConfirm();
     st.items = [];
     clear(grid);
     anchorBox.hidden = true;
@@ -109,23 +125,13 @@ export async function render({ main, project, query }) {
       if (seq !== st.seq) return;
       st.items = items;
       st.source = items.source || "";
-      if (items.applyLabel) applyLabel.value = items.applyLabel;
+      if (items.applyLabel !== undefined) applyLabel.value = items.applyLabel;
       if (items.anchor) { anchorBox.hidden = false; fill(anchorBox, items.anchor); }
       status.textContent = st.items.length ? st.source : st.mode === "cluster" ? `Nothing near “${st.cls}” yet: label a few “${st.cls}” first.` : (st.mode === "suggestion" ?
         `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
     } catch (err) {
       fill(status, h("div", { class: "notice" }, errorText(err)));
     } finally { st.loading = false; }
-    const vals = st.items.filter(labellable).map(value);
-    if (vals.length) {
-      const lo = Math.floor(Math.min(...vals) * 100) / 100, hi = Math.ceil(Math.max(...vals) * 100) / 100;
-      slider.min = String(Math.max(0, lo)); slider.max = String(Math.min(1, Math.max(hi, lo + 0.01)));
-      // Start where the model is sure: the top half of what is shown, at most 0.9.
-      const sorted = [...vals].sort((a, b) => b - a);
-      st.threshold = Math.min(0.9, sorted[Math.floor((sorted.length - 1) / 2)]);
-      st.threshold = Math.floor(st.threshold * 100) / 100;
-      slider.value = String(st.threshold);
-    }
     renderGrid();
   }
 
@@ -172,9 +178,9 @@ export async function render({ main, project, query }) {
     items.anchor = [h("img", { src: `/api/v1/samples/${sid}/thumbnail`, alt: `Sample ${sid}`, class: "anchor-img" }),
       h("div", null, h("strong", null, `Around #${sid}`),
         h("div", { class: "muted small" }, anchor ? (anchor.label ? `labelled “${anchor.label}”` : "unlabelled") : ""))];
-    const guess = anchor && anchor.label ? anchor.label :
-      (items.find((it) => it.suggestion) || {}).suggestion?.label;
-    if (guess && project.classes.includes(guess)) items.applyLabel = guess;
+    // The anchor's own label, given by a person; otherwise nothing until the user picks one (the model's
+    // guess was preset here, and a wrong guess went onto a whole neighbourhood).
+    items.applyLabel = anchor && anchor.label && project.classes.includes(anchor.label) ? anchor.label : "";
     items.source = `${items.length} samples nearest to #${sid} in the embedding space, most similar first.`;
     return items;
   }
@@ -202,7 +208,8 @@ export async function render({ main, project, query }) {
       const box = h("input", { type: "checkbox", "aria-label": `Include sample ${it.sample_id}`, disabled: !labellable(it),
         onchange: () => { st.overrides.set(it.sample_id, box.checked); renderSelection(); } });
       const v = value(it);
-      const card = h("div", { class: "thumb", "data-sample-id": String(it.sample_id),
+      const card = h("div", { class: "thumb", "data-sample-id": String(it.sample_id), "data-value": String(v ?? ""),
+        "data-suggested": it.suggestion ? it.suggestion.label : "",
         onclick: (e) => { if (e.target === box || e.target.closest("button") || !labellable(it)) return;
           box.checked = !box.checked; st.overrides.set(it.sample_id, box.checked); renderSelection(); } },
       box,
@@ -219,23 +226,29 @@ export async function render({ main, project, query }) {
   }
 
   function renderSelection() {
-    sliderVal.textContent = Number(st.threshold).toFixed(2);
-    let n = 0;
+    hideConfirm();
+    sliderVal.textContent = Number(threshold()).toFixed(2);
+    let n = 0, against = 0;
     for (const it of st.items) {
       const inc = included(it);
       if (inc) n++;
+      if (inc && disagrees(it)) against++;
       if (it._box) {
         it._box.checked = inc;
         it._card.classList.toggle("in", inc);
-        it._card.classList.toggle("out", !inc && labellable(it) && value(it) >= st.threshold);
-        it._card.classList.toggle("below", !inc && value(it) < st.threshold);
+        it._card.classList.toggle("out", !inc && labellable(it) && value(it) >= threshold());
+        it._card.classList.toggle("below", !inc && value(it) < threshold());
+        it._card.classList.toggle("disagree", inc && disagrees(it));
       }
     }
     const lbl = applyLabel.value;
     fill(countEl, h("strong", null, num(n)), ` of ${num(st.items.filter(labellable).length)} would be labelled `,
-      h("strong", null, `“${lbl}”`));
-    applyBtn.disabled = n === 0;
-    applyBtn.textContent = n ? `Label ${num(n)} as “${lbl}”` : "Label them";
+      lbl ? h("strong", null, `“${lbl}”`) : h("em", null, "(choose a label to apply)"),
+      lbl ? h("span", { class: against ? "disagree-count warn" : "disagree-count muted", id: "teach-disagree",
+        "data-count": String(against), title: "ticked tiles whose current suggestion is another class" },
+      ` · the model disagrees on ${num(against)}`) : null);
+    applyBtn.disabled = n === 0 || !lbl;
+    applyBtn.textContent = !lbl ? "Choose a label" : n ? `Label ${num(n)} as “${lbl}”` : "Label them";
   }
   applyLabel.addEventListener("change", renderSelection);
 
@@ -245,10 +258,25 @@ export async function render({ main, project, query }) {
   }
 
   // ---------- apply and undo, each one action
-  async function apply() {
+  function hideConfirm() { confirmBar.hidden = true; clear(confirmBar); }
+
+  async function apply(confirmed = false) {
     const chosen = st.items.filter(included);
-    if (!chosen.length) return;
     const label = applyLabel.value;
+    if (!chosen.length || !label) return;
+    if (chosen.length > CONFIRM_ABOVE && !confirmed) {
+      const against = chosen.filter(disagrees).length;
+      fill(confirmBar, h("span", null, h("strong", null, `Label ${num(chosen.length)} samples as “${label}”?`),
+        against ? ` The current model thinks ${num(against)} of them are something else.` : ""),
+      h("span", { class: "spacer" }),
+      h("button", { class: "btn small primary", type: "button", id: "teach-confirm-yes", onclick: () => apply(true) },
+        `Yes, label ${num(chosen.length)}`),
+      h("button", { class: "btn small ghost", type: "button", onclick: () => hideConfirm() }, "Cancel"));
+      confirmBar.hidden = false;
+      confirmBar.querySelector("#teach-confirm-yes").focus();
+      return;
+    }
+    hideConfirm();
     applyBtn.disabled = true;
     try {
       const res = await postIdempotent(`/projects/${pid}/labels`,
@@ -256,7 +284,7 @@ export async function render({ main, project, query }) {
       st.lastBatch = { batchId: res.batch_id || null, ids: res.items.map((r) => r.id), count: res.created, label };
       showUndo();
       toast(`Labelled ${res.created} as “${label}”.`, "ok");
-      await load();
+      await load({ keep: true });
     } catch (err) {
       toast(`Nothing was labelled: ${errorText(err)}`, "error", 6000);
       applyBtn.disabled = false;
