@@ -219,7 +219,7 @@ async function settingsView(root, project) {
   desc.value = project.description || "";
   const newClasses = h("input", { type: "text", id: "set-new-classes", placeholder: "new classes, comma separated", "aria-label": "Add classes" });
   const inputs = {};
-  const controls = Object.entries(fields).map(([key, f]) => {
+  const controls = Object.entries(fields).filter(([key]) => !OWN_SECTIONS.has(key)).map(([key, f]) => {
     const [name, hint] = SETTING_NAMES[key] || [key.replace(/_/g, " "), f.description || ""];
     const id = `set-${key}`;
     const value = current[key];
@@ -279,7 +279,76 @@ async function settingsView(root, project) {
       h("p", { class: "muted small" }, "Classes can be added, never removed or renamed (labels refer to them)."),
       chips, h("div", { class: "row", style: { marginTop: "10px" } }, newClasses,
         h("span", { class: "muted small" }, "saved with the settings below"))),
-    h("div", { class: "panel" }, h("h2", null, "Model, queue and automation"), form));
+    h("div", { class: "panel" }, h("h2", null, "Model, queue and automation"), form),
+    inputSizePanel(project));
+}
+
+// ---------------------------------------------------------------- backbone input size
+// Settings with a section of their own below, left out of the generic form.
+const OWN_SECTIONS = new Set(["input_size"]);
+// Without a pretraining measured on this server: SimCLR on CIFAR-10 (32 px) ran 124 images/s on the
+// 2-core reference machine (docs/benchmarks.md); the cost grows about with the pixel count.
+const REFERENCE_IPS = { size: 32, ips: 124 };
+const INPUT_CHOICES = [32, 48, 64, 96, 128, 160, 224];
+
+function inputSizePanel(project) {
+  const current = (project.settings || {}).input_size ?? null;
+  const panel = h("div", { class: "panel", id: "input-size" });
+  const auto = h("input", { type: "checkbox", id: "input-size-auto", checked: current === null });
+  const size = h("input", { type: "number", id: "input-size-px", min: 16, max: 224, step: 4, value: current ?? 64,
+    disabled: current === null, "aria-label": "Input size in pixels" });
+  const cost = h("div", { id: "input-size-cost", class: "small" });
+  const measured = h("p", { class: "muted small", id: "input-size-measured" });
+  let reference = null; // {size, ips, measured: bool}
+  auto.addEventListener("change", () => { size.disabled = auto.checked; showCost(); });
+  size.addEventListener("input", showCost);
+
+  function showCost() {
+    if (!reference) return;
+    const px = auto.checked ? (reference.measured ? reference.size : null) : Number(size.value);
+    if (!px) { fill(cost, "Automatic: 32-96 px on a CPU from the images' own size (up to 224 px where a GPU pretrains)."); return; }
+    const s = project.settings || {};
+    const ips = reference.ips * (reference.size / px) ** 2;
+    const per = (seconds) => (ips * seconds) / Math.max(1, project.sample_count || 1);
+    const times = (x) => (x >= 10 ? Math.round(x).toLocaleString("en") : x.toFixed(1));
+    fill(cost, h("strong", null, `${px} px`), `: about ${times(ips)} images/s`,
+      reference.measured ? " on this machine" : " on a 2-core CPU (an estimate until the first pretraining here)",
+      `. A ${Math.round((s.pretrain_budget_s || 300) / 60)}-minute pretraining sees each of the ${num(project.sample_count)} images about `,
+      h("strong", null, `${times(per(s.pretrain_budget_s || 300))} times`),
+      s.pretrain_total_budget_s ? `, the whole ${Math.round(s.pretrain_total_budget_s / 60)}-minute budget about ${times(per(s.pretrain_total_budget_s))} times` : "",
+      ". Larger inputs keep finer detail; each image is seen less often in the same time.");
+  }
+
+  const save = h("button", { class: "btn primary", type: "button", id: "save-input-size", onclick: async () => {
+    const value = auto.checked ? "auto" : Number(size.value);
+    try {
+      const p = await patch(`/projects/${project.id}`, { settings: { input_size: value } });
+      Object.assign(project, p);
+      toast(value === "auto" ? "Input size: automatic, from the next pretraining" : `Input size ${value} px from the next pretraining`, "ok");
+    } catch (err) { toast(errorText(err), "error", 6000); }
+  } }, "Save input size");
+  panel.append(h("h2", null, "Backbone input size"),
+    h("p", { class: "muted small" }, "The side, in pixels, at which the backbone sees each image (taken from the copy made at import, ",
+      "256 px on its short side). A change takes effect at the next pretraining; the current backbone keeps its size until then."),
+    measured,
+    h("div", { class: "row" }, h("label", { class: "field check", for: "input-size-auto" }, h("span", { class: "row" }, auto, "Automatic")),
+      h("label", { class: "field", for: "input-size-px" }, "Pixels (16-224, a multiple of 4)", size,
+        h("span", { class: "muted small hint" }, `Common: ${INPUT_CHOICES.join(", ")}`)), save),
+    cost);
+
+  get(`/projects/${project.id}/versions?limit=20`).then((v) => {
+    const last = (v.backbones || []).find((b) => b.params && b.params.image_size && b.metrics && b.metrics.images_per_s);
+    if (last) {
+      reference = { size: last.params.image_size, ips: last.metrics.images_per_s, measured: true };
+      fill(measured, `Last pretraining: ${last.params.image_size} px (${last.params.input_size_from || "automatic"}), `,
+        `${num(Math.round(last.metrics.images_per_s))} images/s measured.`);
+    } else {
+      reference = { ...REFERENCE_IPS, measured: false };
+      fill(measured, "No pretraining has run here yet; the figures below are estimates from the reference machine.");
+    }
+    showCost();
+  }).catch(() => { reference = { ...REFERENCE_IPS, measured: false }; showCost(); });
+  return panel;
 }
 
 // ---------------------------------------------------------------- members
