@@ -263,6 +263,11 @@ def restore(path: Annotated[Path, typer.Argument(help="an archive made by 'loupe
         _fail(str(exc))
 
 
+from app.cli_backbones import backbone_cli  # noqa: E402 - a sub-app of its own module
+
+cli.add_typer(backbone_cli, name="backbone")
+
+
 def main() -> None:
     cli()
 
