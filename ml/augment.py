@@ -69,6 +69,11 @@ def random_affine_params(
 def apply_affine(x: torch.Tensor, theta: torch.Tensor, out_size: int | None = None) -> torch.Tensor:
     """Resample a batch through per-sample affine maps (bilinear, zeros outside).
 
+    A crop that shrinks its source by more than 1.5x (a whole working copy at twice the input side, say)
+    is sampled from a 2x2-averaged copy of the batch instead: bilinear sampling alone would alias, and the
+    embedding side resizes with an antialiased filter, so training would see sharper, noisier pixels than
+    the features are later computed on.
+
     Args:
         x: (B, C, H, W) float.
         theta: (B, 2, 3) from ``random_affine_params`` or any crop box.
@@ -79,8 +84,16 @@ def apply_affine(x: torch.Tensor, theta: torch.Tensor, out_size: int | None = No
     """
     b, c, h, _ = x.shape
     side = out_size or h
-    grid = F.affine_grid(theta.to(x.device, x.dtype), [b, c, side, side], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    theta = theta.to(x.device, x.dtype)
+    grid = F.affine_grid(theta, [b, c, side, side], align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Source pixels per output pixel along each axis: the crop's half-extent (column norm of theta) x H / side.
+    shrink = theta[:, :, :2].norm(dim=1).min(dim=1).values * h / side
+    coarse = shrink > 1.5
+    if bool(coarse.any()) and h >= 4:
+        half = F.avg_pool2d(x[coarse], 2, ceil_mode=True)
+        out[coarse] = F.grid_sample(half, grid[coarse], mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out
 
 
 def crop_boxes_theta(x0: torch.Tensor, y0: torch.Tensor, w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -152,13 +165,27 @@ class BatchAugment:
     noise_std: float = 0.0
     erase_p: float = 0.0
 
-    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        """Augment (B, C, H, W) float in [0, 1]; returns a new tensor of the same shape in [0, 1]."""
+    def __call__(self, x: torch.Tensor, g: torch.Generator, out_size: int | None = None) -> torch.Tensor:
+        """Augment (B, C, H, W) float in [0, 1].
+
+        Args:
+            x: the batch, at the backbone's input side or larger (a working copy at twice the input
+                side keeps detail that a crop can zoom into).
+            g: CPU generator.
+            out_size: side of the views returned (default H); a batch of another side is always cropped
+                or resized to it, even with ``scale=None``.
+
+        Returns:
+            (B, C, out_size, out_size) in [0, 1].
+        """
         b, c = x.shape[:2]
         dev = x.device
+        side = out_size or x.shape[-1]
         if self.scale is not None:
             theta = random_affine_params(b, g, self.scale, self.ratio, self.flip_p, self.degrees)
-            x = apply_affine(x, theta)
+            x = apply_affine(x, theta, side)
+        elif side != x.shape[-1]:
+            x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
         if self.jitter_p > 0:
             on = _bernoulli(b, self.jitter_p, g)
             bright = 1 + on * _uniform(b, -self.brightness, self.brightness, g)

@@ -181,8 +181,11 @@ def recalibrate_batchnorm(backbone: Backbone, images: np.ndarray, max_images: in
     train mode over a sample of them fixes that (a cumulative average, ``momentum=None``).
     """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    arr = prepare_array(as_nhwc(images), backbone.image_size, backbone.in_channels)
-    order = np.random.default_rng(seed).permutation(len(arr))[:max_images]
+    images = as_nhwc(images)
+    # Sample first, then resize: the pool may be working copies larger than the input.
+    pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:max_images])
+    arr = prepare_array(images[pick], backbone.image_size, backbone.in_channels)
+    order = np.arange(len(arr))
     bns = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
     for m in bns:

@@ -22,19 +22,26 @@ def _device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def working_side(image_hw: tuple[int, int], size: int) -> int:
+    """Side at which pretraining keeps the pool: up to twice the input, so a random-resized crop can
+    zoom into detail the input-size view has lost (never upscaled: small images stay at ``size``)."""
+    return int(max(size, min(min(image_hw), 2 * size)))
+
+
 def describe_input(images: np.ndarray, backbone: str | None = None, device: str | None = None,
                    image_size: int | None = None, channels: int | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """Choose the input size, channels, backbone and normalisation for a pool of images.
 
     Returns:
-        (config dict, images resized to the chosen input as (N, size, size, channels) uint8).
+        (config dict, images as (N, S, S, channels) uint8 with S = ``working_side``: the input side, or up
+        to twice it when the images are larger, for the augmentation to crop from).
     """
     from ml.embedding import input_stats  # local: embedding imports pretrain lazily too
 
     images = as_nhwc(images)
     size, chans = choose_input_from_array(images)
     size, chans = image_size or size, channels or chans
-    arr = prepare_array(images, size, chans)
+    arr = prepare_array(images, working_side(images.shape[1:3], size), chans)
     mean, std = input_stats(arr)
     name = backbone or default_backbone(chans, size, _device(device))
     return {"backbone": name, "in_channels": chans, "image_size": size, "norm_mean": mean,

@@ -9,9 +9,10 @@ from ml.ssl.masked_ae import MaskedAutoencoder
 from ml.ssl.relative_patch import RelativePatchLocation
 from ml.ssl.rotation import RotationPrediction
 from ml.ssl.simclr import SimCLR
+from ml.ssl.vicreg import VICReg
 
 _REGISTRY: dict[str, type[SSLMethod]] = {
-    cls.name: cls for cls in (RotationPrediction, SimCLR, MaskedAutoencoder, RelativePatchLocation, Jigsaw)
+    cls.name: cls for cls in (RotationPrediction, SimCLR, MaskedAutoencoder, RelativePatchLocation, Jigsaw, VICReg)
 }
 # "exemplar" is the seed material's name for instance discrimination; same method.
 _ALIASES = {"exemplar": "simclr", "mae": "masked_ae", "denoising_ae": "masked_ae", "patch_location": "relative_patch"}

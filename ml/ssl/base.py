@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ml.augment import BatchAugment
 from ml.backbones.base import Backbone
 
 
@@ -30,6 +31,7 @@ class SSLMethod(nn.Module):
     """
 
     name = "base"
+    augment: BatchAugment
     # Learning rate and batch size that suit the method with AdamW, used when the caller names none.
     default_lr = 2e-3
     default_batch_size = 256
@@ -41,6 +43,12 @@ class SSLMethod(nn.Module):
     def encode(self, x01: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] to (B, D) pooled last-block features."""
         return self.backbone(self.backbone.normalize(x01))
+
+    def view(self, x01: torch.Tensor, g: torch.Generator, augment: BatchAugment | None = None,
+             size: int | None = None) -> torch.Tensor:
+        """One augmented view of the batch at ``size`` (default: the backbone's input side), whatever the
+        side of ``x01``: methods are fed working copies larger than the input, and crop from them."""
+        return (augment or self.augment)(x01, g, size or self.backbone.image_size)
 
     def forward(self, x01: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """Pretext loss for one batch.

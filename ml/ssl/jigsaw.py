@@ -77,6 +77,6 @@ class Jigsaw(SSLMethod):
         b = len(x01)
         labels = torch.randint(0, len(self.perms), (b,), generator=g)
         cells = self.perms.cpu()[labels]
-        tiles = extract_patches(self.augment(x01, g), cells, self.grid, g, out_size=self.patch_size)
+        tiles = extract_patches(self.view(x01, g), cells, self.grid, g, out_size=self.patch_size)
         feats = self.encode(tiles).reshape(b, -1)
         return F.cross_entropy(self.head(feats), labels.to(x01.device))

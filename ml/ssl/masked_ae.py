@@ -84,7 +84,7 @@ class MaskedAutoencoder(SSLMethod):
         self.decoder = nn.Sequential(*layers)
 
     def forward(self, x01: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        clean = self.backbone.normalize(self.augment(x01, g))
+        clean = self.backbone.normalize(self.view(x01, g))
         b, _, h, w = clean.shape
         mask = random_patch_mask(b, h, self.patch, self.mask_ratio, g).to(clean.device, clean.dtype)
         noise = torch.randn(clean.shape, generator=g).to(clean.device, clean.dtype) * self.noise_std

@@ -43,6 +43,6 @@ class RelativePatchLocation(SSLMethod):
         b = len(x01)
         labels = torch.randint(0, 8, (b,), generator=g)
         cells = torch.stack([torch.full((b,), 4), NEIGHBOURS[labels]], dim=1)
-        patches = extract_patches(self.augment(x01, g), cells, 3, g, out_size=self.patch_size)
+        patches = extract_patches(self.view(x01, g), cells, 3, g, out_size=self.patch_size)
         feats = self.encode(patches).reshape(b, -1)
         return F.cross_entropy(self.head(feats), labels.to(x01.device))

@@ -48,5 +48,5 @@ class RotationPrediction(SSLMethod):
         self.head = mlp([backbone.out_dim, hidden, 4])
 
     def forward(self, x01: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        x, labels = rotate_all(self.augment(x01, g))
+        x, labels = rotate_all(self.view(x01, g))
         return F.cross_entropy(self.head(self.encode(x)), labels)

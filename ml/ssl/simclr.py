@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from ml.augment import BatchAugment, contrastive_augment
 from ml.backbones.base import Backbone
 from ml.ssl.base import SSLMethod, mlp
+from ml.ssl.multicrop import MultiCrop
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
@@ -44,6 +45,7 @@ class SimCLR(SSLMethod):
             downstream is the backbone's pooled output, before projection, which transfers better).
         temperature: NT-Xent temperature.
         augment: view augmentation (default: ``contrastive_augment``).
+        n_local: local crops per image (multi-crop, ``ml.ssl.multicrop``); 0 keeps the original two views.
 
     Shapes: input (B, C, H, W) -> two views (B, C, H, W) -> projections (B, proj_dim) each -> scalar.
     """
@@ -59,15 +61,20 @@ class SimCLR(SSLMethod):
         proj_dim: int = 128,
         temperature: float = 0.3,
         augment: BatchAugment | None = None,
+        n_local: int = 0,
     ) -> None:
         super().__init__(backbone)
         self.temperature = temperature
         self.augment = augment or contrastive_augment(backbone.in_channels)
         self.projector = mlp([backbone.out_dim, proj_hidden, proj_dim])
+        self.crops = MultiCrop(n_local=n_local, global_scale=self.augment.scale or (1.0, 1.0))
 
     def forward(self, x01: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        glob, loc = self.crops.views(x01, g, self.augment, self.backbone.image_size)
         # Both views go through the backbone as one batch so BatchNorm sees the same statistics.
-        views = torch.cat([self.augment(x01, g), self.augment(x01, g)])
-        z = self.projector(self.encode(views))
-        z1, z2 = z.chunk(2)
-        return nt_xent_loss(z1, z2, self.temperature)
+        z1, z2 = self.projector(self.encode(torch.cat(glob))).chunk(2)
+        loss = nt_xent_loss(z1, z2, self.temperature)
+        if loc:  # multi-crop: each local crop's positive is either global view of its image
+            for zl in self.projector(self.encode(torch.cat(loc))).chunk(len(loc)):
+                loss = loss + 0.5 * (nt_xent_loss(zl, z1, self.temperature) + nt_xent_loss(zl, z2, self.temperature))
+        return loss / (1 + len(loc))

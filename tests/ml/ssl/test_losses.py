@@ -168,3 +168,67 @@ def test_jigsaw_loss_matches_reference():
         feats = torch.cat([m.encode(tiles[4 * i + j:4 * i + j + 1]) for j in range(4)], 1)
         ref.append(_ce(m.head(feats)[0], int(labels[i])))
     assert loss == pytest.approx(sum(ref) / 2, rel=1e-5)
+
+
+def test_vicreg_loss_matches_loops():
+    from ml.ssl.vicreg import vicreg_loss
+
+    torch.manual_seed(0)
+    b, d = 6, 4
+    za, zb = torch.randn(b, d), torch.randn(b, d)
+
+    def var_cov(z):
+        mean = [sum(float(z[i, k]) for i in range(b)) / b for k in range(d)]
+        cov = [[sum((float(z[i, p]) - mean[p]) * (float(z[i, q]) - mean[q]) for i in range(b)) / (b - 1)
+                for q in range(d)] for p in range(d)]
+        v = sum(max(0.0, 1 - math.sqrt(cov[k][k] + 1e-4)) for k in range(d)) / d
+        c = sum(cov[p][q] ** 2 for p in range(d) for q in range(d) if p != q) / d
+        return v, c
+
+    inv = sum((float(za[i, k]) - float(zb[i, k])) ** 2 for i in range(b) for k in range(d)) / (b * d)
+    (va, ca), (vb, cb) = var_cov(za), var_cov(zb)
+    expected = 25 * inv + 25 * 0.5 * (va + vb) + 1 * (ca + cb)
+    assert vicreg_loss(za, zb).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_vicreg_penalises_collapse():
+    from ml.ssl.vicreg import vicreg_loss
+
+    spread = torch.randn(64, 8) * 2
+    collapsed = torch.zeros(64, 8)
+    assert vicreg_loss(collapsed, collapsed) > vicreg_loss(spread, spread)
+
+
+def test_multicrop_views_and_sizes():
+    from ml.ssl.multicrop import MultiCrop
+
+    x = torch.rand(5, 3, 64, 64)
+    glob, loc = MultiCrop(n_local=3).views(x, torch.Generator().manual_seed(0), BatchAugment(), 32)
+    assert [v.shape for v in glob] == [torch.Size([5, 3, 32, 32])] * 2
+    assert [v.shape for v in loc] == [torch.Size([5, 3, 16, 16])] * 3
+    assert not torch.allclose(glob[0], glob[1])
+
+
+def test_crop_from_a_larger_working_copy_is_antialiased():
+    # A one-pixel checkerboard at twice the input side: a whole-image view must come out near its mean
+    # grey (as an antialiased resize gives), not as a moire of the pattern.
+    board = (torch.arange(64).view(1, -1) + torch.arange(64).view(-1, 1)) % 2
+    x = board.float().expand(2, 3, 64, 64).contiguous()
+    whole = BatchAugment(scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
+    out = whole(x, torch.Generator().manual_seed(0), 32)
+    assert out.shape == (2, 3, 32, 32)
+    assert (out[:, :, 2:-2, 2:-2] - 0.5).abs().max() < 0.1
+    resized = NO_AUG(x, torch.Generator().manual_seed(0), 32)
+    assert resized.shape == (2, 3, 32, 32) and (resized[:, :, 2:-2, 2:-2] - 0.5).abs().max() < 0.1
+
+
+def test_pretraining_keeps_larger_images_at_up_to_twice_the_input():
+    import numpy as np
+
+    from ml.pretrain import describe_input
+
+    big = np.random.default_rng(0).integers(0, 255, (4, 200, 300, 3), dtype=np.uint8)
+    config, arr = describe_input(big, image_size=64)
+    assert config["image_size"] == 64 and arr.shape == (4, 128, 128, 3)
+    small = np.random.default_rng(0).integers(0, 255, (4, 40, 40, 3), dtype=np.uint8)
+    assert describe_input(small, image_size=32)[1].shape == (4, 40, 40, 3)
