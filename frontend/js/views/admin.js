@@ -1,9 +1,9 @@
 // Project admin: import images, settings, jobs with live progress, members.
-import { ApiError, del, get, patch, post, upload } from "../api.js";
+import { ApiError, csrfToken, del, get, patch, post, upload } from "../api.js";
 import { add, clear, fill, errorText, h, num, progressBar, setProgress, timeAgo, toast, unavailable } from "../dom.js";
 import { loadProject } from "../app.js";
 
-const SECTIONS = [["import", "Import"], ["jobs", "Jobs"], ["settings", "Settings"], ["members", "Members"]];
+const SECTIONS = [["import", "Import"], ["jobs", "Jobs"], ["settings", "Settings"], ["backbones", "Backbones"], ["members", "Members"]];
 const ESTIMATORS = ["logistic", "label_spreading"];
 const STRATEGIES = ["mixed", "least_confidence", "margin", "entropy", "kcenter", "cold_start", "random"];
 const SSL_METHODS = ["simclr", "rotation", "masked_ae", "relative_patch", "jigsaw"];
@@ -21,7 +21,7 @@ export async function render({ main, match, project }) {
       "aria-current": id === section ? "page" : null }, name))));
   const body = h("div");
   page.append(body);
-  const views = { import: importView, jobs: jobsView, settings: settingsView, members: membersView };
+  const views = { import: importView, jobs: jobsView, settings: settingsView, backbones: backbonesView, members: membersView };
   return (views[section] || importView)(body, project);
 }
 
@@ -285,7 +285,7 @@ async function settingsView(root, project) {
 
 // ---------------------------------------------------------------- backbone input size
 // Settings with a section of their own below, left out of the generic form.
-const OWN_SECTIONS = new Set(["input_size"]);
+const OWN_SECTIONS = new Set(["input_size", "backbone", "backbone_mode"]);
 // Without a pretraining measured on this server: SimCLR on CIFAR-10 (32 px) ran 124 images/s on the
 // 2-core reference machine (docs/benchmarks.md); the cost grows about with the pixel count.
 const REFERENCE_IPS = { size: 32, ips: 124 };
@@ -349,6 +349,124 @@ function inputSizePanel(project) {
     showCost();
   }).catch(() => { reference = { ...REFERENCE_IPS, measured: false }; showCost(); });
   return panel;
+}
+
+// ---------------------------------------------------------------- backbones (registered backbone files)
+// Backbone files the organisation brings (POST /backbones, checked on the server before they are kept),
+// and this project's choice of one (settings backbone + backbone_mode; left out of the Settings form).
+const BACKBONE_MODES = [
+  ["frozen", "Use it as it is", "Suggestions use its features at once; nothing is trained."],
+  ["continue", "Keep training it on this project's images", "It adapts to your images in the background (self-supervised), starting from these weights."],
+  ["finetune", "Fine-tune it on the labels", "Used as it is until “Fine-tune on labels” (under Jobs) adapts it to the labels given so far."],
+];
+
+async function backbonesView(root, project) {
+  const list = h("tbody");
+  const choice = h("select", { id: "backbone-choice", "aria-label": "Backbone of this project" });
+  const mode = h("select", { id: "backbone-mode", "aria-label": "How the backbone is used" },
+    BACKBONE_MODES.map(([v, name]) => h("option", { value: v }, name)));
+  const modeHint = h("p", { class: "muted small", id: "backbone-mode-hint" });
+  let backbones = [];
+  const current = () => project.settings || {};
+
+  function syncMode() {
+    const chosen = backbones.find((b) => String(b.id) === choice.value);
+    for (const opt of mode.options) opt.disabled = Boolean(chosen) && chosen.format === "onnx" && opt.value !== "frozen";
+    if (mode.selectedOptions[0] && mode.selectedOptions[0].disabled) mode.value = "frozen";
+    mode.disabled = !chosen;
+    const m = BACKBONE_MODES.find(([v]) => v === mode.value);
+    modeHint.textContent = !chosen ? "Loupe learns a backbone from this project's own images (self-supervision)."
+      : chosen.format === "onnx" ? "An ONNX model can only be used as it is (it runs, but cannot be trained)." : m[2];
+  }
+  choice.onchange = syncMode;
+  mode.onchange = syncMode;
+
+  async function load() {
+    backbones = await get("/backbones");
+    const picked = current().backbone;
+    fill(choice, h("option", { value: "" }, "None: learn one from this project's images"),
+      backbones.map((b) => h("option", { value: String(b.id), selected: b.id === picked },
+        `${b.name} (${b.format}${b.architecture ? ` ${b.architecture}` : ""}, ${b.embedding_dim} features, ${b.input_size} px)`)));
+    mode.value = current().backbone_mode || "frozen";
+    syncMode();
+    fill(list, backbones.length ? backbones.map((b) => h("tr", { "data-backbone": String(b.id) },
+      h("td", null, b.name), h("td", null, b.format, b.architecture ? h("span", { class: "muted" }, ` ${b.architecture}`) : null),
+      h("td", { class: "num" }, num(b.embedding_dim)), h("td", { class: "num" }, `${b.input_size} px`),
+      h("td", { class: "num", title: `SHA-256 ${b.sha256}` }, `${(b.size / 1e6).toFixed(1)} MB`),
+      h("td", { class: "muted small" }, b.source_project_id ? `exported from project ${b.source_project_id}` : "uploaded"),
+      h("td", null, h("a", { href: `/api/v1/backbones/${b.id}/file`, download: b.filename }, "Download"))))
+      : h("tr", null, h("td", { colspan: "7", class: "muted" }, "No backbone files registered yet.")));
+  }
+
+  const save = h("button", { class: "btn primary", type: "button", id: "save-backbone", onclick: async () => {
+    const settings = { backbone: choice.value ? Number(choice.value) : null };
+    if (choice.value) settings.backbone_mode = mode.value;
+    try {
+      Object.assign(project, await patch(`/projects/${project.id}`, { settings }));
+      await loadProject(project.id, true);
+      toast(choice.value ? "Backbone chosen: the images are being re-embedded with it (see Jobs)."
+        : "Back to learning a backbone from this project's images.", "ok", 5000);
+    } catch (err) { toast(errorText(err), "error", 8000); }
+  } }, "Use for this project");
+
+  const file = h("input", { type: "file", id: "backbone-file", "aria-label": "Backbone file", accept: ".pth,.pt,.safetensors,.onnx,.ts" });
+  const format = h("select", { id: "backbone-format", "aria-label": "File format" },
+    [["torchvision", "torchvision architecture + state dict (.pth, .safetensors)"], ["torchscript", "TorchScript module"], ["onnx", "ONNX model"]]
+      .map(([v, t]) => h("option", { value: v }, t)));
+  const arch = h("input", { type: "text", id: "backbone-architecture", placeholder: "e.g. resnet18, resnet50, convnext_tiny", "aria-label": "Architecture" });
+  const size = h("input", { type: "number", id: "backbone-input-size", min: 8, max: 1024, placeholder: "224", "aria-label": "Input size (px)" });
+  const name = h("input", { type: "text", id: "backbone-name", placeholder: "a name your team knows it by", "aria-label": "Name", maxlength: 200 });
+  const archField = h("label", { class: "field", for: "backbone-architecture" }, "Architecture", arch);
+  format.onchange = () => { archField.hidden = format.value !== "torchvision"; };
+  const outcome = h("div", { id: "backbone-result", role: "status" });
+  const form = h("form", { "aria-label": "Register a backbone file", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!file.files.length) { toast("Choose a file first.", "error"); return; }
+    const body = new FormData();
+    body.append("file", file.files[0], file.files[0].name);
+    body.append("format", format.value);
+    if (format.value === "torchvision") body.append("architecture", arch.value.trim());
+    if (size.value) body.append("input_size", size.value);
+    if (name.value.trim()) body.append("name", name.value.trim());
+    fill(outcome, h("div", { class: "notice" }, "Checking the file: loading it and running it on a test batch…"));
+    try {
+      // Multipart with form fields (api.js's upload sends files only).
+      const res = await fetch("/api/v1/backbones", { method: "POST", body, credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() } });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new ApiError(res.status, data.detail);
+      fill(outcome, h("div", { class: "notice ok" }, `Registered “${data.name}”: it gives ${num(data.embedding_dim)} features per image, from ${data.input_size} px inputs.`));
+      form.reset();
+      archField.hidden = false;
+      await load();
+    } catch (err) {
+      fill(outcome, h("div", { class: "notice error", role: "alert" }, `Not registered: ${errorText(err)}`));
+    }
+  } },
+  h("div", { class: "form-grid" },
+    h("label", { class: "field", for: "backbone-file" }, "File", file),
+    h("label", { class: "field", for: "backbone-format" }, "Format", format), archField,
+    h("label", { class: "field", for: "backbone-input-size" }, "Input size (px, optional)", size,
+      h("span", { class: "muted small hint" }, "Smaller is faster on a CPU; default: what the file says, else 224.")),
+    h("label", { class: "field", for: "backbone-name" }, "Name", name)),
+  h("div", { class: "row end", style: { marginTop: "14px" } }, h("button", { class: "btn primary", type: "submit", id: "register-backbone" }, "Check and register")),
+  outcome);
+
+  root.append(
+    h("div", { class: "panel" }, h("h2", null, `Backbone of ${project.name}`),
+      h("p", { class: "muted small" }, "The backbone turns each image into the features the suggestions are learned from. ",
+        "A backbone your team already has, trained on similar images, can give good suggestions from the first labels."),
+      h("div", { class: "form-grid" },
+        h("label", { class: "field", for: "backbone-choice" }, "Backbone", choice),
+        h("label", { class: "field", for: "backbone-mode" }, "How it is used", mode)),
+      modeHint, h("div", { class: "row end" }, save)),
+    h("div", { class: "panel" }, h("h2", null, "Registered backbone files"),
+      h("table", { class: "table", "aria-label": "Registered backbones" },
+        h("thead", null, h("tr", null, ["name", "format", "features", "input", "size", "source", ""].map((c) => h("th", null, c)))), list)),
+    h("div", { class: "panel" }, h("h2", null, "Register a backbone file"),
+      h("p", { class: "muted small" }, "Weights are never downloaded: bring the file. It is checked (it must load and run) before it is kept."),
+      form));
+  await load();
 }
 
 // ---------------------------------------------------------------- members
