@@ -326,7 +326,8 @@ def _digits(n: int) -> list[tuple[str, bytes, str]]:
 
 
 @contextmanager
-def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: int):  # noqa: ANN201
+def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: int,  # noqa: ANN201
+            pretrain: dict | None = None):
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import create_engine, text
 
@@ -343,7 +344,7 @@ def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: i
     env = dict(os.environ, LOUPE_ENVIRONMENT="test", LOUPE_VAR_DIR=str(tmp), LOUPE_DATABASE_URL=db_url,
                LOUPE_BROKER_URL=f"sqla+sqlite:///{tmp / 'broker.db'}", LOUPE_MEDIA_DIR=str(tmp / "media"),
                LOUPE_ADMIN_PASSWORD="bench-admin-password", LOUPE_DEFAULT_LEASE_SECONDS=str(lease_s))
-    server = None
+    server, job_workers = None, []
     try:
         subprocess.run([sys.executable, "-m", "app.cli", "init", "--no-demo"], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL)
@@ -389,8 +390,20 @@ def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: i
             truth.update({s["id"]: truth_by_name[s["filename"]] for s in page["items"]})
             if not (cursor := page["next_cursor"]):
                 break
+        if pretrain is not None:
+            job_workers = start_pretraining(base, h, env, tmp, pretrain)
         yield base, token, pid, truth, server.pid
     finally:
+        if pretrain is not None and "job" in pretrain:
+            job = httpx.get(f"{base}/jobs/{pretrain['job']}", headers=h).json()
+            pretrain.update(state=job["state"], progress_at_end=round(job["progress"], 3), message=job["message"])
+            httpx.post(f"{base}/jobs/{pretrain['job']}/cancel", headers=h)
+        for proc in job_workers:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         if server is not None:
             server.terminate()
             try:
@@ -404,6 +417,35 @@ def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: i
             with admin_engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_pretraining(base: str, h: dict, env: dict, tmp: Path, pretrain: dict) -> list[subprocess.Popen]:
+    """The embedded workers as `loupe serve` starts them, and a pretraining of a second project (2,000
+    images) running when the load starts; ``pretrain`` gets its job id and progress."""
+    from app.cli import worker_command
+    from app.task_client import LONG_QUEUES, SHORT_QUEUES
+
+    procs = [subprocess.Popen(worker_command(q, name=n), cwd=ROOT, env=env, stdout=(tmp / f"{n}.log").open("wb"),
+                              stderr=subprocess.STDOUT) for q, n in ((SHORT_QUEUES, "short"), (LONG_QUEUES, "long"))]
+    r = httpx.post(f"{base}/projects", headers=h, timeout=60, json={
+        "name": "pretraining", "classes": [str(i) for i in range(10)], "settings": {"auto_pretrain": False}})
+    r.raise_for_status()
+    other = r.json()["id"]
+    items = _digits(2000)
+    for i in range(0, len(items), 500):
+        httpx.post(f"{base}/projects/{other}/samples", headers=h, timeout=300,
+                   files=[("files", (n, d)) for n, d, _ in items[i:i + 500]]).raise_for_status()
+    budget = pretrain["budget_s"]
+    job = httpx.post(f"{base}/projects/{other}/jobs", headers=h, timeout=60, json={
+        "kind": "pretrain", "params": {"budget_seconds": budget, "chunk_seconds": budget}}).json()
+    pretrain["job"] = job["id"]
+    deadline = time.monotonic() + 300
+    while (job := httpx.get(f"{base}/jobs/{job['id']}", headers=h).json())["progress"] < 0.03:
+        if job["state"] not in ("queued", "running") or time.monotonic() > deadline:
+            raise RuntimeError(f"the pretraining did not start: {job}")
+        time.sleep(0.5)
+    pretrain["progress_at_start"] = round(job["progress"], 3)
+    return procs
 
 
 def main() -> None:
@@ -430,11 +472,15 @@ def main() -> None:
     ap.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                     help="the annotators' HTTP client: httpx, or bare asyncio streams (raw), which leaves more of "
                          "a machine it shares with the server to the server")
+    ap.add_argument("--pretrain", type=float, default=0,
+                    help="with --spawn: start the embedded workers as `loupe serve` does and run a pretraining of "
+                         "this many budget seconds (of a second project, 2,000 images) beside the load")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
+    pretrain = {"budget_s": args.pretrain} if args.pretrain else None
     if args.spawn:
-        ctx = spawned(args.spawn, args.samples, args.server_workers, args.pg_admin_url, args.lease_seconds)
+        ctx = spawned(args.spawn, args.samples, args.server_workers, args.pg_admin_url, args.lease_seconds, pretrain)
     elif args.url and args.project and args.password:
         @contextmanager
         def external():  # noqa: ANN202
@@ -469,12 +515,14 @@ def main() -> None:
                       server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
         if spy is not None:
             spy.wait(timeout=60)
+    if pretrain is not None:
+        result["pretrain"] = pretrain
     if args.json:
         print(json.dumps(result))
     else:
         for key in ("database", "samples", "annotators", "duration_s", "requests_per_s", "labels_per_s", "queue",
                     "label", "errors", "errors_by_kind", "duplicate_leases", "double_labelled", "server_cpu_s",
-                    "client_cpu_s", "loadavg_before", "loadavg_after"):
+                    "client_cpu_s", "loadavg_before", "loadavg_after", *(["pretrain"] if pretrain else [])):
             print(f"{key:>18}: {result[key]}")
 
 

@@ -43,8 +43,10 @@ def create_job(session: Session, project: Project, user: User | None, kind: str,
     after chunk: ``fold_note`` says so). ``fold=False``: a pretraining's own next chunk."""
     validate_params(kind, params)
     if fold and kind == "pretrain":
+        # A run whose cancel was asked is ending: a new request starts a new run.
         active = session.scalar(select(Job).where(Job.project_id == project.id, Job.kind == kind,
-                                                  Job.state.in_(ACTIVE_STATES)).order_by(Job.id.desc()))
+                                                  Job.state.in_(ACTIVE_STATES), Job.cancel_requested.is_(False))
+                                .order_by(Job.id.desc()))
         if active is not None:
             return active, False
     if kind in ("train", "embed"):

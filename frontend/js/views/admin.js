@@ -44,6 +44,7 @@ function importView(root, project) {
   root.append(h("div", { class: "panel" }, h("h2", null, `Import into ${project.name}`),
     h("p", { class: "muted small" }, `${num(project.sample_count)} samples so far. Duplicates (same bytes) are found and skipped.`),
     zone, input, progressBox, result));
+  import("../status.js").then((m) => root.prepend(m.statusLine(project.id)));
 
   async function send(files) {
     if (!files.length) return;
@@ -91,7 +92,7 @@ function jobsView(root, project) {
   const start = (kind) => async () => {
     try {
       const job = await post(`/projects/${project.id}/jobs`, { kind, params: {} });
-      toast(`${kind} job #${job.id} queued`, "ok");
+      toast(job.note || `${kind} job #${job.id} queued`, "ok", job.note ? 8000 : undefined);
       refresh();
     } catch (err) { toast(errorText(err), "error", 6000); }
   };
@@ -106,6 +107,7 @@ function jobsView(root, project) {
         h("button", { class: "btn", type: "button", id: "start-finetune", onclick: start("finetune") }, "Fine-tune on labels"),
         h("button", { class: "btn", type: "button", id: "start-embed", onclick: start("embed") }, "Re-embed"))),
     h("div", { class: "panel" }, h("h2", null, "Jobs"), list));
+  import("../backbone_history.js").then((m) => root.append(m.backboneHistory(project.id)));
 
   const rows = new Map();
   let timer = null;
@@ -158,7 +160,7 @@ function jobsView(root, project) {
         const outcome = job.state === "succeeded" && res.model_version ? ` → model v${res.model_version}` +
           (res.accuracy_estimate != null ? `, ${Math.round(res.accuracy_estimate * 100)}% audit accuracy` : "") : "";
         const why = job.params && job.params.reason ? ` (auto: ${job.params.reason})` : "";
-        msg.textContent = job.error ? `${job.message}: ${job.error}` : `${Math.round(job.progress * 100)}% · ${job.message || ""}${outcome}${why}`;
+        msg.textContent = job.error ? `${job.message}: ${job.error}` : `${Math.round(job.progress * 100)}% · ${job.message || ""}${outcome}${why}${job.eta_seconds != null ? ` · ${job.eta_seconds < 60 ? "under a minute" : `about ${Math.round(job.eta_seconds / 60)} min`} left` : ""}`;
         msg.title = msg.textContent;
         when.textContent = ` ${timeAgo(job.finished_at || job.started_at || job.created_at)}`;
         cancel.hidden = !r.active();
@@ -180,7 +182,8 @@ const SETTING_NAMES = {
   retrain_every: ["Retrain every N labels", "A retrain is queued after this many new labels."],
   batch_size: ["Batch size", "Samples the strategy picks per round."],
   ssl_method: ["Self-supervised method", "How pretraining learns a representation without labels."],
-  pretrain_budget_s: ["Pretraining budget (s)", "Wall time one pretraining run may take."],
+  pretrain_budget_s: ["Pretraining chunk (s)", "Training between two checks of the backbone (CPU seconds, or GPU time); the first chunk is at most 120 s."],
+  pretrain_total_budget_s: ["Pretraining budget (s)", "Background pretraining goes on, chunk after chunk, until this much training is done."],
   auto_pretrain: ["Pretrain after the first import", ""],
   auto_embed: ["Embed new samples as they arrive", ""],
   lease_seconds: ["Lease (s)", "How long a queued sample stays reserved for one expert."],

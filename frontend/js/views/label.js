@@ -91,6 +91,7 @@ export async function render({ main, project }) {
         h("div", null, h("div", { class: "stat-label" }, "Retrain"), untilRetrain, untilSub)),
       history));
   main.append(h("div", { class: "label-layout" }, stage, side));
+  import("../status.js").then((m) => main.prepend(m.statusLine(project.id)));
 
   // ---------- queue buffer
   async function preload(item) {

@@ -69,6 +69,7 @@ export async function render({ main, project, query }) {
   const status = h("div", { class: "muted small" });
   const anchorBox = h("div", { class: "row", hidden: true });
 
+  import("../status.js").then((m) => main.prepend(m.statusLine(project.id)));
   main.append(h("div", { class: "page" },
     h("div", { class: "page-head" }, h("div", null, h("h1", null, "Teach by neighbourhood"),
       h("p", { class: "muted" }, "Label many at once: check the grid, untick the wrong ones, apply one label to the rest.")),
