@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The API with an admin on SQLite that the worker tests use (``loop``: settings, admin client).
+from tests.workers.test_pipeline import loop  # noqa: F401
+
 
 class SmallNet:
     """Built lazily (torch is imported by the fixtures only)."""

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.backbones.test_rest import _project, api, register, stored_files  # noqa: F401 - the fixture
+from tests.backbones.test_rest import _project, register, stored_files
 from tests.conftest import running_worker, wait_for_job
 
 
 @pytest.mark.slow
-def test_continue_pretrains_from_the_registered_weights_and_keeps_their_input_contract(api, backbone_files):  # noqa: F811
+def test_continue_pretrains_from_the_registered_weights_and_keeps_their_input_contract(loop, backbone_files):
     import torch
 
     from ml.training import Checkpoint
 
-    settings, admin = api
+    settings, admin = loop
     reg = register(admin, backbone_files["torchscript"], name="team net", format="torchscript", input_size="32").json()
     pid = _project(admin, n=40, pretrain_budget_s=2, pretrain_total_budget_s=2)
     r = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": reg["id"], "backbone_mode": "continue"}})
@@ -44,12 +44,12 @@ def test_continue_pretrains_from_the_registered_weights_and_keeps_their_input_co
     assert {e["dim"] for e in versions["embeddings"] if e["kind"] == "backbone"} == {24}
 
 
-def test_a_project_backbone_exports_and_registers_back(api, backbone_files):  # noqa: F811
+def test_a_project_backbone_exports_and_registers_back(loop, backbone_files):
     from app.db import session_scope
     from app.models import BackboneVersion
     from ml.embedding import random_backbone_checkpoint
 
-    settings, admin = api
+    settings, admin = loop
     pid = _project(admin, n=4)
     images = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
     key = f"checkpoints/p{pid}/learned.pt"

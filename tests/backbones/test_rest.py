@@ -10,20 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.backbones.conftest import REGISTRATIONS
-from tests.conftest import ADMIN_PASSWORD, Api, digits_pngs, make_settings, running_worker, upload, wait_for_job
-
-
-@pytest.fixture
-def api(tmp_path, sqlite_url):
-    from app.db import session_scope
-    from app.main import create_app
-    from app.services.auth import create_user
-
-    settings = make_settings(tmp_path, sqlite_url)
-    with session_scope(settings.database_url) as s:
-        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
-    with TestClient(create_app(settings)) as client:
-        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+from tests.conftest import ADMIN_PASSWORD, Api, digits_pngs, running_worker, upload, wait_for_job
 
 
 def register(admin: Api, path: Path, **form: str):
@@ -45,8 +32,8 @@ def _project(admin: Api, n: int = 40, **settings) -> int:  # noqa: ANN003
 
 
 @pytest.mark.parametrize("case", sorted(REGISTRATIONS))
-def test_each_format_registers_embeds_and_survives_a_restart(case, api, backbone_files):
-    settings, admin = api
+def test_each_format_registers_embeds_and_survives_a_restart(case, loop, backbone_files):
+    settings, admin = loop
     key, form, width = REGISTRATIONS[case]
     r = register(admin, backbone_files[key], name=f"team {case}", **form)
     assert r.status_code == 201, r.text
@@ -92,17 +79,17 @@ def test_each_format_registers_embeds_and_survives_a_restart(case, api, backbone
     ("pth", {"format": "tensorflow"}, 422, "unknown backbone format 'tensorflow'"),
     ("pth", {"format": "torchvision"}, 422, "needs an architecture"),
 ])
-def test_bad_files_are_refused_with_the_reason_and_nothing_is_stored(file, form, status, reason, api,
+def test_bad_files_are_refused_with_the_reason_and_nothing_is_stored(file, form, status, reason, loop,
                                                                      backbone_files):
-    settings, admin = api
+    settings, admin = loop
     r = register(admin, backbone_files[file], name="bad", **form)
     assert r.status_code == status and reason in r.json()["detail"], r.text
     assert admin.get("/backbones").json() == []
     assert stored_files(settings) == []  # not even the upload's temporary copy
 
 
-def test_settings_refuse_unknown_backbones_and_training_an_onnx_model(api, backbone_files):
-    settings, admin = api
+def test_settings_refuse_unknown_backbones_and_training_an_onnx_model(loop, backbone_files):
+    settings, admin = loop
     onnx = register(admin, backbone_files["onnx"], name="onnx", format="onnx", input_size="32").json()
     pid = _project(admin, n=4)
     before = admin.get(f"/projects/{pid}").json()["settings"]
@@ -124,8 +111,8 @@ def test_settings_refuse_unknown_backbones_and_training_an_onnx_model(api, backb
     assert [p["name"] for p in admin.get("/projects").json()] == ["digits"]
 
 
-def test_names_are_unique_and_only_admins_register(api, backbone_files):
-    settings, admin = api
+def test_names_are_unique_and_only_admins_register(loop, backbone_files):
+    settings, admin = loop
     assert register(admin, backbone_files["onnx"], name="shared", format="onnx").status_code == 201
     dup = register(admin, backbone_files["torchscript"], name="shared", format="torchscript")
     assert dup.status_code == 409 and "already registered" in dup.json()["detail"]
