@@ -135,9 +135,9 @@ def _about(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h"
 
 
-def _pretrain_phrase(job: Job) -> str:
+def _pretrain_phrase(job: Job, has_backbone: bool) -> str:
     fraction = (job.figures or {}).get("run_fraction", job.params.get("run_fraction", 0.0))
-    first = int(job.params.get("chunk", 1)) == 1
+    first = not has_backbone and int(job.params.get("chunk", 1)) == 1
     head = "first backbone training" if first else f"backbone improving, {fraction:.0%} trained"
     if job.state == "queued":
         return f"{head}; its next round waits for the worker" if not first else f"{head} waits for the worker"
@@ -147,12 +147,12 @@ def _pretrain_phrase(job: Job) -> str:
     return f"{head}; suggestions may get better in {_about(eta)}"
 
 
-def _phrase(job: Job) -> str:
+def _phrase(job: Job, has_backbone: bool) -> str:
     """One job in the expert's words."""
     eta = eta_seconds(job)
     left = f", {_about(eta)} left" if eta is not None else ""
     if job.kind == "pretrain":
-        return _pretrain_phrase(job)
+        return _pretrain_phrase(job, has_backbone)
     if job.kind == "embed":
         images = (job.figures or {}).get("images")
         if job.state == "queued" or not images:
@@ -173,7 +173,8 @@ def project_status(session: Session, project: Project) -> dict:
     show it), with the jobs behind it."""
     jobs = list(session.scalars(select(Job).where(Job.project_id == project.id, Job.state.in_(ACTIVE_STATES))))
     jobs.sort(key=lambda j: (j.state != "running", _ORDER.get(j.kind, 9), j.id))
-    line = "; ".join(dict.fromkeys(_phrase(j) for j in jobs)) or "up to date"
+    has_backbone = project.current_backbone_version_id is not None
+    line = "; ".join(dict.fromkeys(_phrase(j, has_backbone) for j in jobs)) or "up to date"
     return {"line": line, "busy": bool(jobs),
             "jobs": [{"id": j.id, "kind": j.kind, "state": j.state, "progress": j.progress,
                       "eta_seconds": eta_seconds(j)} for j in jobs]}

@@ -1,5 +1,5 @@
 // The project's status line: what the workers are doing for the project, in the expert's words
-// ("backbone improving, 62 % trained; suggestions may get better in about 4 min", "embedding new
+// ("backbone improving, 62% trained; suggestions may get better in about 4 min", "embedding new
 // images: 1,200 of 3,000", "model retraining"), from GET /projects/{pid}/status. The jobs behind it,
 // with their progress and time left, are one hover (or focus) away. A view shows it with one line:
 //   import("../status.js").then((m) => main.prepend(m.statusLine(project.id)));

@@ -8,22 +8,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, Api, digits_pngs, imagefolder_zip, make_settings, running_worker, upload
-
-
-@pytest.fixture
-def loop(tmp_path, sqlite_url):
-    from app.db import session_scope
-    from app.main import create_app
-    from app.services.auth import create_user
-
-    settings = make_settings(tmp_path, sqlite_url)
-    with session_scope(settings.database_url) as s:
-        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
-    with TestClient(create_app(settings)) as client:
-        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+from tests.conftest import digits_pngs, imagefolder_zip, running_worker, upload
+from tests.workers.test_pipeline import loop  # noqa: F401 - the fixture: an app, its admin, a settings object
 
 
 def _project(admin, n: int = 120, **settings) -> tuple[int, dict[str, str]]:  # noqa: ANN001
@@ -40,7 +27,7 @@ def _pretrain_jobs(admin, pid: int) -> list[dict]:  # noqa: ANN001
                   key=lambda j: j["id"])
 
 
-def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(loop):
+def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(loop):  # noqa: F811
     settings, admin = loop
     pid, _ = _project(admin, pretrain_budget_s=2, pretrain_total_budget_s=4)
     first = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"})
@@ -83,7 +70,7 @@ def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(
     assert any(line.startswith("backbone improving, ") and "% trained" in line for line in lines), lines
 
 
-def test_a_backbone_that_is_not_better_on_the_labels_is_not_used_and_the_refusal_is_recorded(loop):
+def test_a_backbone_that_is_not_better_on_the_labels_is_not_used_and_the_refusal_is_recorded(loop):  # noqa: F811
     settings, admin = loop
     pid, truth = _project(admin, pretrain_budget_s=2, pretrain_total_budget_s=2)
     samples = admin.get(f"/projects/{pid}/samples", params={"limit": 1000}).json()["items"]

@@ -65,7 +65,7 @@ def test_a_train_and_another_projects_first_embed_do_not_wait_for_a_pretraining(
             pretrain = next(j for j in admin.get(f"/projects/{a}/jobs").json() if j["kind"] == "pretrain")
             deadline = time.monotonic() + 90
             while (job := admin.get(f"/jobs/{pretrain['id']}").json())["progress"] < 0.05:
-                assert job["state"] in ("queued", "running") and time.monotonic() < deadline, (job, log.read_text()[-3000:])
+                assert job["state"] in ("queued", "running") and time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.3)
 
             # The expert labels and asks for a retrain; another team imports its first images.

@@ -25,7 +25,7 @@ def test_the_views_say_what_the_pretraining_means_for_the_expert(page, server, l
             status = page.locator(STATUS)
             status.wait_for()
             page.locator(STATUS, has_text="suggestions may").wait_for()
-            assert re.search(r"Working: (first backbone training|backbone improving, \d+ % trained); suggestions may "
+            assert re.search(r"Working: (first backbone training|backbone improving, \d+% trained); suggestions may "
                              r"get better in (about \d+ min|under a minute)", status.text_content()), view
             assert f"job #{job['id']} pretrain: running" in status.get_attribute("title")
         screenshot(page, "status-import")

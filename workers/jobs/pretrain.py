@@ -94,7 +94,7 @@ def run(job_id: int, progress: Progress) -> dict:
     return {"backbone_version": bv_id, "embedding_version": ev_id, "switched": bool(switched),
             "verdict": verdict["reason"], "train_seconds": round(train_s, 2), "images": len(paths),
             "chunk": chunk_no, "steps": state.get("step"), "trained_s": round(float(state.get("elapsed_s", 0)), 1),
-            "budget_s": total, "next_chunk_job": next_job}
+            "budget_s": total, "next_chunk_job": next_job, "threads": torch.get_num_threads()}
 
 
 def _chunk_reporter(progress: Progress, method: str, total: float, done_s: float, chunk_s: float,

@@ -39,7 +39,7 @@ def list_jobs(pid: int, session: SessionDep, user: CurrentUser) -> list[JobOut]:
 @router.get("/projects/{pid}/status")
 def project_status(pid: int, session: SessionDep, user: CurrentUser) -> dict:
     """What the workers are doing for the project, in one line for the expert ("backbone improving,
-    62 % trained; suggestions may get better in about 4 min"), and the jobs behind it."""
+    62% trained; suggestions may get better in about 4 min"), and the jobs behind it."""
     project, _ = project_service.get_project_for(session, user, pid)
     return job_service.project_status(session, project)
 
