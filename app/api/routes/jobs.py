@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
 from app.models import Job
-from app.schemas.jobs import JobIn, JobOut
+from app.schemas.jobs import JobIn, JobOut, ProjectStatusOut
 from app.services import jobs as job_service
 from app.services import projects as project_service
 
@@ -37,11 +37,11 @@ def list_jobs(pid: int, session: SessionDep, user: CurrentUser) -> list[JobOut]:
 
 
 @router.get("/projects/{pid}/status")
-def project_status(pid: int, session: SessionDep, user: CurrentUser) -> dict:
+def project_status(pid: int, session: SessionDep, user: CurrentUser) -> ProjectStatusOut:
     """What the workers are doing for the project, in one line for the expert ("backbone improving,
     62% trained; suggestions may get better in about 4 min"), and the jobs behind it."""
     project, _ = project_service.get_project_for(session, user, pid)
-    return job_service.project_status(session, project)
+    return ProjectStatusOut(**job_service.project_status(session, project))
 
 
 @router.get("/jobs/{jid}")
