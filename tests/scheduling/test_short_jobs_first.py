@@ -82,6 +82,8 @@ def test_a_train_and_another_projects_first_embed_do_not_wait_for_a_pretraining(
             train = wait_for_job(admin, train["id"], timeout=60)
             embed = wait_for_job(admin, embed["id"], timeout=60)
             assert train["state"] == embed["state"] == "succeeded", (train, embed)
+            print(f"beside the pretraining: the train started {_started_after_s(train):.1f} s after its request, "
+                  f"the other project's embed {_started_after_s(embed):.1f} s after its import")
             assert _started_after_s(train) < 30 and _started_after_s(embed) < 30, (train, embed)
             # ... while the pretraining was still in its first chunk.
             still = admin.get(f"/jobs/{pretrain['id']}").json()

@@ -16,10 +16,12 @@ from workers.jobs.context import JobContext, SampleTable
 FIGURE_NAMES = {"knn": "nearest-neighbour accuracy", "probe": "cross-validated probe accuracy"}
 
 
-def judge(ctx: JobContext, samples: SampleTable, vectors: np.ndarray, run_key: str, min_gain: float = 0.0) -> dict:
+def judge(ctx: JobContext, samples: SampleTable, vectors: np.ndarray, run_key: str, min_gain: float = 0.0,
+          continues_in_use: bool = False) -> dict:
     """The verdict on ``vectors`` (the new embedding, one row per ``samples``) against the project's
     current embedding: ``{"switch": bool, "reason": str, ...figures}``. ``min_gain``: how much the
-    figure must improve (0: any improvement, at least one more label right)."""
+    figure must improve (0: any improvement, at least one more label right). ``continues_in_use``: the
+    run started from the backbone in use (a registered backbone in ``continue`` mode)."""
     from ml.monitor import figure_kind, score
 
     cur = ctx.current_embedding
@@ -30,7 +32,7 @@ def judge(ctx: JobContext, samples: SampleTable, vectors: np.ndarray, run_key: s
     ids, y = samples.ids[labelled], np.array([lab for lab, m in zip(samples.labels, labelled, strict=True) if m])
     kind = figure_kind(y) if len(y) else None
     if kind is None:
-        return _without_labels(ctx, run_key, len(y))
+        return _without_labels(ctx, run_key, len(y), continues_in_use)
     new = score(vectors[labelled], y, kind)
     old = score(np.asarray(cur_vectors)[np.searchsorted(cur_ids, ids)], y, kind)
     better = new.accuracy > old.accuracy + min_gain
@@ -41,14 +43,18 @@ def judge(ctx: JobContext, samples: SampleTable, vectors: np.ndarray, run_key: s
             "current": round(old.accuracy, 4), "labels": len(y), "min_gain": min_gain}
 
 
-def _without_labels(ctx: JobContext, run_key: str, n_labels: int) -> dict:
+def _without_labels(ctx: JobContext, run_key: str, n_labels: int, continues_in_use: bool) -> dict:
     """Too few labels to compare: the first backbone replaces pixels (every benchmark in
     docs/benchmarks.md puts a pretrained backbone ahead of them), and a later chunk of the same run
     replaces its predecessor (the same training, carried on: longer self-supervised training helps in
-    every benchmark too); a backbone of another origin (fine-tuned, another run) is kept."""
+    every benchmark too), as does a run that continues the backbone in use (the admin asked for that
+    adaptation to the project's images); a backbone of another origin (fine-tuned, another run) is kept."""
     few = f"{n_labels} labels are too few to compare (two classes with two labels each are needed)"
     if ctx.current_backbone_version_id is None:
         return {"switch": True, "reason": f"first backbone; {few}", "labels": n_labels}
+    if continues_in_use:
+        return {"switch": True, "reason": f"the backbone in use, trained further on this project's images; {few}",
+                "labels": n_labels}
     with session_scope(ctx.db_url) as s:
         params = s.scalar(select(BackboneVersion.params).where(BackboneVersion.id == ctx.current_backbone_version_id))
     if (params or {}).get("run") == run_key:

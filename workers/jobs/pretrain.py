@@ -72,7 +72,8 @@ def run(job_id: int, progress: Progress) -> dict:
     verdicts: list[dict] = []
 
     def judged(vectors) -> dict:  # noqa: ANN001
-        verdicts.append(judge(ctx, samples, vectors, run_key, float(ctx.params.get("min_gain", 0.0))))
+        verdicts.append(judge(ctx, samples, vectors, run_key, float(ctx.params.get("min_gain", 0.0)),
+                              continues_in_use=start is not None))
         return {"switch": verdicts[-1]}
 
     t1 = time.perf_counter()
