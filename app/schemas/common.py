@@ -68,6 +68,9 @@ class ProjectOut(BaseModel):
     current_backbone_version: int | None = None
     current_embedding_version: int | None = None
     accuracy_estimate: float | None = None
+    accuracy_ci: list[float] | None = None  # its 95 % interval
+    audit_label_count: int | None = None  # the audit labels it comes from
+    current_model_number: int | None = None  # the current model's number within the project ("v1")
     role: str
     created_at: datetime
 

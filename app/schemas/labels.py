@@ -52,6 +52,7 @@ class QueueItem(BaseModel):
     selection_probability: float | None = None
     is_audit: bool = False
     model_version: int | None
+    model_number: int | None = None  # the version's number within its project ("v3"): what people see
     lease_expires_at: datetime
 
 

@@ -147,13 +147,18 @@ def update_project(session: Session, project: Project, description: str | None, 
     return project
 
 
-def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, float]:
-    """The current model's audit accuracy estimate of each project that has one."""
+def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, dict]:
+    """The current model of each project that has one: its number in the project, and its audit
+    accuracy estimate with the interval and the audit labels behind it (a card that says "about 100 %"
+    from 3 audit labels, without its interval, misleads)."""
     ids = [p.current_model_version_id for p in projects if p.current_model_version_id]
     if not ids:
         return {}
-    rows = session.execute(select(ModelVersion.project_id, ModelVersion.metrics).where(ModelVersion.id.in_(ids)))
-    return {pid: m["accuracy_estimate"] for pid, m in rows if m and m.get("accuracy_estimate") is not None}
+    rows = session.execute(select(ModelVersion.project_id, ModelVersion.metrics, ModelVersion.number)
+                           .where(ModelVersion.id.in_(ids)))
+    return {pid: {"estimate": (m or {}).get("accuracy_estimate"), "number": number,
+                  "ci": [m["ci_low"], m["ci_high"]] if m and m.get("ci_low") is not None else None,
+                  "audit_labels": (m or {}).get("audit_labels", 0)} for pid, m, number in rows}
 
 
 def remove_member(session: Session, project: Project, username: str) -> None:

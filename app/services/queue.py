@@ -31,6 +31,7 @@ class QueueEntry:
     strategy: str
     model_version: int | None
     lease_expires_at: datetime
+    model_number: int | None = None
 
 
 def lease_seconds(project: Project, default: int) -> int:
@@ -74,7 +75,7 @@ _CLAIM = (update(_S)
 _PREDICTIONS = select(Prediction).where(Prediction.model_version_id == bindparam("mv"),
                                         Prediction.sample_id.in_(bindparam("ids", expanding=True)))
 # The one column: the row's metrics (curves, confusion matrix) are JSON to parse for nothing.
-_STRATEGY = select(ModelVersion.strategy).where(ModelVersion.id == bindparam("mv"))
+_STRATEGY = select(ModelVersion.strategy, ModelVersion.number).where(ModelVersion.id == bindparam("mv"))
 
 
 def take(session: Session, project: Project, user: User, limit: int, default_lease_s: int,
@@ -111,13 +112,13 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     got = {r.id: LeasedSample(r.id, r.filename, r.width, r.height, bool(r.is_audit))
            for r in session.execute(_CLAIM, base | {"ids": candidates, "expires": expires})}
     preds: dict[int, Prediction] = {}
-    strategy = "random"
+    strategy, number = "random", None
     audit_set = set(audit_ids)
     if mv_id is not None:
         preds = {p.sample_id: p for p in session.scalars(_PREDICTIONS, {"mv": mv_id, "ids": list(got)})}
-        strategy = session.scalar(_STRATEGY, {"mv": mv_id}) or "unknown"
+        strategy, number = session.execute(_STRATEGY, {"mv": mv_id}).one_or_none() or ("unknown", None)
     return [
-        QueueEntry(got[sid], preds.get(sid), "audit" if sid in audit_set else strategy, mv_id, expires)
+        QueueEntry(got[sid], preds.get(sid), "audit" if sid in audit_set else strategy, mv_id, expires, number)
         for sid in candidates
         if sid in got
     ]

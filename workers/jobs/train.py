@@ -23,7 +23,8 @@ KEEP_VERSIONS = 2  # predictions of the current and the previous version; older 
 def _ensure_embeddings(job_id: int, progress: Progress):  # noqa: ANN202
     from workers.jobs import embed
 
-    embed.run(job_id, lambda f, msg="", force=False: progress(0.3 * f, msg, force), follow_up_train=False)
+    # Keyword arguments (eta_s, figures) pass through: the embed job reports them.
+    embed.run(job_id, lambda f, msg="", force=False, **kw: progress(0.3 * f, msg, force, **kw), follow_up_train=False)
     return load_context(job_id)
 
 
@@ -81,7 +82,7 @@ def _pool(ctx: JobContext) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
 
 
 def run(job_id: int, progress: Progress) -> dict:
-    from ml.evaluation import audit_accuracy, labels_to_target
+    from ml.evaluation import audit_accuracy, fit_learning_curve, labels_to_target
     from ml.strategies import create_strategy
 
     ctx = load_context(job_id)
@@ -154,7 +155,9 @@ def run(job_id: int, progress: Progress) -> dict:
     if "accuracy_estimate" in metrics:
         curve.append((int(labelled.sum()), metrics["accuracy_estimate"]))
         need = labels_to_target(curve, float(ctx.settings["target_accuracy"]))
-        metrics["labels_to_target"] = {"target": ctx.settings["target_accuracy"], "labels_needed": need}
+        fitted = fit_learning_curve(curve)  # where the curve levels off: says "not reachable with this model"
+        metrics["labels_to_target"] = {"target": ctx.settings["target_accuracy"], "labels_needed": need,
+                                       "curve_levels_at": float(fitted[0]) if fitted else None}
 
     progress(0.75, f"writing {len(emb_ids)} suggestions", force=True)
     with session_scope(ctx.db_url) as s:

@@ -53,6 +53,7 @@ def _lease(project: Project, session: Session, settings: Settings, user: User, l
             if e.prediction and e.prediction.label
             else None,
             score=e.prediction.score if e.prediction else None, strategy=e.strategy, model_version=e.model_version,
+            model_number=e.model_number,
             reason="random audit sample (measures accuracy honestly)" if e.sample.is_audit else (
                 e.prediction.reason if e.prediction else None),
             selection_probability=e.prediction.probability if e.prediction else None, is_audit=e.sample.is_audit,

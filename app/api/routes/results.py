@@ -15,7 +15,7 @@ from app.db import session_scope
 from app.models import ModelVersion, Prediction, Project, Sample
 from app.repos import samples as samples_repo
 from app.schemas.labels import PredictionOut, PredictionsOut
-from app.services import automation
+from app.services import automation, figures
 from app.services import export as export_service
 from app.services import projects as project_service
 from app.services import reviews as review_service
@@ -75,24 +75,28 @@ def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
     )
     current = next((v for v in versions if v.id == project.current_model_version_id), None)
     cur = (current.metrics or {}) if current else {}
+    until = automation.labels_until_retrain(session, project)
     return {
         "sample_count": total,
         "labelled_count": labelled,
         "human_label_count": automation.human_label_count(session, pid),
         "class_balance": _class_balance(session, project),
         "model_version": project.current_model_version_id,
+        "model_number": current.number if current else None,
         "estimator": current.estimator if current else None,
         "strategy": current.strategy if current else None,
         "accuracy_estimate": cur.get("accuracy_estimate"),
         "accuracy_ci": [cur.get("ci_low"), cur.get("ci_high")] if "ci_low" in cur else None,
         "audit_label_count": cur.get("audit_labels", 0),
         "confusion": {"classes": project.classes, "matrix": cur["confusion"]} if "confusion" in cur else None,
-        "labels_to_target": cur.get("labels_to_target"),
-        "labels_until_retrain": automation.labels_until_retrain(session, project),
+        "labels_to_target": figures.target(project, cur, total - labelled),
+        "labels_until_retrain": until,
+        "retrain": figures.retrain(session, project, until),
         "agreement": review_service.agreement(session, pid),
         "learning_curve": [
             {
                 "model_version": v.id,
+                "number": v.number,
                 "labels": v.label_count,
                 "accuracy": (v.metrics or {}).get("accuracy_estimate"),
                 "ci_low": (v.metrics or {}).get("ci_low"),

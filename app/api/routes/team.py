@@ -60,24 +60,46 @@ def resolve(rid: int, body: ResolveIn, session: SessionDep, user: CurrentUser) -
     return {"review": rid, "label_id": label.id, "label": label.label}
 
 
+def _label_events(session, project_id: int, limit: int) -> list[dict]:  # noqa: ANN001
+    """The newest ``limit`` label actions: a label or an undo, or a whole batch of either with its count."""
+    rows = session.execute(
+        select(Label.id, Label.action, Label.batch_id, Label.sample_id, Label.label, Label.created_at, User.username)
+        .outerjoin(User, User.id == Label.user_id).where(Label.project_id == project_id)
+        .order_by(Label.id.desc()).limit(limit * 20)).all()
+    events: dict[tuple, dict] = {}
+    for lid, action, batch, sid, label, at, name in rows:
+        key = (action, batch) if batch else (lid,)
+        if key not in events:
+            if len(events) == limit:
+                break
+            events[key] = {"at": at.isoformat(), "user": name, "event": "undo" if action == "undo" else "label",
+                           "sample_id": None if batch else sid, "label": label}
+    batches = {key[1] for key in events if len(key) == 2}
+    if batches:  # a batch's whole size, however much of it the window above saw
+        sizes = {(b, act): n for b, act, n in session.execute(
+            select(Label.batch_id, Label.action, func.count()).where(Label.batch_id.in_(batches))
+            .group_by(Label.batch_id, Label.action))}
+        for key, e in events.items():
+            if len(key) == 2:
+                e["event"], e["count"] = f"{e['event']} batch", int(sizes.get((key[1], key[0]), 0))
+    return list(events.values())
+
+
 @router.get("/projects/{pid}/activity")
 def activity(pid: int, session: SessionDep, user: CurrentUser,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     """Who labelled how many and when, and the latest events (labels, undos, jobs)."""
     project, _ = project_service.get_project_for(session, user, pid)
+    # A batch (teach by neighbourhood, and its undo) is one action: one undo, one event with its count.
+    undo = Label.action == "undo"
     per_user = session.execute(
-        select(User.username, func.count().filter(Label.action == "set"), func.count().filter(Label.action == "undo"),
+        select(User.username, func.count().filter(Label.action == "set"),
+               func.count().filter(undo, Label.batch_id.is_(None)) + func.count(func.distinct(Label.batch_id)).filter(undo),
                func.min(Label.created_at), func.max(Label.created_at))
         .join(User, User.id == Label.user_id).where(Label.project_id == project.id).group_by(User.username)
         .order_by(User.username)
     ).all()
-    events = [
-        {"at": lab.created_at.isoformat(), "user": name, "event": "undo" if lab.action == "undo" else "label",
-         "sample_id": lab.sample_id, "label": lab.label}
-        for lab, name in session.execute(
-            select(Label, User.username).outerjoin(User, User.id == Label.user_id)
-            .where(Label.project_id == project.id).order_by(Label.id.desc()).limit(limit))
-    ]
+    events = _label_events(session, project.id, limit)
     events += [
         {"at": j.created_at.isoformat(), "user": None, "event": f"job {j.kind} {j.state}", "job_id": j.id}
         for j in session.scalars(select(Job).where(Job.project_id == project.id).order_by(Job.id.desc()).limit(limit))

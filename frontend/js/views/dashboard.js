@@ -3,7 +3,7 @@
 import { ApiError, get } from "../api.js";
 import { clear, fill, h, num, pct, progressBar, timeAgo } from "../dom.js";
 import { lineChart } from "../charts.js";
-import { labelsUntilRetrain } from "../metrics.js";
+import { accuracyWithInterval, labelsUntilRetrain, targetText } from "../metrics.js";
 
 export async function render({ main, project }) {
   const pid = project.id;
@@ -53,24 +53,25 @@ export async function render({ main, project }) {
     const frac = m.sample_count ? m.labelled_count / m.sample_count : 0;
     const last = (m.learning_curve || []).at(-1);
     const ciPair = m.accuracy_ci || (last && last.ci_low != null ? [last.ci_low, last.ci_high] : null);
-    const audited = m.audit_label_count != null ? ` · ${num(m.audit_label_count)} audit label${m.audit_label_count === 1 ? "" : "s"}` : "";
-    const wide = ciPair && ciPair[1] - ciPair[0] > 0.2;
+    const audited = m.audit_label_count != null ? ` on ${num(m.audit_label_count)} audit label${m.audit_label_count === 1 ? "" : "s"}` : "";
     const ci = ciPair ? `95% CI ${pct(ciPair[0], 0)}–${pct(ciPair[1], 0)}${audited}` :
       (m.model_version ? `on the audit set${audited}` : "no model yet");
     const target = m.labels_to_target;
+    const [targetValue, targetSub] = target && target.status ? targetText(target, num, pct) : ["–", "needs a few model versions"];
+    const retrain = m.retrain || { labels_to_go: labelsUntilRetrain(m, project), job: null };
+    // "due" only when a retrain is queued or running; otherwise the labels still to go.
+    const [retrainValue, retrainSub] = retrain.job ? [retrain.job.state === "running" ? "running" : "queued", `train job #${retrain.job.id}`] :
+      retrain.labels_to_go > 0 ? [num(retrain.labels_to_go), "labels to go"] : ["next label", "the next label queues a retrain"];
     fill(stats, 
       h("div", { class: "stat", id: "stat-labelled" }, h("div", { class: "stat-label" }, "Labelled"),
         h("div", { class: "stat-value" }, num(m.labelled_count)), h("div", { class: "stat-sub" }, `of ${num(m.sample_count)} (${pct(frac, 1)})`),
         progressBar(frac, "Labelled fraction")),
       stat("Human labels", num(m.human_label_count), "from the experts"),
       stat("Accuracy estimate", m.accuracy_estimate == null ? "–" : pct(m.accuracy_estimate), ci, "stat-accuracy"),
-      stat("Model", m.model_version == null ? "none" : `v${m.model_version}`, last ? `${num(last.labels)} labels` : "train one in Admin"),
-      (() => { const u = labelsUntilRetrain(m, project);
-        return stat("Next retrain", u > 0 ? num(u) : "due", u > 0 ? "labels to go" : "a retrain is queued or running", "stat-retrain"); })(),
-      target ? stat(`To ${pct(target.target, 0)} accuracy`, target.labels_needed == null ? "–" : target.labels_needed === 0 ? "reached" : num(target.labels_needed),
-        target.labels_needed == null ? "not enough model versions to say" : target.labels_needed === 0 ?
-          (wide ? "by the estimate, but on few audit labels: keep labelling" : "the estimate is at the target") : "more labels, by the learning curve", "stat-target")
-        : stat("To target", "–", "needs a few model versions"),
+      stat("Model", m.model_version == null ? "none" : `v${m.model_number ?? m.model_version}`, last ? `${num(last.labels)} labels` : "train one in Admin", "stat-model"),
+      stat("Next retrain", retrainValue, retrainSub, "stat-retrain"),
+      target ? stat(`To ${pct(target.target, 0)} accuracy`, targetValue, targetSub, "stat-target")
+        : stat("To target", "–", m.accuracy_estimate == null ? "needs an accuracy estimate first" : "needs a few model versions", "stat-target"),
       m.agreement != null ? stat("Agreement", typeof m.agreement === "number" ? pct(m.agreement) :
         (m.agreement.rate != null ? pct(m.agreement.rate) : "–"), typeof m.agreement === "object" ?
         `${num(m.agreement.second_opinions)} second opinions · ${num(m.agreement.open_reviews)} open reviews` : "between experts", "stat-agreement") : null);
@@ -79,7 +80,7 @@ export async function render({ main, project }) {
   function renderCurve(m) {
     const pts = (m.learning_curve || []).filter((p) => p.accuracy != null).map((p) => ({
       x: p.labels, y: p.accuracy, lo: p.ci_low, hi: p.ci_high,
-      label: `v${p.model_version}: ${pct(p.accuracy)} at ${p.labels} labels`,
+      label: `v${p.number ?? p.model_version}: ${pct(p.accuracy)} at ${p.labels} labels`,
     }));
     const wasOpen = Boolean(curve.querySelector("details[open]"));
     clear(curve);
@@ -93,7 +94,7 @@ export async function render({ main, project }) {
       yFormat: (v) => `${Math.round(v * 100)}%`, target: m.labels_to_target ? m.labels_to_target.target : null,
       title: "Learning curve: audit accuracy against labels" }));
     // The same figures as a table, for screen readers and for the exact numbers.
-    const rows = (m.learning_curve || []).map((p) => h("tr", null, h("td", null, `v${p.model_version}`), h("td", null, num(p.labels)),
+    const rows = (m.learning_curve || []).map((p) => h("tr", null, h("td", null, `v${p.number ?? p.model_version}`), h("td", null, num(p.labels)),
       h("td", null, p.accuracy == null ? "–" : pct(p.accuracy)),
       h("td", null, p.ci_low == null ? "–" : `${pct(p.ci_low, 0)}–${pct(p.ci_high, 0)}`)));
     curve.append(h("details", { class: "curve-table", open: wasOpen }, h("summary", null, "Show as a table"),

@@ -21,7 +21,7 @@ export async function render({ main, project }) {
   const st = {
     buffer: [], current: null, fetching: null, exhausted: false, held: new Set(), skipped: new Set(), done: new Set(),
     undo: [], session: 0, labelled: project.labelled_count, total: project.sample_count,
-    metrics: null, sinceMetrics: 0, pending: 0, modelVersion: project.current_model_version, alive: true, busyUndo: false,
+    metrics: null, sinceMetrics: 0, pending: 0, undoing: 0, writes: 0, modelVersion: project.current_model_version, alive: true, busyUndo: false,
   };
 
   // ---------- layout
@@ -74,7 +74,7 @@ export async function render({ main, project }) {
   const sessionCount = h("div", { class: "stat-value", id: "session-count" }, "0");
   const untilRetrain = h("div", { class: "stat-value", id: "until-retrain" }, "–");
   const untilSub = h("div", { class: "stat-sub" }, "labels until the next retrain");
-  const projectCount = h("div", { class: "stat-sub" });
+  const projectCount = h("div", { class: "stat-sub", id: "project-count" });
   const history = h("div", { class: "history", "aria-label": "Recently labelled" });
   const acceptBtn = h("button", { class: "btn primary", type: "button", "aria-label": "Accept suggestion (Enter)", onclick: () => accept() },
     "Accept");
@@ -190,7 +190,7 @@ export async function render({ main, project }) {
       h("dt", null, "Why asked"), h("dd", { class: "why-reason" }, it.reason || strategyName(it.strategy)),
       it.reason && it.strategy && it.strategy !== "audit" ? [h("dt", null, "Strategy"), h("dd", null, it.strategy)] : null,
       h("dt", null, "Score"), h("dd", null, it.score == null ? "–" : it.score.toFixed(3)),
-      h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_version}`));
+      h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_number ?? it.model_version}`));
     stage.querySelector(".teach-link").href = `#/projects/${pid}/teach?sample=${it.sample_id}`;
     it.shownAt = performance.now();
     if (st.swapStart != null) {
@@ -230,14 +230,23 @@ export async function render({ main, project }) {
     if (btn) { btn.classList.add("flash"); setTimeout(() => btn.classList.remove("flash"), 160); }
     const entry = { item: it, label, id: null };
     st.pending += 1;
+    st.writes += 1;
     entry.promise = postIdempotent(`/projects/${pid}/labels`, { sample_id: it.sample_id, label, duration_ms: duration })
-      .then((res) => { entry.id = res.items[0].id; return entry.id; })
+      .then((res) => {
+        entry.id = res.items[0].id;
+        // Someone labelled it meanwhile: ours is a second opinion: no more labelled samples, no new label.
+        if (res.items[0].opinion === "second") {
+          entry.second = true;
+          if (!entry.undone) { st.labelled -= 1; if (st.until != null) st.until += 1; renderCounts(); }
+        }
+        return entry.id;
+      })
       .finally(() => { st.pending -= 1; });
     entry.promise.catch((err) => {
       if (!st.alive) return;
       toast(`Label for #${it.sample_id} was not saved: ${errorText(err)}`, "error", 6000);
       const i = st.undo.indexOf(entry);
-      if (i >= 0) { st.undo.splice(i, 1); counted(-1); }
+      if (i >= 0) { st.undo.splice(i, 1); counted(-1, -1); }
       st.done.delete(it.sample_id);
       st.buffer.unshift(it);
     });
@@ -268,7 +277,11 @@ export async function render({ main, project }) {
     st.held.add(entry.item.sample_id);
     st.done.delete(entry.item.sample_id);
     show();
-    counted(-1);
+    st.undoing += 1;
+    st.writes += 1;
+    // An undo is no new label: the labels until the next retrain stay as they are.
+    entry.undone = true;
+    if (entry.second) { st.session -= 1; renderCounts(); } else counted(-1, 0);
     removeHistory(entry);
     try {
       const id = await entry.promise;
@@ -276,7 +289,7 @@ export async function render({ main, project }) {
       toast(`Undone: #${entry.item.sample_id} is unlabelled again.`);
     } catch (err) {
       toast(`Undo failed: ${errorText(err)}`, "error", 6000);
-    } finally { st.busyUndo = false; }
+    } finally { st.busyUndo = false; st.undoing -= 1; }
   }
 
   function skip() {
@@ -293,10 +306,11 @@ export async function render({ main, project }) {
     if (entry && entry.item && entry.item.blobUrl) { URL.revokeObjectURL(entry.item.blobUrl); entry.item.blobUrl = null; }
   }
 
-  function counted(d) {
+  /** ``d`` labelled samples more (or fewer); ``toRetrain`` new labels towards the retrain (undos: 0). */
+  function counted(d, toRetrain = d) {
     st.session += d;
     st.labelled += d;
-    if (st.until != null) st.until = Math.max(0, st.until - d);
+    if (st.until != null) st.until = Math.max(0, st.until - toRetrain);
     renderCounts();
   }
 
@@ -323,18 +337,24 @@ export async function render({ main, project }) {
   // ---------- metrics: labels until retrain, and a fresh queue when a new model arrives
   async function refreshMetrics() {
     try {
+      // Counts taken while a label or an undo was on its way may or may not include it (its commit and
+      // this read race): they replace ours only if nothing was in flight from before the request to after.
+      const quiet = () => st.pending === 0 && st.undoing === 0;
+      const before = st.writes, wasQuiet = quiet();
       const m = await get(`/projects/${pid}/metrics`);
       st.metrics = m;
-      // Labels still on their way are not in these figures yet.
-      st.labelled = m.labelled_count + st.pending;
+      if (wasQuiet && quiet() && st.writes === before) {
+        st.labelled = m.labelled_count;
+        st.until = labelsUntilRetrain(m, project);
+      }
       st.total = m.sample_count;
-      st.until = Math.max(0, labelsUntilRetrain(m, project) - st.pending);
       renderCounts();
       if (m.model_version !== st.modelVersion) {
         const first = st.modelVersion == null;
         st.modelVersion = m.model_version;
-        toast(first ? `The first model (v${m.model_version}) is ready: suggestions are on.` :
-          `Model v${m.model_version} is ready: your queue now follows it.`, "ok", 4500);
+        const v = m.model_number ?? m.model_version;
+        toast(first ? `The first model (v${v}) is ready: suggestions are on.` :
+          `Model v${v} is ready: your queue now follows it.`, "ok", 4500);
         requeue();
       }
     } catch { /* the counters stay as they are */ }

@@ -1,5 +1,6 @@
 import { get, post } from "../api.js";
 import { errorText, h, num, pct, progressBar, toast } from "../dom.js";
+import { accuracyWithInterval } from "../metrics.js";
 
 export async function render({ main, me, go }) {
   const list = h("div", { class: "project-list", "aria-label": "Projects" });
@@ -19,7 +20,7 @@ export async function render({ main, me, go }) {
     // GET /projects carries each project's estimate: no /metrics request per project.
     const acc = h("span", { class: "acc" }, p.accuracy_estimate == null
       ? (p.current_model_version ? "accuracy not yet estimated" : "no model yet")
-      : `accuracy ≈ ${pct(p.accuracy_estimate)} (model v${p.current_model_version})`);
+      : `accuracy ${accuracyWithInterval(p.accuracy_estimate, p.accuracy_ci, p.audit_label_count, pct)} · model v${p.current_model_number ?? p.current_model_version}`);
     const card = h("article", { class: "panel project-card", "data-project": p.name, "aria-label": `Project ${p.name}` },
       h("div", { class: "row" }, h("h2", null, h("a", { href: `#/projects/${p.id}/${p.role === "viewer" ? "dashboard" : "label"}` }, p.name)),
         h("span", { class: "spacer" }), h("span", { class: "badge" }, p.role)),
