@@ -81,6 +81,10 @@ def test_an_onnx_backbone_cannot_be_trained(backbone_files):
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="ONNX backbone can only be used frozen"):
         pretrain(images, method="simclr", epochs=1, batch_size=8, initial_backbone=start, device="cpu")
+    from ml.finetune import finetune
+
+    with pytest.raises(ValueError, match="ONNX backbone can only be used frozen"):
+        finetune(images, np.arange(16) % 2, 2, start, epochs=1, device="cpu")
 
 
 def test_a_project_backbone_exports_as_torchscript_that_registers_back(tmp_path):
@@ -99,3 +103,20 @@ def test_a_project_backbone_exports_as_torchscript_that_registers_back(tmp_path)
     again = extract_embeddings(registered_checkpoint(tmp_path / "exported.pt", "torchscript"), images, dtype=np.float32)
     original = extract_embeddings(learned, images, dtype=np.float32)
     assert np.allclose(again, original, atol=1e-4)  # the same features, normalisation included
+
+
+def test_fine_tuning_starts_from_a_registered_backbone(backbone_files):
+    import torch
+
+    from ml.backbones.external import registered_checkpoint
+    from ml.embedding import extract_embeddings
+    from ml.finetune import finetune
+
+    start = registered_checkpoint(backbone_files["torchscript"], "torchscript", None, 32, registered_id=3)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    tuned = finetune(images, np.arange(24) % 2, 2, start, epochs=2, device="cpu")
+    assert tuned.config["registered_backbone"] == 3 and tuned.config["finetuned_from"] == "registered"
+    assert any(not torch.equal(v, tuned.backbone_state[k]) for k, v in start.backbone_state.items()
+               if v.is_floating_point())
+    assert extract_embeddings(tuned, images[:3]).shape == (3, 24)
