@@ -16,6 +16,7 @@ from app.models import BackboneVersion
 from workers.jobs.backbones import input_for, record_backbone, switch_backbone
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.progress import Progress
+from workers.jobs.working_set import working_copy_paths
 
 MIN_LABELS = 10
 
@@ -44,13 +45,13 @@ def run(job_id: int, progress: Progress) -> dict:
         base = Checkpoint.load(str(ctx.media / key))
     epochs = int(ctx.params.get("epochs") or 20)
     seed = int(ctx.params.get("seed", 0))
-    paths = [str(ctx.media / k) for k in samples.storage_keys]
+    paths = working_copy_paths(ctx, samples.ids)  # never the originals (made here where missing)
 
     progress(0.0, f"decoding {len(rows)} labelled images", force=True)
     if base is not None:
         size, channels = base.config["image_size"], base.config["in_channels"]
     else:
-        size, channels = input_for(paths)
+        size, channels = input_for(paths, ctx.settings.get("input_size"))
     images = load_arrays([paths[i] for i in rows], size, channels)
     t0 = time.perf_counter()
     checkpoint = finetune(
