@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
+from app.task_client import LONG_QUEUES, SHORT_QUEUES
 from tests.conftest import (
     ADMIN_PASSWORD,
     ROOT,
@@ -99,3 +101,38 @@ def test_a_train_and_another_projects_first_embed_do_not_wait_for_a_pretraining(
             assert wait_for_job(admin, pretrain["id"], timeout=30)["state"] == "cancelled"
     finally:
         stop_process(proc, timeout=40)
+
+
+@pytest.mark.redis
+def test_on_redis_and_postgresql_a_train_runs_beside_a_pretraining_chunk(tmp_path, redis_url, request):
+    """The production layout: a worker on the short queues and one on `long`, Redis between them."""
+    from fastapi.testclient import TestClient
+
+    from app.db import session_scope
+    from app.main import create_app
+    from app.services.auth import create_user
+    from tests.conftest import fresh_database, running_worker
+
+    with fresh_database("postgres", tmp_path, request) as url:
+        settings = make_settings(tmp_path, url, broker_url=redis_url)
+        with session_scope(settings.database_url) as s:
+            create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
+        with TestClient(create_app(settings)) as client, running_worker(settings, queues=SHORT_QUEUES), \
+                running_worker(settings, queues=LONG_QUEUES):
+            admin = Api(client).login_as("admin", ADMIN_PASSWORD)
+            pid = admin.post("/projects", json={"name": "a", "classes": [str(i) for i in range(10)], "settings": {
+                "auto_pretrain": False, "retrain_every": 100_000}}).json()["id"]
+            items = digits_pngs(100)
+            assert upload(admin, pid, [("a.zip", imagefolder_zip(items))]).status_code == 201
+            pretrain = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {
+                "budget_seconds": 600, "chunk_seconds": 300}}).json()
+            wait_for_job(admin, pretrain["id"], timeout=60, states=("running",))
+            truth = {f"digits/{c}/{n}": c for n, _, c in items}
+            samples = admin.get(f"/projects/{pid}/samples", params={"limit": 1000}).json()["items"]
+            assert admin.post(f"/projects/{pid}/labels", json=[
+                {"sample_id": s["id"], "label": truth[s["filename"]]} for s in samples[:30]]).status_code == 201
+            train = wait_for_job(admin, admin.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()["id"], 60)
+            assert train["state"] == "succeeded" and _started_after_s(train) < 30, train
+            assert admin.get(f"/jobs/{pretrain['id']}").json()["state"] == "running"
+            assert admin.post(f"/jobs/{pretrain['id']}/cancel").status_code == 200
+            assert wait_for_job(admin, pretrain["id"], timeout=30)["state"] == "cancelled"
