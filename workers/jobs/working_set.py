@@ -66,7 +66,7 @@ def _rows(ctx: JobContext, ids: np.ndarray) -> list[_Row]:
             part = wanted[start:start + 1000]
             found |= {r[0]: _Row(*r) for r in s.execute(
                 cols.where(Sample.project_id == ctx.project_id, Sample.id.in_(part)))}
-    missing = wanted - found.keys()
+    missing = set(wanted) - found.keys()
     if missing:
         raise ValueError(f"samples {sorted(missing)[:5]} are not in project {ctx.project_id}")
     return [found[int(i)] for i in ids]
