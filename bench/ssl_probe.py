@@ -206,6 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", default="", help="free text stored in each JSON record")
     ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
     ap.add_argument("--out", help="append the JSON records to this .jsonl file")
+    ap.add_argument("--save-dir", help="also save each pretrained checkpoint here (to probe it again later)")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.peer_workers:
         ap.error("--clock cpu counts this process only; the peer's loader workers would be free time")
@@ -286,6 +287,9 @@ def main(argv=None) -> int:
                       batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock,
                       precision=args.precision)
         seconds = time.perf_counter() - t0
+        if args.save_dir:
+            os.makedirs(args.save_dir, exist_ok=True)
+            ck.without_training_state().save(os.path.join(args.save_dir, f"{name}-{args.tag or 'run'}-{args.seed}.pt"))
         emit({"method": name, "seconds": ck.state["elapsed_s"], "wall_seconds": seconds,
               "cpu_seconds": ck.state.get("cpu_s"), "load_avg": os.getloadavg()[0],
               "images_per_s": ck.state["images_per_s"], "steps": ck.state["step"],

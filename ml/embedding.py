@@ -57,6 +57,17 @@ def parse_layer(layer: str, num_blocks: int) -> list[int]:
     raise ValueError(f"layer must be 'last', 'penultimate' or 'concat:k', got {layer!r}")
 
 
+def layer_for(layer: str, num_blocks: int) -> str:
+    """A project's layer choice as this backbone can give it: ``concat:k`` with more blocks than the
+    backbone has (a registered one-block TorchScript or ONNX file) pools all of them; ``penultimate`` of a
+    one-block backbone is its last."""
+    if layer.startswith("concat:") and int(layer.split(":", 1)[1]) > num_blocks:
+        return "last" if num_blocks == 1 else f"concat:{num_blocks}"
+    if layer == "penultimate" and num_blocks < 2:
+        return "last"
+    return layer
+
+
 def embedding_dim(backbone: Backbone, layer: str = "last") -> int:
     """Width of the vectors ``extract_embeddings`` returns for this layer choice."""
     return sum(backbone.block_dims[i] for i in parse_layer(layer, len(backbone.blocks)))

@@ -11,6 +11,7 @@ from app.models import ApiToken, Membership, ModelVersion, Project, User
 from app.security import token_digest
 from app.services import auth
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.jobs import create_job
 from app.services.project_settings import effective_settings
 
 Need = Literal["view", "label", "admin"]
@@ -145,6 +146,15 @@ def update_project(session: Session, project: Project, description: str | None, 
         project.settings = effective_settings({**(project.settings or {}), **settings_patch})
     session.flush()
     return project
+
+
+def embedding_settings_changed(session: Session, project: Project, before: dict, broker_url: str) -> None:
+    """A new embedding layer takes effect by re-embedding every sample under the current backbone (the
+    embed job does not reuse rows made with another layer choice)."""
+    now = effective_settings(project.settings)
+    if now["embedding_layer"] != before.get("embedding_layer") and project.current_backbone_version_id:
+        create_job(session, project, None, "embed", {"reason": f"embedding layer {now['embedding_layer']}"},
+                   broker_url)
 
 
 def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, dict]:

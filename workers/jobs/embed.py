@@ -38,7 +38,7 @@ def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, p
     from ml.training import Checkpoint
 
     ckpt = Checkpoint.load(str(ctx.media / checkpoint_key))
-    layer = ctx.settings.get("embedding_layer", "last")
+    layer = ctx.settings["embedding_layer"]
     if ids is not None:
         return embed_working_set(ctx, ckpt, ids, layer, progress)
     return extract_embeddings_from_files(ckpt, paths, layer=layer,
@@ -49,9 +49,10 @@ def embed_working_set(ctx: JobContext, ckpt, ids: np.ndarray, layer: str, progre
     """Embed the samples ``ids`` from the working set at the checkpoint's input, a slice at a time (the
     set stays on disk: a million-image project never sits in memory)."""
     from ml.backbones import Backbone
-    from ml.embedding import extract_embeddings, load_backbone
+    from ml.embedding import extract_embeddings, layer_for, load_backbone
 
     model = load_backbone(ckpt)
+    layer = layer_for(layer, len(model.blocks))  # a one-block registered backbone gives what it has
     source = model if isinstance(model, Backbone) else ckpt  # built once, unless only the checkpoint will do
     images = load_working_set(ctx, int(ckpt.config["image_size"]), int(ckpt.config["in_channels"]), ids,
                               progress=lambda f, msg: progress(0.3 * f, msg))
@@ -73,7 +74,8 @@ def write_version(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, backbon
     with session_scope(ctx.db_url) as s:
         ev = EmbeddingVersion(
             project_id=ctx.project_id, backbone_version_id=backbone_version_id, job_id=ctx.job_id,
-            kind="backbone" if backbone_version_id else "pixels", layer="last", dim=int(vectors.shape[1]),
+            kind="backbone" if backbone_version_id else "pixels",
+            layer=ctx.settings["embedding_layer"] if backbone_version_id else "pixels", dim=int(vectors.shape[1]),
             dtype=str(vectors.dtype), count=len(ids), file_key=file_key, ids_key=ids_key, metrics=metrics,
         )
         s.add(ev)
@@ -103,7 +105,10 @@ def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
                 select(BackboneVersion.checkpoint_key).where(BackboneVersion.id == ctx.current_backbone_version_id))
     old_ids, old_vectors = np.empty(0, np.int64), None
     cur = ctx.current_embedding
-    if cur is not None and (cur.backbone_version_id or None) == ctx.current_backbone_version_id:
+    # Rows of the current version are reused only if they came from this backbone with this layer choice
+    # (a changed embedding_layer re-embeds everything).
+    same_layer = cur is not None and (cur.kind == "pixels" or cur.layer == ctx.settings["embedding_layer"])
+    if cur is not None and same_layer and (cur.backbone_version_id or None) == ctx.current_backbone_version_id:
         old_ids, old_vectors = embedding_store.read(ctx.media, cur.file_key, cur.ids_key)
     missing = ~np.isin(samples.ids, old_ids)
     if not missing.any():

@@ -52,6 +52,7 @@ def update_project(pid: int, body: ProjectPatch, session: SessionDep, settings: 
     project_service.update_project(session, project, body.description, body.add_classes,
                                    patch_values(body.settings) if body.settings else {})
     backbone_service.settings_changed(session, project, before, settings.broker_url)
+    project_service.embedding_settings_changed(session, project, before, settings.broker_url)
     return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)))
 
 

@@ -29,7 +29,7 @@ def versions(pid: int, session: SessionDep, user: CurrentUser,
         "backbones": _rows(session, BackboneVersion, pid, limit, project.current_backbone_version_id,
                            ("method", "backbone", "params", "metrics")),
         "embeddings": _rows(session, EmbeddingVersion, pid, limit, project.current_embedding_version_id,
-                            ("backbone_version_id", "kind", "dim", "count", "metrics")),
+                            ("backbone_version_id", "kind", "layer", "dim", "count", "metrics")),
         "models": _rows(session, ModelVersion, pid, limit, project.current_model_version_id,
                         ("estimator", "strategy", "label_count", "embedding_version_id", "params", "metrics")),
     }
