@@ -48,7 +48,8 @@ class QueueItem(BaseModel):
     suggestion: Suggestion | None
     score: float | None
     strategy: str
-    reason: str | None = None
+    reason: str | None = None  # why it is asked, in the expert's words
+    details: str | None = None  # the technical detail behind the reason (scores, clusters)
     selection_probability: float | None = None
     is_audit: bool = False
     model_version: int | None

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from .base import CHUNK, Selection, Strategy, candidate_mask, l2_normalise
+from .reasons import code
 
 
 def _row_norms(x: np.ndarray) -> np.ndarray:
@@ -60,14 +61,14 @@ class KCenterGreedyStrategy(Strategy):
             # Nothing to be far from yet: the first centre is a uniform draw, recorded as such.
             first = int(rng.choice(np.flatnonzero(cand)))
             picks.append(first), scores.append(1.0), probs.append(1.0 / n_cand)
-            reasons.append("kcenter: random first centre")
+            reasons.append(code("random"))
             dist = min_sq_dist(embeddings, norms, l2_normalise(embeddings[[first]]))
         masked = np.where(cand, dist, -np.inf)
         masked[picks] = -np.inf
         while len(picks) < k:
             i = int(np.argmax(masked))
             picks.append(i), scores.append(float(masked[i])), probs.append(1.0)
-            reasons.append(f"kcenter: farthest from labelled (d2={masked[i]:.3f})")
+            reasons.append(code("far", d2=float(masked[i])))
             new = min_sq_dist(embeddings, norms, l2_normalise(embeddings[[i]]))
             masked = np.where(np.isfinite(masked), np.minimum(masked, new), -np.inf)
             masked[i] = -np.inf
@@ -160,8 +161,7 @@ class ColdStartStrategy(Strategy):
                 members, typ = ranked[c]
                 if round_ < len(members):
                     picks.append(int(members[round_])), scores.append(float(typ[round_]))
-                    state = "uncovered" if covered[c] == 0 else f"{covered[c]} labelled"
-                    reasons.append(f"cold start: typical of cluster {c} (size {sizes[c]}, {state})")
+                    reasons.append(code("group", cluster=int(c), size=int(sizes[c]), labelled=int(covered[c])))
                     progressed = True
             round_ += 1
             if not progressed:

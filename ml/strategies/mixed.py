@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
+from . import reasons
 from .base import Selection, Strategy, candidate_mask, l2_normalise, top_k
 from .diversity import ColdStartStrategy
 from .uncertainty import entropy_uncertainty, least_confidence, margin_uncertainty
@@ -69,10 +70,8 @@ class MixedStrategy(Strategy):
 
     def select(self, embeddings, proba, labelled_mask, batch_size, exclude_mask=None):
         if self._in_cold_start(proba, labelled_mask):
-            sel = ColdStartStrategy(self.seed).select(embeddings, proba, labelled_mask, batch_size, exclude_mask)
-            sel.strategy = self.name
-            sel.reasons = [f"mixed/{r}" for r in sel.reasons]
-            return sel
+            # Recorded as what chose the batch: the cold start, not the uncertainty the name promises.
+            return ColdStartStrategy(self.seed).select(embeddings, proba, labelled_mask, batch_size, exclude_mask)
         rng = self._rng(labelled_mask)
         u = MEASURES[self.measure](proba)
         cand_idx = np.flatnonzero(candidate_mask(labelled_mask, exclude_mask))
@@ -96,13 +95,13 @@ class MixedStrategy(Strategy):
         by_cluster = [m[np.argsort(-sim_to_centre[m], kind="stable")] for m in by_cluster if len(m)]
         by_cluster.sort(key=lambda m: -float(u[pool[m].astype(np.int64)].max()))
         chosen: list[int] = []
-        reasons: list[str] = []
+        diverse: list[bool] = []
         for members in by_cluster:
             for j in members:
                 if self._is_duplicate(xp, chosen, j):
                     continue
                 chosen.append(int(j))
-                reasons.append(f"mixed: uncertain ({self.measure} {u[pool[j]]:.3f}), diverse cluster")
+                diverse.append(True)
                 break
         # Clusters made only of duplicates leave gaps; fill them with the most uncertain non-duplicates.
         for j in range(len(pool)):
@@ -110,10 +109,12 @@ class MixedStrategy(Strategy):
                 break
             if j not in chosen and not self._is_duplicate(xp, chosen, j):
                 chosen.append(j)
-                reasons.append(f"mixed: uncertain ({self.measure} {u[pool[j]]:.3f}), fill")
+                diverse.append(False)
         order = np.argsort(-u[pool[chosen]], kind="stable")
         idx = pool[np.asarray(chosen)[order]]
-        return Selection(idx, u[idx], np.ones(len(idx)), [reasons[i] for i in order], strategy=self.name)
+        why = [r + (";diverse=1" if diverse[i] else "") for r, i in
+               zip(reasons.torn(proba, idx, self.measure, u[idx]), order, strict=True)]
+        return Selection(idx, u[idx], np.ones(len(idx)), why, strategy=self.name)
 
     def _is_duplicate(self, xp, chosen, j) -> bool:
         if not chosen:

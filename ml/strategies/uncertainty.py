@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import reasons
 from .base import CHUNK, Selection, Strategy, candidate_mask
 
 
@@ -57,7 +58,7 @@ class RandomStrategy(Strategy):
         idx = rng.choice(cand_idx, size=k, replace=False) if k else np.empty(0, dtype=np.int64)
         # Each candidate had the same chance k/N of being in a uniform batch of k.
         prob = np.full(k, k / max(len(cand_idx), 1))
-        return Selection(idx, np.zeros(k), prob, ["random"] * k, strategy=self.name)
+        return Selection(idx, np.zeros(k), prob, [reasons.code("random")] * k, strategy=self.name)
 
 
 class _Uncertainty(Strategy):
@@ -74,14 +75,13 @@ class _Uncertainty(Strategy):
 
     def select(self, embeddings, proba, labelled_mask, batch_size, exclude_mask=None):
         if proba is None:
+            # No model yet: the picks are uniform random, and are recorded as what chose them.
             sel = RandomStrategy(self.seed).select(embeddings, None, labelled_mask, batch_size, exclude_mask)
-            sel.reasons = [f"{self.name}: no model yet, random"] * len(sel)
-            sel.strategy = self.name
+            sel.strategy = "random"
             return sel
-        return super().select(embeddings, proba, labelled_mask, batch_size, exclude_mask)
-
-    def reason(self, proba):
-        return f"{self.name}: most uncertain"
+        sel = super().select(embeddings, proba, labelled_mask, batch_size, exclude_mask)
+        sel.reasons = reasons.torn(proba, sel.indices, self.name, sel.scores)
+        return sel
 
 
 class LeastConfidenceStrategy(_Uncertainty):

@@ -21,9 +21,15 @@ def test_the_label_views_counter_stays_true_through_undo_and_relabel(page, serve
     login(page)
     page.goto(f"/#/projects/{pid}/label")
     page.locator(".stage[data-ready]:not([data-ready='0']):not([data-ready='1'])").wait_for()
+    # Why it is asked: in words; the technical detail is one click away.
+    assert page.locator(".why-reason").inner_text().strip()
+    details = page.locator("details.why-details")
+    assert details.get_attribute("open") is None and not page.get_by_text("strategy ", exact=False).first.is_visible()
+    details.locator("summary").click()
+    assert "score" in details.inner_text()
     # Quick keys (the metrics refresh every fifth label races the labels in flight), undos and
     # relabels of the undone samples.
-    for round_ in range(4):
+    for _round in range(4):
         for _ in range(5):
             _, filename = current_sample(page)
             sid = current_sample(page)[0]

@@ -36,8 +36,8 @@ def test_two_tabs_of_one_user_never_get_the_same_samples(admin, digits_project, 
         assert not {i["sample_id"] for i in got["a"]} & {i["sample_id"] for i in got["b"]}
         for t, its in got.items():
             for i in its:
-                r = ann.post(f"/projects/{pid}/labels", json={"sample_id": i["sample_id"], "label": truth[i["filename"]]},
-                             headers=tab[t])
+                body = {"sample_id": i["sample_id"], "label": truth[i["filename"]]}
+                r = ann.post(f"/projects/{pid}/labels", json=body, headers=tab[t])
                 assert r.status_code == 201 and r.json()["items"][0]["opinion"] == "primary"
                 labelled += 1
     with session_scope(settings.database_url) as s:

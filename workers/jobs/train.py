@@ -81,6 +81,22 @@ def _pool(ctx: JobContext) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     return rows["id"].astype(np.int64), rows["audit"].astype(bool), labels
 
 
+# Queue items past the selected batch are served too (by score) until the next model: this many of them
+# carry a reason as well (a string each in the bulk write; the rest are rarely reached before a retrain).
+REASONED_PAST_BATCH = 2000
+
+
+def _past_batch(proba, priority, not_served, batch, chosen_by: str, strategy, scores):  # noqa: ANN001, ANN202
+    from ml.strategies.reasons import past_batch
+
+    rest = np.flatnonzero(~not_served)
+    rest = rest[~np.isin(rest, batch)]
+    if len(rest) > REASONED_PAST_BATCH:
+        rest = rest[np.argpartition(-priority[rest], REASONED_PAST_BATCH - 1)[:REASONED_PAST_BATCH]]
+    measure = strategy.measure if isinstance(getattr(strategy, "measure", None), str) else strategy.name
+    return rest, past_batch(proba, rest, chosen_by, measure, scores)
+
+
 def run(job_id: int, progress: Progress) -> dict:
     from ml.evaluation import audit_accuracy, fit_learning_curve, labels_to_target
     from ml.strategies import create_strategy
@@ -146,6 +162,10 @@ def run(job_id: int, progress: Progress) -> dict:
     for rank, (i, p, why) in enumerate(zip(sel.indices, sel.probabilities, sel.reasons, strict=True)):
         priority[i] = top + 1.0 + (len(sel.indices) - rank)  # the selected batch first, in its order
         probability[i], reasons[i] = p, why
+    chosen_by = sel.strategy or strategy_name  # what really chose: "random" for margin with no model
+    for i, why in zip(*_past_batch(proba, priority, labelled | audit, sel.indices, chosen_by, strategy, scores),
+                      strict=True):
+        reasons[i] = why
     score_s = time.perf_counter() - t0 - fit_s
 
     with session_scope(ctx.db_url) as s:
@@ -163,7 +183,7 @@ def run(job_id: int, progress: Progress) -> dict:
     with session_scope(ctx.db_url) as s:
         mv = ModelVersion(project_id=ctx.project_id, job_id=job_id,
                           estimator=estimator if proba is not None else "none",
-                          strategy=strategy_name if proba is not None else "cold_start",
+                          strategy=chosen_by,
                           params={"batch_size": ctx.settings["batch_size"]}, label_count=int(labelled.sum()),
                           embedding_version_id=emb.id, metrics=metrics, label_revisions=label_revisions,
                           number=int(s.scalar(select(func.coalesce(func.max(ModelVersion.number), 0))

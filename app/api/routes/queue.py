@@ -11,6 +11,7 @@ from app.models import Project, User
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
 from app.services import projects as project_service
 from app.services import queue as queue_service
+from app.services import reasons
 from app.settings import Settings
 
 router = APIRouter(tags=["queue"])
@@ -43,6 +44,14 @@ def _get_queue(pid: int, session: Session, settings: Settings, token: str, limit
     return Response(out.model_dump_json(), media_type="application/json")
 
 
+def _why(e: queue_service.QueueEntry, classes: list[str]) -> tuple[str | None, str | None]:
+    if e.sample.is_audit:
+        return reasons.AUDIT
+    p = e.prediction
+    return reasons.explain(p.reason if p else None, classes, e.strategy,
+                           (p.label, p.confidence or 0.0) if p and p.label else None)
+
+
 def _lease(project: Project, session: Session, settings: Settings, user: User, limit: int, client: str) -> QueueOut:
     entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds, client)
     items = [
@@ -54,12 +63,12 @@ def _lease(project: Project, session: Session, settings: Settings, user: User, l
             else None,
             score=e.prediction.score if e.prediction else None, strategy=e.strategy, model_version=e.model_version,
             model_number=e.model_number,
-            reason="random audit sample (measures accuracy honestly)" if e.sample.is_audit else (
-                e.prediction.reason if e.prediction else None),
+            reason=why[0], details=why[1],
             selection_probability=e.prediction.probability if e.prediction else None, is_audit=e.sample.is_audit,
             lease_expires_at=e.lease_expires_at,
         )
         for e in entries
+        for why in (_why(e, project.classes),)
     ]
     return QueueOut(items=items)
 

@@ -94,7 +94,8 @@ def activity(pid: int, session: SessionDep, user: CurrentUser,
     undo = Label.action == "undo"
     per_user = session.execute(
         select(User.username, func.count().filter(Label.action == "set"),
-               func.count().filter(undo, Label.batch_id.is_(None)) + func.count(func.distinct(Label.batch_id)).filter(undo),
+               func.count().filter(undo, Label.batch_id.is_(None))
+               + func.count(func.distinct(Label.batch_id)).filter(undo),
                func.min(Label.created_at), func.max(Label.created_at))
         .join(User, User.id == Label.user_id).where(Label.project_id == project.id).group_by(User.username)
         .order_by(User.username)

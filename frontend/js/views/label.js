@@ -91,7 +91,7 @@ export async function render({ main, project }) {
         h("div", null, h("div", { class: "stat-label" }, "Retrain"), untilRetrain, untilSub)),
       history));
   main.append(h("div", { class: "label-layout" }, stage, side));
-  import("../status.js").then((m) => main.prepend(m.statusLine(project.id)));
+  import("../status.js").then((m) => side.prepend(m.statusLine(project.id)));
 
   // ---------- queue buffer
   async function preload(item) {
@@ -186,11 +186,13 @@ export async function render({ main, project }) {
     // On audit samples the suggestion stays hidden: the expert's label must not lean on the model,
     // or the accuracy it measures would flatter the model.
     setSuggestion(it.is_audit ? null : it.suggestion, it.is_audit);
-    fill(why, 
+    // The reason in the expert's words; scores, clusters and the strategy one click away.
+    fill(why,
       h("dt", null, "Why asked"), h("dd", { class: "why-reason" }, it.reason || strategyName(it.strategy)),
-      it.reason && it.strategy && it.strategy !== "audit" ? [h("dt", null, "Strategy"), h("dd", null, it.strategy)] : null,
-      h("dt", null, "Score"), h("dd", null, it.score == null ? "–" : it.score.toFixed(3)),
-      h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_number ?? it.model_version}`));
+      h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_number ?? it.model_version}`),
+      h("dt", { class: "why-more-head" }, ""), h("dd", null, h("details", { class: "why-details" }, h("summary", null, "Technical detail"),
+        h("div", { class: "mono small" }, it.details || "–"),
+        h("div", { class: "muted small" }, `strategy ${it.strategy || "–"} · score ${it.score == null ? "–" : it.score.toFixed(3)}`))));
     stage.querySelector(".teach-link").href = `#/projects/${pid}/teach?sample=${it.sample_id}`;
     it.shownAt = performance.now();
     if (st.swapStart != null) {

@@ -78,7 +78,8 @@ def test_cold_start_from_zero_covers_clusters(name):
     X, blob = make_blobs(n_samples=600, centers=8, n_features=16, cluster_std=0.5, random_state=0)
     sel = create_strategy(name, seed=0).select(X, None, np.zeros(len(X), dtype=bool), 8)
     assert len(set(blob[sel.indices])) == 8  # one pick per cluster first
-    assert all("cold start" in r for r in sel.reasons)
+    assert sel.strategy == "cold_start"  # what chose them, whatever the strategy's name
+    assert all(r.startswith("group;") and "labelled=0" in r for r in sel.reasons)  # groups nobody labelled
 
 
 def test_cold_start_on_digits_reaches_most_classes(digits):
@@ -89,7 +90,7 @@ def test_cold_start_on_digits_reaches_most_classes(digits):
     lab = np.zeros(len(X), dtype=bool)
     lab[sel.indices] = True
     nxt = create_strategy("cold_start", seed=0).select(X, None, lab, 10)
-    assert any("uncovered" in r for r in nxt.reasons)
+    assert any("labelled=0" in r for r in nxt.reasons)
 
 
 def test_kcenter_covers_far_points():
@@ -123,7 +124,7 @@ def test_mixed_switches_to_uncertainty_after_cold_start(digits, digits_state):
     X, _ = digits
     labelled, proba = digits_state
     sel = create_strategy("mixed", cold_start_labels=20).select(X, proba, labelled, 10)
-    assert all(r.startswith("mixed: uncertain") for r in sel.reasons)
+    assert sel.strategy == "mixed" and all(r.startswith("torn;") and "measure=margin" in r for r in sel.reasons)
     scores = create_strategy("margin").score_all(X, proba, labelled)
     # uncertainty within diversity: the picks come from the most uncertain tenth of the pool
     assert np.all(scores[sel.indices] >= np.quantile(scores[~labelled], 0.9))
@@ -134,3 +135,18 @@ def test_temperature_sampling_records_probabilities(digits, digits_state):
     labelled, proba = digits_state
     sel = create_strategy("margin", seed=0, temperature=0.1).select(X, proba, labelled, 10)
     assert np.all((sel.probabilities > 0) & (sel.probabilities < 1))
+
+
+@pytest.mark.parametrize("name", ["margin", "entropy", "least_confidence"])
+def test_an_uncertainty_strategy_without_a_model_records_random_picks(name):
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    sel = create_strategy(name).select(X, None, np.zeros(50, dtype=bool), 5)
+    assert sel.strategy == "random" and sel.reasons == ["random"] * 5
+
+
+def test_uncertain_picks_name_the_two_classes_the_model_hesitates_between():
+    proba = np.array([[0.98, 0.01, 0.01], [0.1, 0.45, 0.45], [0.7, 0.2, 0.1], [0.5, 0.1, 0.4]])
+    X = np.eye(4, dtype=np.float32)
+    sel = create_strategy("margin").select(X, proba, np.zeros(4, dtype=bool), 2)
+    assert sel.reasons[0].startswith("torn;a=1;b=2;pa=0.450;pb=0.450;measure=margin")
+    assert sel.reasons[1].startswith("torn;a=0;b=2;pa=0.500;pb=0.400")
