@@ -3,7 +3,8 @@
 // images: 1,200 of 3,000", "model retraining"), from GET /projects/{pid}/status. The jobs behind it,
 // with their progress and time left, are one hover (or focus) away. A view shows it with one line:
 //   import("../status.js").then((m) => main.prepend(m.statusLine(project.id)));
-// It polls while it is on the page (faster while work is under way) and stops once its view is gone.
+// It polls while it is on the page (faster while work is under way), takes no room while nothing runs,
+// and stops once its view is gone.
 import { get } from "./api.js";
 import { h } from "./dom.js";
 
@@ -30,10 +31,10 @@ export function statusLine(projectId) {
     try {
       const s = await get(`/projects/${projectId}/status`, { quiet401: true });
       busy = s.busy;
-      text.textContent = s.busy ? `Working: ${s.line}` : "Up to date: nothing running for this project.";
+      text.textContent = s.busy ? `Working: ${s.line}` : "";
       el.title = s.jobs.length ? detail(s.jobs) : "";
       el.dataset.busy = String(s.busy);
-      el.hidden = false;
+      el.hidden = !s.busy;
     } catch { /* keep the last line; the next tick tries again */ }
     setTimeout(tick, busy ? BUSY_MS : IDLE_MS);
   }
