@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import embedding_store
-from app.models import EmbeddingVersion, Prediction, Project, Sample
+from app.models import EmbeddingVersion, ModelVersion, Prediction, Project, Sample
 from app.services.errors import Invalid, NotFound
 from app.settings import Settings
 
@@ -44,6 +44,20 @@ def neighbours(session: Session, settings: Settings, project: Project, sample_id
     top = np.argpartition(-sims, k - 1)[:k]
     top = top[np.argsort(-sims[top], kind="stable")]
     return [(int(ids[i]), float(sims[i])) for i in top]
+
+
+def unexplored(session: Session, project: Project, limit: int) -> list[int]:
+    """Typical samples of the embedding groups nobody has labelled yet (as the current model's train job
+    found them, while some class had few labels), still unlabelled: where a class that never comes up
+    may be hiding."""
+    if project.current_model_version_id is None:
+        return []
+    mv = session.get(ModelVersion, project.current_model_version_id)
+    ids = list((mv.metrics or {}).get("unexplored", [])) if mv else []
+    if not ids:
+        return []
+    free = set(session.scalars(select(Sample.id).where(Sample.id.in_(ids), Sample.status == "unlabelled")))
+    return [sid for sid in ids if sid in free][:limit]
 
 
 def suggested(session: Session, project: Project, label: str, limit: int, min_confidence: float) -> list[int]:

@@ -48,3 +48,19 @@ def retrain(session: Session, project: Project, labels_to_go: int) -> dict:
                                         Job.state.in_(("queued", "running"))).order_by(Job.id.desc()).limit(1)
     ).first()
     return {"labels_to_go": labels_to_go, "job": {"id": job[0], "state": job[1]} if job else None}
+
+
+FEW_LABELS = 5  # as the train job's (workers/jobs/train.py): below it, a class is flagged
+
+
+def classes_needing_labels(project: Project, balance: dict[str, int], metrics: dict) -> list[dict]:
+    """Classes with no or few labels, and how often the current model predicts each (``None`` without a
+    model): a class the model never predicts never comes up by suggestion, and in a queue ordered by the
+    model it may never come up at all."""
+    predicted = metrics.get("predicted")
+    out = []
+    for i, c in enumerate(project.classes):
+        if balance.get(c, 0) < FEW_LABELS:
+            out.append({"class": c, "labels": balance.get(c, 0),
+                        "predicted": predicted[i] if predicted and i < len(predicted) else None})
+    return out

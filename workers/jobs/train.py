@@ -97,6 +97,24 @@ def _past_batch(proba, priority, not_served, batch, chosen_by: str, strategy, sc
     return rest, past_batch(proba, rest, chosen_by, measure, scores)
 
 
+FEW_LABELS = 5  # a class with fewer labels is flagged on the dashboard (app/services/figures.py says so too)
+UNEXPLORED = 48  # typical samples of groups nobody has labelled: where a class never seen may hide
+
+
+def _classes_needing_labels(metrics: dict, ids, X, proba, y_full, labelled, audit, n_classes: int) -> None:  # noqa: ANN001
+    """How often the model predicts each class (a class it never predicts never comes up by suggestion),
+    and, while some class has fewer than FEW_LABELS labels, the typical samples of the embedding groups
+    nobody has labelled yet: the teach view offers them to find a first example of such a class."""
+    from ml.strategies import create_strategy
+
+    if proba is not None:
+        metrics["predicted"] = np.bincount(proba.argmax(1)[~labelled], minlength=n_classes).tolist()
+    # (With no label at all the queue itself is the cold start: nothing to add.)
+    if labelled.any() and np.bincount(y_full[labelled], minlength=n_classes).min() < FEW_LABELS:
+        sel = create_strategy("cold_start").select(X, None, labelled, UNEXPLORED, exclude_mask=audit)
+        metrics["unexplored"] = [int(ids[i]) for i in sel.indices]
+
+
 def run(job_id: int, progress: Progress) -> dict:
     from ml.evaluation import audit_accuracy, fit_learning_curve, labels_to_target
     from ml.strategies import create_strategy
@@ -163,6 +181,7 @@ def run(job_id: int, progress: Progress) -> dict:
         priority[i] = top + 1.0 + (len(sel.indices) - rank)  # the selected batch first, in its order
         probability[i], reasons[i] = p, why
     chosen_by = sel.strategy or strategy_name  # what really chose: "random" for margin with no model
+    _classes_needing_labels(metrics, emb_ids, X, proba, y_full, labelled, audit, C)
     for i, why in zip(*_past_batch(proba, priority, labelled | audit, sel.indices, chosen_by, strategy, scores),
                       strict=True):
         reasons[i] = why

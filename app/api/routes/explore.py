@@ -65,6 +65,15 @@ def neighbours(pid: int, session: SessionDep, settings: SettingsDep, user: Curre
     return _items(session, project, explore.neighbours(session, settings, project, sample_id, limit, unlabelled))
 
 
+@router.get("/projects/{pid}/unexplored")
+def unexplored(pid: int, session: SessionDep, user: CurrentUser,
+               limit: Annotated[int, Query(ge=1, le=500)] = 48) -> NeighbourPage:
+    """Typical samples of embedding groups nobody has labelled yet: to find a first example of a class
+    that never comes up (the model cannot suggest a class it has never been shown)."""
+    project, _ = project_service.get_project_for(session, user, pid)
+    return _items(session, project, [(sid, None) for sid in explore.unexplored(session, project, limit)])
+
+
 @router.get("/projects/{pid}/suggestions")
 def suggestions(pid: int, session: SessionDep, user: CurrentUser,
                 label: Annotated[str, Query(min_length=1, max_length=200)],

@@ -76,11 +76,13 @@ def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
     current = next((v for v in versions if v.id == project.current_model_version_id), None)
     cur = (current.metrics or {}) if current else {}
     until = automation.labels_until_retrain(session, project)
+    balance = _class_balance(session, project)
     return {
         "sample_count": total,
         "labelled_count": labelled,
         "human_label_count": automation.human_label_count(session, pid),
-        "class_balance": _class_balance(session, project),
+        "class_balance": balance,
+        "classes_needing_labels": figures.classes_needing_labels(project, balance, cur),
         "model_version": project.current_model_version_id,
         "model_number": current.number if current else None,
         "estimator": current.estimator if current else None,

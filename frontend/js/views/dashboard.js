@@ -13,13 +13,14 @@ export async function render({ main, project }) {
   const confusion = h("div", { id: "confusion" });
   const jobs = h("div", { id: "recent-jobs" });
   const activity = h("div", { id: "activity" });
+  const rare = h("div", { class: "notice", id: "rare-classes", hidden: true, role: "status" });
   main.append(h("div", { class: "page" },
     h("div", { class: "page-head" }, h("div", null, h("h1", null, "Dashboard"),
       h("p", { class: "muted" }, "Accuracy is measured on a random audit set, so it is an honest estimate.")),
       h("div", { class: "row export", role: "group", "aria-label": "Export the labels" }, h("span", { class: "muted small" }, "Export labels"),
         [["csv", "CSV"], ["jsonl", "JSONL"], ["imagefolder", "ImageFolder zip"]].map(([f, name]) =>
           h("a", { class: "btn small", href: `/api/v1/projects/${pid}/export?format=${f}`, download: "", "aria-label": `Export labels as ${name}` }, name)))),
-    stats,
+    stats, rare,
     h("div", { class: "panel" }, h("h2", null, "Learning curve"),
       h("p", { class: "muted small" }, "Audit accuracy of each model version against the labels it was trained on."), curve),
     h("div", { class: "grid-2", style: { marginTop: "16px" } },
@@ -35,6 +36,7 @@ export async function render({ main, project }) {
     const m = await get(`/projects/${pid}/metrics`);
     if (!alive) return;
     renderStats(m);
+    renderRare(m);
     renderCurve(m);
     renderBalance(m);
     renderConfusion(m);
@@ -99,6 +101,21 @@ export async function render({ main, project }) {
       h("td", null, p.ci_low == null ? "–" : `${pct(p.ci_low, 0)}–${pct(p.ci_high, 0)}`)));
     curve.append(h("details", { class: "curve-table", open: wasOpen }, h("summary", null, "Show as a table"),
       h("table", { class: "table" }, h("tr", null, h("th", null, "model"), h("th", null, "labels"), h("th", null, "audit accuracy"), h("th", null, "95% CI")), rows)));
+  }
+
+  /** Classes with no or few labels, and a way to find candidates for each. */
+  function renderRare(m) {
+    const list = (m.classes_needing_labels || []);
+    rare.hidden = !list.length || !m.labelled_count;
+    if (rare.hidden) return;
+    const teach = (params) => `#/projects/${pid}/teach?${new URLSearchParams(params)}`;
+    fill(rare, h("strong", null, `${list.length} class${list.length === 1 ? " needs" : "es need"} examples`),
+      h("ul", { class: "rare-list" }, list.map((c) => h("li", { "data-class": c.class }, h("strong", null, c.class), " — ",
+        c.labels ? `only ${num(c.labels)} label${c.labels === 1 ? "" : "s"}` : "no labels",
+        c.predicted === 0 ? "; the model never predicts it, so its suggestions will not bring it up" : "", " · ",
+        c.labels ? h("a", { href: teach({ mode: "cluster", label: c.class }) }, "find more like them") :
+          h("a", { href: teach({ mode: "unexplored", label: c.class }) }, "look for a first example in unexplored groups"),
+        c.predicted ? [" · ", h("a", { href: teach({ mode: "suggestion", label: c.class }) }, "review what the model suggests as it")] : null))));
   }
 
   function renderBalance(m) {

@@ -26,7 +26,8 @@ export async function render({ main, project, query }) {
     return;
   }
   const st = {
-    mode: query.get("sample") ? "neighbours" : "suggestion",
+    mode: ["suggestion", "cluster", "neighbours", "unexplored"].includes(query.get("mode")) ? query.get("mode") :
+      query.get("sample") ? "neighbours" : "suggestion",
     anchor: query.get("sample") ? Number(query.get("sample")) : null,
     cls: query.get("label") || project.classes[0],
     items: [], overrides: new Map(), thresholds: { ...START }, loading: false, lastBatch: null, source: "",
@@ -39,6 +40,8 @@ export async function render({ main, project, query }) {
     suggestion: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("suggestion") }, "By suggestion"),
     cluster: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("cluster") }, "Near a class"),
     neighbours: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("neighbours") }, "Around a sample"),
+    // Where a class that never comes up may hide: groups of similar samples nobody has labelled yet.
+    unexplored: h("button", { type: "button", "aria-pressed": "false", onclick: () => setMode("unexplored") }, "Unexplored groups"),
   };
   const classSel = h("select", { id: "teach-class", "aria-label": "Suggested class to review",
     // Picking the class to review (or whose labelled samples to grow from) is the user's choice of label.
@@ -73,7 +76,8 @@ export async function render({ main, project, query }) {
   main.append(h("div", { class: "page" },
     h("div", { class: "page-head" }, h("div", null, h("h1", null, "Teach by neighbourhood"),
       h("p", { class: "muted" }, "Label many at once: check the grid, untick the wrong ones, apply one label to the rest.")),
-      h("div", { class: "mode-switch", role: "group", "aria-label": "What to show" }, modeBtns.suggestion, modeBtns.cluster, modeBtns.neighbours)),
+      h("div", { class: "mode-switch", role: "group", "aria-label": "What to show" }, modeBtns.suggestion, modeBtns.cluster, modeBtns.neighbours,
+        modeBtns.unexplored)),
     h("div", { class: "panel" },
       h("div", { class: "teach-controls" },
         h("div", null, pickLabel, pickAnchor),
@@ -90,7 +94,7 @@ export async function render({ main, project, query }) {
   function setMode(mode) {
     st.mode = mode;
     for (const [m, b] of Object.entries(modeBtns)) b.setAttribute("aria-pressed", String(mode === m));
-    pickLabel.hidden = mode === "neighbours";
+    pickLabel.hidden = mode === "neighbours" || mode === "unexplored";
     pickLabelText.textContent = mode === "cluster" ? "Near the samples labelled" : "Model suggests";
     pickAnchor.hidden = mode !== "neighbours";
     sliderName.textContent = mode === "suggestion" ? "Confidence at least" : "Similarity at least";
@@ -122,13 +126,15 @@ export async function render({ main, project, query }) {
     st.loading = true;
     try {
       const items = st.mode === "suggestion" ? await loadSuggestions(st.cls) :
-        st.mode === "cluster" ? await loadCluster(st.cls) : await loadNeighbours(st.anchor);
+        st.mode === "cluster" ? await loadCluster(st.cls) : st.mode === "unexplored" ? await loadUnexplored() :
+          await loadNeighbours(st.anchor);
       if (seq !== st.seq) return;
       st.items = items;
       st.source = items.source || "";
       if (items.applyLabel !== undefined) applyLabel.value = items.applyLabel;
       if (items.anchor) { anchorBox.hidden = false; fill(anchorBox, items.anchor); }
-      status.textContent = st.items.length ? st.source : st.mode === "cluster" ? `Nothing near “${st.cls}” yet: label a few “${st.cls}” first.` : (st.mode === "suggestion" ?
+      status.textContent = st.items.length ? st.source : st.mode === "unexplored" ?
+        "No unexplored groups: every group of similar samples has labels (or the model predates this view)." : st.mode === "cluster" ? `Nothing near “${st.cls}” yet: label a few “${st.cls}” first.` : (st.mode === "suggestion" ?
         `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
     } catch (err) {
       fill(status, h("div", { class: "notice" }, errorText(err)));
@@ -161,6 +167,14 @@ export async function render({ main, project, query }) {
         suggestion: { label: p.label, confidence: p.confidence }, thumbnail_url: `/api/v1/samples/${p.sample_id}/thumbnail` }));
     items.source = `${items.length} unlabelled samples model v${preds.model_version} suggests as “${cls}”, most confident first.`;
     return items;
+  }
+
+  /** Typical samples of groups nobody has labelled: nothing is pre-ticked (no threshold covers them);
+   * tick the ones of the class you are looking for. */
+  async function loadUnexplored() {
+    const res = await get(`/projects/${pid}/unexplored?limit=${LIMIT}`);
+    res.items.source = `${res.items.length} typical samples of groups nobody has labelled yet: tick the ones that are “${applyLabel.value || "…"}”.`;
+    return res.items;
   }
 
   async function loadNeighbours(sid) {
