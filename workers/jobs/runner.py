@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 Handler = Callable[[int, Progress], dict]
+LONG_KINDS = ("pretrain", "finetune")
 
 
 def _handlers() -> dict[str, Handler]:
@@ -136,7 +137,9 @@ def run_job(job_id: int) -> None:
 
 
 def _run_claimed(db_url: str, job_id: int, kind: str) -> None:
-    progress = Progress(job_id, db_url)
+    # A long job reports less often: on SQLite each report takes the write lock for a moment, and a
+    # worker at low OS priority can be descheduled holding it while the expert's calls wait for it.
+    progress = Progress(job_id, db_url, min_interval=2.0 if kind in LONG_KINDS else 0.5)
     try:
         result = _handlers()[kind](job_id, progress)
     except JobCancelled:

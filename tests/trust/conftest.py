@@ -1,3 +1,0 @@
-"""The browser fixtures of tests/frontend (a real server and worker, headless Chromium)."""
-
-from tests.frontend.conftest import browser, login, page, screenshot, server  # noqa: F401
