@@ -1,4 +1,5 @@
-"""The label view's project counter and the dashboard's figures after undo and relabel, in a browser."""
+"""(Issue 14, trust.) The label view's project counter and the dashboard's figures after undo and relabel,
+in a browser. After test_ui.py, on its server (one Playwright per session)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Teach by neighbourhood labels what the user's threshold covers and nothing else, with the label a
-person chose, and asks before a large batch (browser, real server and worker, the digits demo)."""
+"""(Issue 14, trust.) Teach by neighbourhood labels what the user's threshold covers and nothing else,
+with the label a person chose, and asks before a large batch (browser, real server and worker, the digits
+demo). After test_ui.py, on its server (one Playwright per session)."""
 
 from __future__ import annotations
 
