@@ -29,7 +29,6 @@ class Label(Base):
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     suggested_label: Mapped[str | None] = mapped_column(String(200))
     suggested_confidence: Mapped[float | None] = mapped_column(Float)
-    selection_probability: Mapped[float | None] = mapped_column(Float)
     # Labels applied together (a neighbourhood batch) share an id, so they can be undone as one.
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     duration_ms: Mapped[int | None]

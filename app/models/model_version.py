@@ -47,7 +47,6 @@ class Prediction(Base):
     score: Mapped[float] = mapped_column(Float)
     # Queue order: the strategy's selected batch first (in its order), then everything by score.
     priority: Mapped[float] = mapped_column(Float, default=0.0)
-    probability: Mapped[float | None] = mapped_column(Float)  # chance of being picked, for unbiased estimates
     reason: Mapped[str | None] = mapped_column(String(200))
 
 

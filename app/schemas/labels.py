@@ -50,7 +50,6 @@ class QueueItem(BaseModel):
     strategy: str
     reason: str | None = None  # why it is asked, in the expert's words
     details: str | None = None  # the technical detail behind the reason (scores, clusters)
-    selection_probability: float | None = None
     is_audit: bool = False
     model_version: int | None
     model_number: int | None = None  # the version's number within its project ("v3"): what people see

@@ -43,7 +43,6 @@ class _Target:
     shown: bool  # a prediction of the current model version exists
     suggested_label: str | None
     suggested_confidence: float | None
-    selection_probability: float | None
 
 
 @dataclass
@@ -74,7 +73,7 @@ _TARGET_COLS = (_S.id, _S.label, _S.status, _S.is_audit, _S.leased_by)
 _TARGETS = (select(*_TARGET_COLS).where(_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
             .order_by(_S.id).with_for_update(of=Sample.__table__))
 _TARGETS_SHOWN = (
-    select(*_TARGET_COLS, _P.sample_id, _P.label, _P.confidence, _P.probability)
+    select(*_TARGET_COLS, _P.sample_id, _P.label, _P.confidence)
     .outerjoin(Prediction.__table__, (_P.sample_id == _S.id) & (_P.model_version_id == bindparam("mv")))
     .where(_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
     .order_by(_S.id).with_for_update(of=Sample.__table__)
@@ -100,10 +99,10 @@ def _targets(session: Session, project: Project, sample_ids: Sequence[int]) -> d
     out = {}
     if mv is None:
         for r in session.execute(_TARGETS, params):
-            out[r[0]] = _Target(r[0], r[1], r[2], bool(r[3]), r[4], False, None, None, None)
+            out[r[0]] = _Target(r[0], r[1], r[2], bool(r[3]), r[4], False, None, None)
     else:
         for r in session.execute(_TARGETS_SHOWN, params | {"mv": mv}):
-            out[r[0]] = _Target(r[0], r[1], r[2], bool(r[3]), r[4], r[5] is not None, r[6], r[7], r[8])
+            out[r[0]] = _Target(r[0], r[1], r[2], bool(r[3]), r[4], r[5] is not None, r[6], r[7])
     return out
 
 
@@ -177,8 +176,7 @@ def add_labels(
         if opinion == "primary" or clear_lease:
             sample_updates.setdefault((r.label if opinion == "primary" else None, clear_lease), []).append(t.id)
     # The stored fields, less the id the INSERT gives, plus what the answer does not show.
-    rows = [{k: v for k, v in vars(x).items() if k != "id"}
-            | {"undoes_id": None, "selection_probability": targets[x.sample_id].selection_probability} for x in out]
+    rows = [{k: v for k, v in vars(x).items() if k != "id"} | {"undoes_id": None} for x in out]
     for stored, new_id in zip(out, session.scalars(_INSERT_LABELS, rows), strict=True):
         stored.id = new_id
     for (label, clear_lease), sids in sample_updates.items():

@@ -14,6 +14,9 @@ Create Date: 2026-12-04 13:41:00
 * ``model_versions.number``: 1, 2, ... within a project (the ids were shared across projects, so a
   new project's first model showed as "v3"). Backfilled in id order.
 * ``samples.lease_client``: which client (a browser tab) of the leaseholder holds a sample.
+* ``predictions.probability`` and ``labels.selection_probability`` dropped: every stored value was 1.0 or
+  NULL (the strategies are deterministic, and only the selected batch had one) and nothing read them, so
+  the claim that they allow unbiased estimates was empty. The honest estimate is the audit sample's.
 """
 
 from collections.abc import Sequence
@@ -31,6 +34,8 @@ def upgrade() -> None:
     op.add_column("model_versions", sa.Column("label_revisions", sa.BigInteger(), nullable=True))
     op.add_column("model_versions", sa.Column("number", sa.Integer(), nullable=True))
     op.add_column("samples", sa.Column("lease_client", sa.String(length=64), nullable=True))
+    op.drop_column("predictions", "probability")
+    op.drop_column("labels", "selection_probability")
     op.execute(
         "UPDATE label_counts SET set_labels = CASE WHEN id = (SELECT min(c.id) FROM label_counts c "
         "WHERE c.project_id = label_counts.project_id) THEN (SELECT count(*) FROM labels "
@@ -45,6 +50,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.add_column("labels", sa.Column("selection_probability", sa.Float(), nullable=True))
+    op.add_column("predictions", sa.Column("probability", sa.Float(), nullable=True))
     op.drop_column("samples", "lease_client")
     op.drop_column("model_versions", "number")
     op.drop_column("model_versions", "label_revisions")

@@ -21,8 +21,10 @@ class Selection:
     """A batch of picks, best first.
 
     ``probabilities`` is the probability each pick had of being chosen given the inputs: 1.0 for a
-    deterministic choice, k/N for a uniform draw, the draw probability for a sampled one. Together with the
-    random audit sample it lets later estimates undo the bias of active picks.
+    deterministic choice, k/N for a uniform draw, the draw probability for a sampled one. It is a
+    property of the strategy for the benchmarks, not stored: the service's strategies are deterministic
+    (all 1.0) and nothing estimated from them, so the column and the claim went (schema 0010). The
+    honest accuracy estimate is the random audit sample's.
     """
 
     indices: np.ndarray

@@ -35,11 +35,9 @@ def test_written_predictions_read_back_exactly(db_url):
     scores = rng.standard_normal(n)
     scores[3] = np.nan
     priority = rng.standard_normal(n)
-    probability = np.full(n, np.nan)
-    probability[[1, 5]] = [0.25, 1.0]
     reasons = [None] * n
     reasons[1], reasons[5] = "mixed: uncertain\t(0.1)", "fill \\ back"
-    prediction_writer.write(db_url, mv_id, ids, classes, proba, scores, priority, probability, reasons)
+    prediction_writer.write(db_url, mv_id, ids, classes, proba, scores, priority, reasons)
     with session_scope(db_url) as s:
         rows = {p.sample_id: p for p in s.scalars(select(Prediction).where(Prediction.model_version_id == mv_id))}
     assert len(rows) == n
@@ -50,14 +48,13 @@ def test_written_predictions_read_back_exactly(db_url):
         assert p.confidence == float(proba[i, best])
         assert p.score == (0.0 if i == 3 else float(scores[i]))
         assert p.priority == float(priority[i])
-        assert p.probability == (None if np.isnan(probability[i]) else float(probability[i]))
         assert p.reason == reasons[i]
 
 
 def test_cold_start_predictions_have_no_label(db_url):
     mv_id, ids = _pool(db_url, 10, ["a", "b"])
     scores = np.arange(10, dtype=np.float64)
-    prediction_writer.write(db_url, mv_id, ids, ["a", "b"], None, scores, scores, np.full(10, np.nan), [None] * 10)
+    prediction_writer.write(db_url, mv_id, ids, ["a", "b"], None, scores, scores, [None] * 10)
     with session_scope(db_url) as s:
         rows = s.scalars(select(Prediction).where(Prediction.model_version_id == mv_id)).all()
     assert len(rows) == 10 and all(p.label is None and p.confidence is None for p in rows)

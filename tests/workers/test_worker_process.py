@@ -54,7 +54,7 @@ def _train_through_the_api(settings) -> None:  # noqa: ANN001
             assert len(preds["items"]) == 200
             # The queue serves what the strategy picked, which the model is less sure of than most.
             picked = [i for i in items if not i["is_audit"]]
-            assert picked and all(i["reason"] and 0 < i["selection_probability"] <= 1 for i in picked)
+            assert picked and all(i["reason"] and i["details"] for i in picked)
             all_scores = sorted(p["score"] for p in preds["items"])
             assert sum(i["score"] for i in picked) / len(picked) > all_scores[len(all_scores) // 2]
             unlabelled = {s["id"]: truth[s["filename"]] for s in samples[60:]}

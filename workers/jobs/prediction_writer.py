@@ -12,23 +12,21 @@ from app.db import get_engine, session_scope
 from app.models import Prediction
 
 CHUNK = 20_000
-COLUMNS = ("model_version_id", "sample_id", "label", "confidence", "score", "priority", "probability", "reason")
+COLUMNS = ("model_version_id", "sample_id", "label", "confidence", "score", "priority", "reason")
 
 
 def _rows(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None, scores: np.ndarray,
-          priority: np.ndarray, probability: np.ndarray, reasons: list):  # noqa: ANN202
+          priority: np.ndarray, reasons: list):  # noqa: ANN202
     if proba is not None:
         best = proba.argmax(axis=1)
         conf = proba[np.arange(len(proba)), best]
     for i, sid in enumerate(ids.tolist()):
-        p = probability[i]
         yield (
             mv_id, sid,
             classes[int(best[i])] if proba is not None else None,
             float(conf[i]) if proba is not None else None,
             float(scores[i]) if math.isfinite(float(scores[i])) else 0.0,
             float(priority[i]),
-            None if math.isnan(p) else float(p),
             reasons[i],
         )
 
@@ -39,7 +37,7 @@ def _escape(text: str) -> str:
 
 
 def _copy_text(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None, scores: np.ndarray,
-               priority: np.ndarray, probability: np.ndarray, reasons: list, chunk: int = 100_000):  # noqa: ANN202
+               priority: np.ndarray, reasons: list, chunk: int = 100_000):  # noqa: ANN202
     """The rows as COPY text, a block of ``chunk`` rows at a time: columns are converted by numpy and
     joined once per row (write_row's per-value adaptation cost ~10 us a row, 10 s a million)."""
     labels = [_escape(c) for c in classes]
@@ -58,23 +56,22 @@ def _copy_text(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.nd
         sc = np.asarray(scores[s:e], dtype=np.float64)
         sc = list(map(repr, np.where(np.isfinite(sc), sc, 0.0).tolist()))
         pr = list(map(repr, np.asarray(priority[s:e], dtype=np.float64).tolist()))
-        pb = [null if x != x else repr(x) for x in np.asarray(probability[s:e], dtype=np.float64).tolist()]
         rs = [null if r is None else _escape(r) for r in reasons[s:e]]
         sids = list(map(str, ids[s:e].tolist()))
-        yield "".join([f"{mv}\t{a}\t{b}\t{c}\t{d}\t{f}\t{g}\t{h}\n"
-                       for a, b, c, d, f, g, h in zip(sids, lab, conf, sc, pr, pb, rs, strict=True)])
+        yield "".join([f"{mv}\t{a}\t{b}\t{c}\t{d}\t{f}\t{h}\n"
+                       for a, b, c, d, f, h in zip(sids, lab, conf, sc, pr, rs, strict=True)])
 
 
 def write(db_url: str, mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None,
-          scores: np.ndarray, priority: np.ndarray, probability: np.ndarray, reasons: list) -> None:
-    rows = _rows(mv_id, ids, classes, proba, scores, priority, probability, reasons)
+          scores: np.ndarray, priority: np.ndarray, reasons: list) -> None:
+    rows = _rows(mv_id, ids, classes, proba, scores, priority, reasons)
     engine = get_engine(db_url)
     if engine.dialect.name == "postgresql":
         # COPY streams a million rows in seconds; INSERT would take minutes.
         raw = engine.raw_connection()
         try:
             with raw.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for block in _copy_text(mv_id, ids, classes, proba, scores, priority, probability, reasons):
+                for block in _copy_text(mv_id, ids, classes, proba, scores, priority, reasons):
                     copy.write(block)
             raw.commit()
             # Statistics that know the new version before the queue switches to it: until autovacuum

@@ -175,11 +175,10 @@ def run(job_id: int, progress: Progress) -> dict:
     sel = strategy.select(X, proba, labelled, batch_size=int(ctx.settings["batch_size"]), exclude_mask=audit)
     priority = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, neginf=-1e9, posinf=1e9)
     top = float(priority.max()) if len(priority) else 0.0
-    probability = np.full(len(emb_ids), np.nan)
     reasons: list[str | None] = [None] * len(emb_ids)
-    for rank, (i, p, why) in enumerate(zip(sel.indices, sel.probabilities, sel.reasons, strict=True)):
+    for rank, (i, why) in enumerate(zip(sel.indices, sel.reasons, strict=True)):
         priority[i] = top + 1.0 + (len(sel.indices) - rank)  # the selected batch first, in its order
-        probability[i], reasons[i] = p, why
+        reasons[i] = why
     chosen_by = sel.strategy or strategy_name  # what really chose: "random" for margin with no model
     _classes_needing_labels(metrics, emb_ids, X, proba, y_full, labelled, audit, C)
     for i, why in zip(*_past_batch(proba, priority, labelled | audit, sel.indices, chosen_by, strategy, scores),
@@ -211,7 +210,7 @@ def run(job_id: int, progress: Progress) -> dict:
         s.flush()
         mv_id = mv.id
     t_write = time.perf_counter()
-    prediction_writer.write(ctx.db_url, mv_id, emb_ids, ctx.classes, proba, scores, priority, probability, reasons)
+    prediction_writer.write(ctx.db_url, mv_id, emb_ids, ctx.classes, proba, scores, priority, reasons)
     metrics.update(fit_seconds=round(fit_s, 3), score_seconds=round(score_s, 3),
                    write_seconds=round(time.perf_counter() - t_write, 3))
     with session_scope(ctx.db_url) as s:

@@ -64,7 +64,7 @@ def _lease(project: Project, session: Session, settings: Settings, user: User, l
             score=e.prediction.score if e.prediction else None, strategy=e.strategy, model_version=e.model_version,
             model_number=e.model_number,
             reason=why[0], details=why[1],
-            selection_probability=e.prediction.probability if e.prediction else None, is_audit=e.sample.is_audit,
+            is_audit=e.sample.is_audit,
             lease_expires_at=e.lease_expires_at,
         )
         for e in entries
