@@ -13,9 +13,9 @@ from tests.conftest import digits_pngs, imagefolder_zip, running_worker, upload
 from tests.workers.test_pipeline import loop  # noqa: F401 - the fixture: an app, its admin, a settings object
 
 
-def _project(admin, n: int = 120, **settings) -> tuple[int, dict[str, str]]:  # noqa: ANN001
+def _project(admin, n: int = 120, name: str = "digits", **settings) -> tuple[int, dict[str, str]]:  # noqa: ANN001
     cfg = {"auto_pretrain": False, "auto_embed": True, "retrain_every": 100_000} | settings
-    pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
+    pid = admin.post("/projects", json={"name": name, "classes": [str(i) for i in range(10)],
                                         "settings": cfg}).json()["id"]
     items = digits_pngs(n)
     assert upload(admin, pid, [("digits.zip", imagefolder_zip(items))]).status_code == 201
@@ -94,3 +94,21 @@ def test_a_backbone_that_is_not_better_on_the_labels_is_not_used_and_the_refusal
     assert not version["current"] and verdict["switch"] is False and verdict["labels"] == 40
     assert verdict["figure"] == "knn" and 0 <= verdict["new"] <= 1 and 0 <= verdict["current"] <= 1
     assert "nearest-neighbour accuracy on 40 labels" in verdict["reason"]
+
+
+def test_two_projects_pretrainings_take_turns_chunk_by_chunk(loop):  # noqa: F811
+    settings, admin = loop
+    pids = [_project(admin, n=40, name=name, pretrain_budget_s=1, pretrain_total_budget_s=2)[0] for name in "ab"]
+    for pid in pids:
+        assert admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"}).status_code == 201
+    with running_worker(settings):
+        deadline = time.monotonic() + 120
+        while True:
+            jobs = [j for pid in pids for j in _pretrain_jobs(admin, pid)]
+            if len(jobs) == 4 and all(j["state"] == "succeeded" for j in jobs):
+                break
+            assert time.monotonic() < deadline and not any(j["state"] == "failed" for j in jobs), jobs
+            time.sleep(0.3)
+    # Each chunk's successor goes to the back of the long queue: the other project's chunk runs between.
+    order = [(j["project_id"], j["params"].get("chunk", 1)) for j in sorted(jobs, key=lambda j: j["started_at"])]
+    assert order == [(pids[0], 1), (pids[1], 1), (pids[0], 2), (pids[1], 2)], order

@@ -90,7 +90,9 @@ def run(job_id: int, progress: Progress) -> dict:
     verdict = verdicts[0]
     switched = verdict["switch"] and switch_backbone(ctx, bv_id, ev_id, reason="better backbone")
     left = 0.0 if epochs or state.get("done") else max(0.0, total - float(state.get("elapsed_s", total)))
-    next_job = _queue_next_chunk(ctx, run_key, chunk_no, left, embed_s, 1 - left / total) if left > 1.0 else None
+    # A rest under a tenth of a chunk is not worth embedding every sample again for.
+    worth = left > 0.1 * float(ctx.params.get("chunk_seconds") or ctx.settings["pretrain_budget_s"])
+    next_job = _queue_next_chunk(ctx, run_key, chunk_no, left, embed_s, 1 - left / total) if worth else None
     # Samples imported while this ran are embedded by a follow-up embed job (scheduled by the import).
     return {"backbone_version": bv_id, "embedding_version": ev_id, "switched": bool(switched),
             "verdict": verdict["reason"], "train_seconds": round(train_s, 2), "images": len(paths),
