@@ -41,9 +41,9 @@ celery_app = create_celery()
 
 
 def worker_threads(configured: int) -> int:
-    """Threads for a worker's torch and BLAS: as configured, else one less than the cores (the API
-    shares the machine), at least one."""
-    return configured if configured > 0 else max(1, (os.cpu_count() or 2) - 1)
+    """Threads for a worker's torch and BLAS: as configured, else one less than the cores this process
+    may use (the API shares the machine), at least one."""
+    return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 @worker_init.connect

@@ -5,6 +5,7 @@ happening."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -58,6 +59,8 @@ def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(
     assert one["result"]["trained_s"] == pytest.approx(2, abs=1.0)
     assert two["result"]["trained_s"] == pytest.approx(4, abs=1.0)
     assert one["result"]["next_chunk_job"] == two["id"] and two["result"]["next_chunk_job"] is None
+    # The worker trains on one thread less than the cores (the API shares the machine).
+    assert one["result"]["threads"] == max(1, len(os.sched_getaffinity(0)) - 1)
     # No labels: the first backbone replaces pixels, the second chunk of the same run replaces the first.
     assert one["result"]["switched"] and two["result"]["switched"]
     assert admin.get(f"/projects/{pid}").json()["current_backbone_version"] == two["result"]["backbone_version"]
