@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.models import Label, LabelCount, Prediction, Project, Sample, User
 from app.models.base import utcnow
 from app.services import reviews
-from app.services.errors import Forbidden, Invalid, NotFound
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 # Queue order of a sample labelled since its model version: after every other (see add_labels).
 LABELLED_PRIORITY = -1e18
@@ -129,11 +129,13 @@ def derive_current(rows: Sequence[Label]) -> str | None:
 
 def add_labels(
     session: Session, project: Project, user: User | None, requests: Sequence[LabelRequest], source: str = "human",
-    batch_id: str | None = None,
+    batch_id: str | None = None, new_only: bool = False,
 ) -> list[StoredLabel]:
     """Validate the whole batch first, so a bad item stores nothing; then append one revision each.
 
-    ``user`` is None only for labels that came with the data (an import's class folders)."""
+    ``user`` is None only for labels that came with the data (an import's class folders). ``new_only``
+    (a teach batch, picked from a grid of unlabelled samples): a sample labelled since the grid was
+    loaded, in another tab or by someone else, refuses the whole batch (409), never relabels it."""
     if not requests:
         raise Invalid("no labels given")
     classes = set(project.classes)
@@ -147,6 +149,11 @@ def add_labels(
     missing = sorted(set(ids) - targets.keys())
     if missing:
         raise NotFound(f"sample(s) {missing} not found in project {project.id}")
+    taken = sorted(sid for sid in ids if targets[sid].label is not None) if new_only else []
+    if taken:
+        raise Conflict(f"{len(taken)} of these samples were labelled meanwhile (in another tab or by someone "
+                       f"else): {taken[:10]}{' ...' if len(taken) > 10 else ''}; nothing was stored. Reload the "
+                       "grid to see what is left.")
     # Only a labelled sample can take a second opinion: an unlabelled one (the annotators' usual case)
     # needs no history read.
     histories = _histories(session, [sid for sid in ids if targets[sid].label is not None])

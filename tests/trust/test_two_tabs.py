@@ -43,3 +43,19 @@ def test_two_tabs_of_one_user_never_get_the_same_samples(admin, digits_project, 
     with session_scope(settings.database_url) as s:
         revisions = s.scalar(select(func.count()).where(Label.project_id == pid))
     assert labelled == revisions == admin.get(f"/projects/{pid}").json()["labelled_count"] == 40
+
+
+def test_a_teach_batch_over_samples_labelled_meanwhile_is_refused(admin, digits_project):
+    """Two tabs (or two annotators) apply the same neighbourhood: the second is refused, not relabelled."""
+    pid = digits_project["id"]
+    assert upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(10)]).status_code == 201
+    sids = [s["id"] for s in admin.get(f"/projects/{pid}/samples").json()["items"]]
+    batch = {"X-Label-Batch": "1"}
+    assert admin.post(f"/projects/{pid}/labels", json=[{"sample_id": s, "label": "3"} for s in sids[:4]],
+                      headers=batch).status_code == 201
+    r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": s, "label": "5"} for s in sids[2:8]],
+                   headers=batch)
+    assert r.status_code == 409 and "2 of these samples were labelled meanwhile" in r.json()["detail"], r.text
+    assert str(sids[2]) in r.json()["detail"]
+    assert admin.get(f"/projects/{pid}").json()["labelled_count"] == 4  # nothing of the second stored
+    assert all(admin.get(f"/samples/{s}").json()["label"] == "3" for s in sids[:4])

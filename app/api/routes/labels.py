@@ -89,7 +89,7 @@ def _store_labels(project: Project, items: list[LabelIn], session: Session, sett
     batch_id = label_service.new_batch_id() if x_label_batch in ("1", "true") else None
     rows = label_service.add_labels(
         session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items],
-        batch_id=batch_id,
+        batch_id=batch_id, new_only=batch_id is not None,
     )
     automation.after_labels(session, project, settings.broker_url)
     out = LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])

@@ -303,6 +303,8 @@ export async function render({ main, project, query }) {
     } catch (err) {
       toast(`Nothing was labelled: ${errorText(err)}`, "error", 6000);
       applyBtn.disabled = false;
+      // Some were labelled meanwhile (another tab, another annotator): show what is left.
+      if (err instanceof ApiError && err.status === 409) await load({ keep: true });
     }
   }
 
