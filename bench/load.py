@@ -478,6 +478,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
+    if args.pretrain and not args.spawn:
+        ap.error("--pretrain needs --spawn (against your own server, start a pretraining in it and run the load)")
     pretrain = {"budget_s": args.pretrain} if args.pretrain else None
     if args.spawn:
         ctx = spawned(args.spawn, args.samples, args.server_workers, args.pg_admin_url, args.lease_seconds, pretrain)
