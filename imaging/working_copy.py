@@ -38,9 +38,9 @@ def reduce(img: Image.Image, side: int = WORK_SIDE) -> Image.Image:
         return img
     scale = side / min(w, h)
     size = (max(side, round(w * scale)), max(side, round(h * scale)))
-    # reducing_gap: a box reduction first, then bicubic; 3x faster than bicubic alone on a 12 MP photo
-    # and visually the same (PIL's own thumbnail() does this).
-    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    # reducing_gap: a box reduction first, then bicubic over the last factor of 2 (as PIL's thumbnail()
+    # does): faster than bicubic alone on a multi-megapixel photo, and visually the same.
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
 def encode(img: Image.Image, ext: str) -> bytes:
