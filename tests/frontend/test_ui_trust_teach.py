@@ -68,6 +68,7 @@ def test_two_batches_in_a_row_label_only_what_the_threshold_covers(page, server,
     # The grid reloads: the threshold stays where the user put it, the unticked tile stays unticked,
     # and what is ticked is exactly what that threshold covers.
     page.wait_for_function(f"!document.querySelector(\".thumb[data-sample-id='{sorted(ticked)[0]}']\")")
+    page.locator(".thumb").first.wait_for()  # the grid is cleared first, then filled again
     assert page.locator("#teach-threshold").input_value() == str(t1)
     tiles = _tiles(page)
     assert {sid for sid, (_, _, on) in tiles.items() if on} == {
