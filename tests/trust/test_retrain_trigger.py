@@ -87,3 +87,21 @@ def test_one_retrain_per_k_new_labels_through_undo_relabel_and_second_opinions(a
     assert m["labelled_count"] == admin.get(f"/projects/{pid}").json()["labelled_count"] == len(rows)
     assert m["human_label_count"] == sum(r["source"] != "import" for r in rows) == len(rows)
     assert m["class_balance"] == {c: Counter(r["label"] for r in rows).get(c, 0) for c in CLASSES}
+
+
+def test_a_reviews_decision_counts_as_a_new_label(admin):
+    """A decision is a correction: it counts, and it queues the retrain that is due (it did not look)."""
+    pid = admin.post("/projects", json={"name": "review", "classes": ["a", "b"], "settings": {
+        "auto_pretrain": False, "auto_embed": False, "retrain_every": 3}}).json()["id"]
+    assert upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(6)]).status_code == 201
+    sids = [s["id"] for s in admin.get(f"/projects/{pid}/samples").json()["items"]]
+    bea = admin.new_user("bea")
+    admin.post(f"/projects/{pid}/members", json={"username": "bea", "role": "annotator"})
+    for sid in sids[:2]:
+        assert admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": "a"}).status_code == 201
+    assert bea.post(f"/projects/{pid}/labels", json={"sample_id": sids[0], "label": "b"}).status_code == 201
+    assert _train_jobs(admin, pid) == []  # two new labels; the second opinion does not count
+    review = admin.get(f"/projects/{pid}/reviews").json()[0]
+    assert admin.post(f"/reviews/{review['id']}/resolve", json={"label": "b"}).status_code == 200
+    assert len(_train_jobs(admin, pid)) == 1
+    assert admin.get(f"/projects/{pid}/metrics").json()["retrain"]["job"]["state"] == "queued"

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import func, select
 
-from app.api.deps import CurrentUser, SessionDep
-from app.models import Job, Label, User
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.models import Job, Label, Project, User
+from app.services import automation
 from app.services import projects as project_service
 from app.services import reviews as review_service
 
@@ -52,11 +53,13 @@ def reviews(pid: int, session: SessionDep, user: CurrentUser,
 
 
 @router.post("/reviews/{rid}/resolve")
-def resolve(rid: int, body: ResolveIn, session: SessionDep, user: CurrentUser) -> dict:
-    """An admin or project reviewer decides; the decision becomes the sample's label."""
+def resolve(rid: int, body: ResolveIn, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict:
+    """An admin or project reviewer decides; the decision becomes the sample's label (a new label for the
+    retrain trigger, as any correction)."""
     label = review_service.resolve(
         session, rid, body.label, user, lambda project_id, need: project_service.get_project_for(
             session, user, project_id, need))
+    automation.after_labels(session, session.get(Project, label.project_id), settings.broker_url)
     return {"review": rid, "label_id": label.id, "label": label.label}
 
 
