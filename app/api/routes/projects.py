@@ -27,7 +27,8 @@ def project_out(project: Project, role: str, counts: tuple[int, int], accuracy: 
         settings=_public_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
         current_model_version=project.current_model_version_id,
         current_backbone_version=project.current_backbone_version_id,
-        current_embedding_version=project.current_embedding_version_id, accuracy_estimate=acc.get("estimate"), accuracy_ci=acc.get("ci"),
+        current_embedding_version=project.current_embedding_version_id, accuracy_estimate=acc.get("estimate"),
+        accuracy_ci=acc.get("ci"),
         audit_label_count=acc.get("audit_labels"), current_model_number=acc.get("number"), role=role,
         created_at=project.created_at,
     )
