@@ -60,7 +60,12 @@ def split_digits(images, labels, seed=0):
     return train_test_split(images, labels, test_size=0.5, stratify=labels, random_state=seed)
 
 
-def embed(method: str, pool: np.ndarray, test: np.ndarray, budget: float, tag: str) -> tuple[np.ndarray, np.ndarray]:
+def embed(method: str, pool: np.ndarray, test: np.ndarray, budget: float, tag: str,
+          layer: str = "last") -> tuple[np.ndarray, np.ndarray]:
+    if method.endswith(".pt") or method.endswith(".ckpt"):  # a saved checkpoint (bench/ssl_probe.py --save-dir)
+        from ml.embedding import extract_embeddings
+
+        return tuple(np.asarray(extract_embeddings(method, a, layer=layer, dtype=np.float32)) for a in (pool, test))
     if method == "raw":
         f = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
         return f(pool), f(test)
@@ -212,6 +217,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", default="digits", help="'digits', an .npz (images, labels) or an ImageFolder")
     ap.add_argument("--test", default=None, help="test set (.npz or ImageFolder); digits splits its own")
+    ap.add_argument("--split", type=int, default=None,
+                    help="no --test: the first N of a seed-0 permutation of --pool are the pool, the rest the test "
+                         "set (the split bench/ssl_probe.py --split makes)")
+    ap.add_argument("--layer", default="last", help="layer for an --embedding that is a checkpoint file")
     ap.add_argument("--embedding", default="raw",
                     help="'raw' pixels, a self-supervised method of ml.pretrain, or 'a+b' for two views")
     ap.add_argument("--pretrain-budget", type=float, default=300.0, help="pretraining seconds (CPU)")
@@ -236,14 +245,18 @@ def main(argv=None):
         return replot(args.replot, args.plot)
 
     images, labels = load_images(args.pool)
-    if args.test is None:
+    if args.test is None and args.split:
+        order = np.random.default_rng(0).permutation(len(images))
+        pool_img, y = images[order[:args.split]], labels[order[:args.split]]
+        test_img, yt = images[order[args.split:]], labels[order[args.split:]]
+    elif args.test is None:
         pool_img, test_img, y, yt = split_digits(images, labels)
     else:
         pool_img, y = images, labels
         test_img, yt = load_images(args.test)
     tag = args.tag or Path(args.pool).stem
     # "a+b" puts two embeddings side by side: the two views co-training needs (view_split = width of a).
-    views = [embed(m, pool_img, test_img, args.pretrain_budget, tag) for m in args.embedding.split("+")]
+    views = [embed(m, pool_img, test_img, args.pretrain_budget, tag, args.layer) for m in args.embedding.split("+")]
     X, Xt = (np.hstack([v[i] for v in views]) for i in (0, 1))
     est_params = json.loads(args.estimator_params)
     if args.estimator == "co_training" and len(views) == 2:
@@ -257,7 +270,8 @@ def main(argv=None):
     strategy_params = json.loads(args.strategy_params)
 
     full_acc = None
-    ref_cache = OUT / f"full-{tag}-{args.embedding}-{args.estimator}-{len(X)}-{len(Xt)}.json"
+    emb_tag = "+".join(Path(m).stem for m in args.embedding.split("+")) + f"-{args.layer}"
+    ref_cache = OUT / f"full-{tag}-{emb_tag}-{args.estimator}-{len(X)}-{len(Xt)}.json"
     if not args.no_full and ref_cache.exists() and json.loads(ref_cache.read_text())["params"] == est_params:
         full_acc = json.loads(ref_cache.read_text())["accuracy"]
     elif not args.no_full:

@@ -168,6 +168,12 @@ def run_peers(args, config, train_arr, train_img, train_y, test_img, test_y, lay
                                                   batch, args.lr or cls.default_lr, args.seed, log,
                                                   num_workers=args.peer_workers, clock_kind=args.clock,
                                                   precision=args.precision)
+        if args.save_dir:  # as a checkpoint of ours, so bench/label_efficiency.py can run the loop on it
+            from ml.training import Checkpoint
+
+            os.makedirs(args.save_dir, exist_ok=True)
+            Checkpoint({**config, "method": f"{peer}_simclr"}, net.state_dict()).save(
+                os.path.join(args.save_dir, f"{peer}_simclr-{args.tag or 'run'}-{args.seed}.pt"))
         emit({"method": f"{peer}_simclr", "seconds": seconds, "cpu_seconds": cpu_seconds, "images_per_s": ips,
               "steps": steps, "load_avg": os.getloadavg()[0],
               "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
@@ -186,6 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=300.0, help="pretraining seconds per method")
     ap.add_argument("--epochs", type=float, help="train epochs instead of a time budget")
     ap.add_argument("--backbone", help="registry name (default: automatic for the data on this device)")
+    ap.add_argument("--image-size", type=int, help="backbone input side (default: automatic); larger images stay "
+                    "at up to twice it for the crops, and are resized to it to embed")
     ap.add_argument("--layer", default="concat:2", help="layer reported as accuracy_full/_100")
     ap.add_argument("--all-layers", action="store_true", help=f"also probe {LAYERS}")
     ap.add_argument("--extra-layers", default="", help="comma list of further layers to probe")
@@ -229,7 +237,7 @@ def main(argv=None) -> int:
         test_img, test_y = train_img[order[args.split:]], train_y[order[args.split:]]
         train_img, train_y = train_img[order[:args.split]], train_y[order[:args.split]]
         dataset = f"{os.path.basename(args.train.rstrip('/'))}[{args.split}/{len(test_img)}]"
-    config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu")
+    config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu", image_size=args.image_size)
     layers = [args.layer] + [x for x in (LAYERS if args.all_layers else args.extra_layers.split(","))
                              if x and x != args.layer]
     # The default (best) method runs first and the peer right after it, so the head-to-head comparison
@@ -283,6 +291,7 @@ def main(argv=None) -> int:
 
         t0 = time.perf_counter()
         ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
+                      image_size=args.image_size,
                       epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
                       batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock,
                       precision=args.precision)

@@ -27,6 +27,22 @@ class ArrayDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1)
 
 
+class ArrayDataset(Dataset):
+    """Rows of a uint8 (N, H, W, C) array, memory-mapped or not, read on access: a working set larger than
+    memory is trained on a batch at a time instead of being copied whole into a tensor.
+
+    Items are uint8 (C, H, W) tensors."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1)
+
+
 class FileDataset(Dataset):
     """Image files decoded on access (so in DataLoader worker processes) through ``ml.images``.
 

@@ -14,7 +14,8 @@ from ml.images import as_nhwc, choose_input_from_array, prepare_array
 from ml.ssl import create_method, method_class
 from ml.training import Checkpoint, TrainConfig, train
 
-# The best 100-label probe on MNIST and CIFAR-10 with a fair 300 CPU-s budget (docs/benchmarks.md).
+# The best 100-label probe on MNIST, CIFAR-10 and EuroSAT photographs with a fair 300 CPU-s budget
+# (docs/benchmarks.md); on colour photographs of 48 px and more it takes four local crops (multi-crop).
 DEFAULT_METHOD = "simclr"
 
 
@@ -77,9 +78,7 @@ def pretrain(
 
     Args:
         images: uint8 (N, H, W) or (N, H, W, C); any size, resized to the input ``choose_input`` picks.
-        method: one of ``ml.ssl.list_methods()``. Rotation by default: the best 100-label probe on
-            MNIST and CIFAR-10 and the best all-label probe on CIFAR-10 in docs/benchmarks.md (SimCLR
-            was 0.07 points better with all MNIST labels, on a busier machine).
+        method: one of ``ml.ssl.list_methods()``; ``DEFAULT_METHOD`` (SimCLR) by default.
         backbone: registry name, or None for ``default_backbone`` (compact CNN on a CPU).
         budget_seconds: wall-clock training budget (ignored when ``epochs`` is given).
         epochs: train for this many epochs instead (reproducible step count).

@@ -23,6 +23,9 @@ from torch.utils.data import DataLoader, Dataset
 from ml.ssl.base import SSLMethod
 
 ProgressFn = Callable[[float, float, float], None]  # (fraction done, loss, images per second)
+# Arrays up to this size are copied into one tensor (on the training device) for the fastest batches;
+# larger ones (a big project's memory-mapped working set) are read a batch at a time.
+IN_MEMORY_BYTES = 2 * 1024**3
 
 
 @dataclass
@@ -197,6 +200,10 @@ def train(
         The final ``Checkpoint`` (also saved to ``checkpoint_path`` when given).
     """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if isinstance(data, np.ndarray) and data.nbytes > IN_MEMORY_BYTES:
+        from ml.data import ArrayDataset
+
+        data = ArrayDataset(data if data.ndim == 4 else data[..., None])
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(np.ascontiguousarray(data))
     if isinstance(data, torch.Tensor):

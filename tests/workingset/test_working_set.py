@@ -131,3 +131,14 @@ def test_the_automatic_input_size_follows_the_images_and_the_device():
     assert choose_input(xrays) == (64, 1) and choose_input(xrays, device="cuda") == (224, 1)
     cifar = [Image.new("RGB", (32, 32), (0, 0, 200))] * 3
     assert choose_input(cifar, device="cuda") == (32, 3)  # a GPU never upscales small images
+
+
+def test_the_working_side_is_twice_the_input_but_never_above_the_images_own():
+    from workers.jobs.working_set import working_side
+
+    assert working_side(64, work_side=256, native=1500) == 128  # photographs: twice the input
+    assert working_side(96, work_side=256, native=3000) == 192
+    assert working_side(224, work_side=256, native=3000) == 256  # capped at the working copies
+    assert working_side(64, work_side=256, native=64) == 64  # 64 px photos are not blown up to 128
+    assert working_side(64, work_side=256, native=90) == 88
+    assert working_side(32, work_side=256, native=8) == 32  # tiny digits: the input side itself

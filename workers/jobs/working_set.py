@@ -39,11 +39,23 @@ CHUNK = 256  # rows decoded and written per step
 Progress = Callable[[float, str], None]
 
 
-def working_side(size: int, work_side: int | None = None) -> int:
-    """S for a backbone input of ``size`` px: 2 x size, capped at the working copies' side (never below
-    the input itself)."""
+def working_side(size: int, work_side: int | None = None, native: int | None = None) -> int:
+    """S for a backbone input of ``size`` px: 2 x size, capped at the working copies' side and at the
+    images' own typical short side ``native`` (never below the input itself): a pool of 64 px photos
+    kept at 128 px would be four times the disk and memory for pixels that were never there."""
+    from ml.pretrain import working_side as pretraining_side  # the rule pretraining applies to any array
+
     work_side = work_side or get_settings().work_side
-    return min(2 * size, max(size, work_side))
+    cap = (min(work_side, native) if native else work_side) // 4 * 4
+    return pretraining_side((cap, cap), size)
+
+
+def typical_short_side(ctx: JobContext) -> int | None:
+    """Median short side of (up to 2,000 of) the project's images, from the sizes stored at import."""
+    with session_scope(ctx.db_url) as s:
+        rows = s.execute(select(Sample.width, Sample.height).where(Sample.project_id == ctx.project_id)
+                         .order_by(Sample.id).limit(2000)).all()
+    return int(np.median([min(w, h) for w, h in rows])) if rows else None
 
 
 @dataclass(frozen=True)
@@ -191,7 +203,8 @@ def _with_new_rows(ctx: JobContext, ids: np.ndarray, stored_ids: np.ndarray, arr
 def load_working_set(ctx: JobContext, size: int, channels: int, ids: np.ndarray,
                      progress: Progress | None = None) -> np.ndarray:
     """The rows of ``ids`` (in that order) of the project's working set for a ``size`` px backbone input
-    with ``channels`` channels: uint8 (len(ids), S, S, channels), S = ``working_side(size)``.
+    with ``channels`` channels: uint8 (len(ids), S, S, channels), S = ``working_side`` of the size and the
+    images' typical short side.
 
     Samples the set lacks are added first (their working copies decoded, or made from the originals
     when missing), except a few new ones of a large set, which are decoded into memory only
@@ -199,7 +212,7 @@ def load_working_set(ctx: JobContext, size: int, channels: int, ids: np.ndarray,
     on the whole project), else an in-memory copy of those rows.
     """
     ids = np.asarray(ids, dtype=np.int64)
-    side = working_side(size)
+    side = working_side(size, native=typical_short_side(ctx))
     array_path, ids_path, lock = _files(ctx, side, channels)
     with _locked(lock):
         stored_ids, arr = _open(array_path, ids_path, side, channels)

@@ -87,6 +87,28 @@ def test_resume_is_exact(digits_28, tmp_path):
     assert all(torch.equal(v, again.backbone_state[k]) for k, v in full.backbone_state.items())
 
 
+def test_a_memory_mapped_set_larger_than_memory_trains_as_an_in_memory_one(digits_28, tmp_path, monkeypatch):
+    """A working set over the in-memory limit is read a batch at a time, with the same batches, views and
+    weights as the in-memory path (here the limit is set to 0 so that 128 digits are "too large")."""
+    import ml.training
+
+    images = digits_28[0][:128]
+    mapped = np.lib.format.open_memmap(tmp_path / "set.npy", mode="w+", dtype=np.uint8, shape=images.shape)
+    mapped[:] = images
+    mapped.flush()
+    cfg = TrainConfig(epochs=1, budget_seconds=None, batch_size=32, lr=1e-3)
+
+    def fresh():
+        torch.manual_seed(0)
+        return create_method("simclr", create_backbone("cnn", 1, 28, widths=(8, 16, 16, 32)))
+
+    in_memory = train(fresh(), images, cfg, device="cpu")
+    monkeypatch.setattr(ml.training, "IN_MEMORY_BYTES", 0)
+    from_disk = train(fresh(), np.load(tmp_path / "set.npy", mmap_mode="r"), cfg, device="cpu")
+    assert from_disk.state["step"] == in_memory.state["step"] == 4
+    assert all(torch.equal(v, from_disk.backbone_state[k]) for k, v in in_memory.backbone_state.items())
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_both_precisions_train_reproducibly(digits_28, precision):
     """bf16 autocast (the default where the CPU does bf16 natively) is as seeded as fp32, and differs

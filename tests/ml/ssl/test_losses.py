@@ -232,3 +232,12 @@ def test_pretraining_keeps_larger_images_at_up_to_twice_the_input():
     assert config["image_size"] == 64 and arr.shape == (4, 128, 128, 3)
     small = np.random.default_rng(0).integers(0, 255, (4, 40, 40, 3), dtype=np.uint8)
     assert describe_input(small, image_size=32)[1].shape == (4, 40, 40, 3)
+
+
+def test_simclr_takes_local_crops_on_colour_photographs_only():
+    from ml.ssl.simclr import SimCLR
+
+    assert SimCLR(create_backbone("cnn", 3, 64)).crops.n_local == 4
+    assert SimCLR(create_backbone("cnn", 3, 32)).crops.n_local == 0  # CIFAR-size thumbnails: two views
+    assert SimCLR(create_backbone("cnn", 1, 64)).crops.n_local == 0  # greyscale scans and digits
+    assert SimCLR(create_backbone("cnn", 3, 64), n_local=0).crops.n_local == 0
