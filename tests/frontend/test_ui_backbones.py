@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.frontend.conftest import browser, login, page, screenshot, server  # noqa: F401 - fixtures
+# Beside the other browser tests: their session's one Playwright (a second one in the same run fails).
+from tests.backbones.conftest import backbone_files  # noqa: F401 - the fixture: real backbone files
 
 pytestmark = pytest.mark.browser
 
