@@ -22,7 +22,7 @@ def test_admin_sees_the_cost_of_an_input_size_and_changes_it(page, server, login
     assert server.admin.get(f"/projects/{pid}")["settings"]["input_size"] == 48
     page.get_by_label("Input size in pixels").fill("50")  # not a multiple of 4: refused, nothing saved
     page.get_by_role("button", name="Save input size").click()
-    page.get_by_text("multiple of 4").wait_for()
+    page.locator("#toast").filter(has_text="multiple of 4").wait_for()  # the refusal, not the field hint
     assert server.admin.get(f"/projects/{pid}")["settings"]["input_size"] == 48
     page.get_by_label("Automatic").check()  # the session's server is shared: leave it automatic
     page.get_by_role("button", name="Save input size").click()
