@@ -15,7 +15,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 
 class ArrayDataset(Dataset):
-    """uint8 (N, H, W[, C]) array as a Dataset of uint8 (C, H, W) tensors (labels, if any, are not served)."""
+    """uint8 (N, H, W[, C]) array as a Dataset of uint8 (C, H, W) tensors (labels, if any, are not served);
+    rows are read on access, so a memory-mapped working set larger than memory trains a batch at a time."""
 
     def __init__(self, images: np.ndarray) -> None:
         self.images = as_nhwc(images)
@@ -24,22 +25,7 @@ class ArrayDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1)
-
-
-class ArrayDataset(Dataset):
-    """Rows of a uint8 (N, H, W, C) array, memory-mapped or not, read on access: a working set larger than
-    memory is trained on a batch at a time instead of being copied whole into a tensor.
-
-    Items are uint8 (C, H, W) tensors."""
-
-    def __init__(self, images: np.ndarray) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
+        # A copy: rows of a read-only memory map (a working set) must not reach torch as shared memory.
         return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1)
 
 

@@ -203,7 +203,7 @@ def train(
     if isinstance(data, np.ndarray) and data.nbytes > IN_MEMORY_BYTES:
         from ml.data import ArrayDataset
 
-        data = ArrayDataset(data if data.ndim == 4 else data[..., None])
+        data = ArrayDataset(data)
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(np.ascontiguousarray(data))
     if isinstance(data, torch.Tensor):
