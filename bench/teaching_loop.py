@@ -64,6 +64,12 @@ def spawn(var: Path, port: int) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT)
 
 
+def training(api: httpx.Client, pid: int) -> bool:
+    """Whether a train job of the project is queued or running."""
+    return any(j["kind"] == "train" and j["state"] in ("queued", "running")
+               for j in api.get(f"/projects/{pid}/jobs").json())
+
+
 def wait_job(api: httpx.Client, job_id: int, quiet: bool) -> dict:
     last = ""
     while True:
@@ -124,7 +130,8 @@ def main() -> None:
         import_s = time.perf_counter() - t0
         samples, cursor = [], None
         while True:
-            page = api.get(f"/projects/{pid}/samples", params={"limit": 1000} | ({"cursor": cursor} if cursor else {})).json()
+            params = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+            page = api.get(f"/projects/{pid}/samples", params=params).json()
             samples += page["items"]
             cursor = page["next_cursor"]
             if not cursor:
@@ -148,19 +155,19 @@ def main() -> None:
             time.sleep(1)
         backbone_queue_s = time.perf_counter() - t0 - import_s
         # Wait for the train that follows the pretrain, so the first questions are the cold-start picks.
-        while any(j["kind"] == "train" and j["state"] in ("queued", "running") for j in api.get(f"/projects/{pid}/jobs").json()):
+        while training(api, pid):
             time.sleep(1)
         given, waits = 0, []
         while given < args.labels:
             before = api.get(f"/projects/{pid}").json()["current_model_version"]
-            page = api.get(f"/projects/{pid}/queue", params={"limit": min(args.page, args.labels - given)}).json()["items"]
+            limit = min(args.page, args.labels - given)
+            page = api.get(f"/projects/{pid}/queue", params={"limit": limit}).json()["items"]
             if not page:
                 break
             body = [{"sample_id": i["sample_id"], "label": true_of[i["sample_id"]]} for i in page]
             assert api.post(f"/projects/{pid}/labels", json=body).status_code == 201
             given += len(body)
-            if api.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 0 or any(
-                    j["kind"] == "train" and j["state"] in ("queued", "running") for j in api.get(f"/projects/{pid}/jobs").json()):
+            if api.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 0 or training(api, pid):
                 w0 = time.perf_counter()
                 while api.get(f"/projects/{pid}").json()["current_model_version"] == before:
                     time.sleep(0.5)
@@ -168,9 +175,10 @@ def main() -> None:
         # The model after the last label.
         job = api.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()
         wait_job(api, job["id"], True)
-        while any(j["kind"] == "train" and j["state"] in ("queued", "running") for j in api.get(f"/projects/{pid}/jobs").json()):
+        while training(api, pid):
             time.sleep(0.5)
-        labelled = {s["id"] for s in api.get(f"/projects/{pid}/samples", params={"status": "labelled", "limit": 1000}).json()["items"]}
+        done = api.get(f"/projects/{pid}/samples", params={"status": "labelled", "limit": 1000}).json()["items"]
+        labelled = {s["id"] for s in done}
         preds, cursor = [], 0
         while cursor is not None:
             page = api.get(f"/projects/{pid}/predictions", params={"limit": 10000, "cursor": cursor}).json()
@@ -183,7 +191,8 @@ def main() -> None:
                "unlabelled_rest": len(rest), "audit_estimate": metrics["accuracy_estimate"],
                "audit_labels": metrics["audit_label_count"], "import_s": round(import_s, 1),
                "pretrain_s": round(pretrain_s, 1), "first_model_queue_s": round(first_model_s, 1),
-               "first_backbone_queue_s": round(backbone_queue_s, 1), "retrain_wait_s_mean": round(float(np.mean(waits)), 2) if waits else None,
+               "first_backbone_queue_s": round(backbone_queue_s, 1),
+               "retrain_wait_s_mean": round(float(np.mean(waits)), 2) if waits else None,
                "model_versions": len(metrics["learning_curve"]), "settings": settings}
         print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
     finally:

@@ -86,13 +86,18 @@ def apply_affine(x: torch.Tensor, theta: torch.Tensor, out_size: int | None = No
     side = out_size or h
     theta = theta.to(x.device, x.dtype)
     grid = F.affine_grid(theta, [b, c, side, side], align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     # Source pixels per output pixel along each axis: the crop's half-extent (column norm of theta) x H / side.
     shrink = theta[:, :, :2].norm(dim=1).min(dim=1).values * h / side
     coarse = shrink > 1.5
-    if bool(coarse.any()) and h >= 4:
-        half = F.avg_pool2d(x[coarse], 2, ceil_mode=True)
-        out[coarse] = F.grid_sample(half, grid[coarse], mode="bilinear", padding_mode="zeros", align_corners=False)
+    if h < 4 or not bool(coarse.any()):
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Each sample is resampled once, from the full batch or from its 2x2-averaged copy.
+    out = x.new_empty((b, c, side, side))
+    fine = ~coarse
+    if bool(fine.any()):
+        out[fine] = F.grid_sample(x[fine], grid[fine], mode="bilinear", padding_mode="zeros", align_corners=False)
+    half = F.avg_pool2d(x[coarse], 2, ceil_mode=True)
+    out[coarse] = F.grid_sample(half, grid[coarse], mode="bilinear", padding_mode="zeros", align_corners=False)
     return out
 
 

@@ -42,10 +42,12 @@ class ProjectSettings(BaseModel):
     lease_seconds: int = Field(300, ge=10, le=24 * 3600)
     audit_fraction: float = Field(0.1, ge=0.0, le=0.5, description="share of labels asked on the random audit sample")
     target_accuracy: float = Field(0.95, gt=0.0, le=1.0)
-    review_confidence: float = Field(0.95, gt=0.0, le=1.0, description="a label against a model this sure goes to review")
+    review_confidence: float = Field(0.95, gt=0.0, le=1.0,
+                                     description="a label against a model this sure goes to review")
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
     webhook_secret: str | None = Field(None, max_length=200)
-    backbone: int | None = Field(None, ge=1, description="a registered backbone's id; none: self-supervision from scratch")
+    backbone: int | None = Field(None, ge=1,
+                                 description="a registered backbone's id; none: self-supervision from scratch")
     backbone_mode: Literal[BACKBONE_MODES] = Field(  # type: ignore[valid-type]
         "frozen", description="use the registered backbone frozen, continue its pretraining on this project's images, "
         "or fine-tune it on the labels")
@@ -81,7 +83,8 @@ class ProjectSettingsPatch(BaseModel):
     review_confidence: float | None = Field(None, gt=0.0, le=1.0)
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
     webhook_secret: str | None = Field(None, max_length=200)
-    backbone: int | None = Field(None, ge=1, description="a registered backbone's id; null: self-supervision from scratch")
+    backbone: int | None = Field(None, ge=1,
+                                 description="a registered backbone's id; null: self-supervision from scratch")
     backbone_mode: Literal[BACKBONE_MODES] | None = None  # type: ignore[valid-type]
 
 

@@ -43,7 +43,8 @@ def run(argv: list[str]) -> dict:
     warnings.filterwarnings("ignore")  # deprecation notes of torch.jit/onnx: stdout stays one JSON object
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    from ml.backbones.external import check_backbone, export_torchscript
+    from ml.backbones.export import export_torchscript
+    from ml.backbones.external import check_backbone
 
     args = _parser().parse_args(argv)
     if args.command == "export":

@@ -60,7 +60,8 @@ def test_idempotency_key_makes_a_retry_safe(admin, digits_project):
     assert again.headers.get("idempotent-replayed") == "true"
     history = admin.get(f"/samples/{sid}/labels").json()
     assert len(history) == 1
-    other = admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": "9"}, headers={"Idempotency-Key": "k-1"})
+    other = admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": "9"},
+                       headers={"Idempotency-Key": "k-1"})
     assert other.status_code == 422
 
 

@@ -88,7 +88,8 @@ def test_an_onnx_backbone_cannot_be_trained(backbone_files):
 
 
 def test_a_project_backbone_exports_as_torchscript_that_registers_back(tmp_path):
-    from ml.backbones.external import check_backbone, export_torchscript
+    from ml.backbones.export import export_torchscript
+    from ml.backbones.external import check_backbone
     from ml.embedding import extract_embeddings, random_backbone_checkpoint
 
     images = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)

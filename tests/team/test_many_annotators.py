@@ -61,7 +61,8 @@ def test_twenty_annotators_share_one_queue(tmp_path, db_url):
                 with lock:
                     served.extend((it["sample_id"], i) for it in got)
                 body = [{"sample_id": it["sample_id"], "label": truth[it["filename"]]} for it in got]
-                r = c.post(f"/projects/{pid}/labels", json=body, headers={"Idempotency-Key": f"{i}-{got[0]['sample_id']}"})
+                key = f"{i}-{got[0]['sample_id']}"
+                r = c.post(f"/projects/{pid}/labels", json=body, headers={"Idempotency-Key": key})
                 if r.status_code != 201:
                     errors.append(f"labels {r.status_code} {r.text}")
                     return

@@ -58,7 +58,8 @@ def _train_through_the_api(settings) -> None:  # noqa: ANN001
             all_scores = sorted(p["score"] for p in preds["items"])
             assert sum(i["score"] for i in picked) / len(picked) > all_scores[len(all_scores) // 2]
             unlabelled = {s["id"]: truth[s["filename"]] for s in samples[60:]}
-            right = sum(p["label"] == unlabelled[p["sample_id"]] for p in preds["items"] if p["sample_id"] in unlabelled)
+            right = sum(p["label"] == unlabelled[p["sample_id"]]
+                        for p in preds["items"] if p["sample_id"] in unlabelled)
             assert right / len(unlabelled) > 0.6  # raw pixels on 60 digit labels: far above chance (0.1)
 
             # A job that cannot succeed ends failed with its reason, and the project keeps its model.

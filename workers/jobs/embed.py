@@ -48,19 +48,17 @@ def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, p
 def embed_working_set(ctx: JobContext, ckpt, ids: np.ndarray, layer: str, progress) -> np.ndarray:  # noqa: ANN001
     """Embed the samples ``ids`` from the working set at the checkpoint's input, a slice at a time (the
     set stays on disk: a million-image project never sits in memory)."""
-    from ml.backbones import Backbone
     from ml.embedding import extract_embeddings, layer_for, load_backbone
 
     model = load_backbone(ckpt)
     layer = layer_for(layer, len(model.blocks))  # a one-block registered backbone gives what it has
-    source = model if isinstance(model, Backbone) else ckpt  # built once, unless only the checkpoint will do
     images = load_working_set(ctx, int(ckpt.config["image_size"]), int(ckpt.config["in_channels"]), ids,
                               progress=lambda f, msg: progress(0.3 * f, msg))
     step = 4096
 
     def part(i: int) -> np.ndarray:
         done = lambda f, msg: progress(0.3 + 0.7 * min(1.0, (i + f * step) / len(ids)), msg)  # noqa: E731
-        return extract_embeddings(source, np.array(images[i:i + step]), layer=layer, progress=done)
+        return extract_embeddings(model, np.array(images[i:i + step]), layer=layer, progress=done)
 
     parts = [part(i) for i in range(0, len(ids), step)]
     return np.concatenate(parts) if parts else np.empty((0, 0), np.float16)

@@ -49,7 +49,8 @@ def predictions(
     rows = rows[:limit]
     return PredictionsOut(
         model_version=mv,
-        items=[PredictionOut(sample_id=p.sample_id, label=p.label, confidence=p.confidence, score=p.score) for p in rows],
+        items=[PredictionOut(sample_id=p.sample_id, label=p.label, confidence=p.confidence, score=p.score)
+               for p in rows],
         next_cursor=str(rows[-1].sample_id) if more else None,
     )
 
