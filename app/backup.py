@@ -52,7 +52,7 @@ class BackupError(Exception):
     pass
 
 
-def _alembic_config(url: str):  # noqa: ANN202
+def _alembic_config(url: str):
     from alembic.config import Config
 
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -74,7 +74,7 @@ def _ordered_tables(meta: MetaData) -> tuple[list[Table], dict[str, list[str]]]:
     those are loaded NULL and set once every table is in."""
     tables, cyclic = [], {}
 
-    def only_nullable_may_wait(fkc) -> bool | None:  # noqa: ANN001
+    def only_nullable_may_wait(fkc) -> bool | None:
         # A NOT NULL foreign key must be loaded after its parent; a nullable one may break a cycle.
         return False if any(not c.nullable for c in fkc.columns) else None
 

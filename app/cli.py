@@ -124,7 +124,7 @@ def import_path(project_ref: str, path: Path, create: bool = False, labels_from_
                       TimeRemainingColumn(), console=console) as bar:
             task = bar.add_task("", total=total)
 
-            def on_progress(seen: int, res) -> None:  # noqa: ANN001
+            def on_progress(seen: int, res) -> None:
                 bar.update(task, completed=seen,
                            description=f"{res.created} new, {res.duplicates} duplicates, {len(res.rejected)} rejected")
 

@@ -20,7 +20,7 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             # WAL lets readers proceed while one writer commits; busy_timeout queues writers instead of
             # failing them at once.
@@ -33,7 +33,7 @@ def get_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
+        def _sqlite_begin(conn):
             # Take the write lock up front: a deferred transaction that later upgrades to a writer can
             # deadlock with another one and fail with "database is locked" despite busy_timeout.
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -41,7 +41,7 @@ from ml.embedding import embed_batch, extract_embeddings_from_files  # noqa: E40
 DATA = ROOT.parent / "shared" / "data" / "cifar10-test"
 
 
-def log(*a) -> None:  # noqa: ANN002
+def log(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 
@@ -50,7 +50,7 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def bare_rate(model, images: torch.Tensor, batch: int, dev: torch.device, repeat: int) -> float:  # noqa: ANN001
+def bare_rate(model, images: torch.Tensor, batch: int, dev: torch.device, repeat: int) -> float:
     x = images.to(dev)
     embed_batch(model, x[:batch])  # warm-up (cuDNN autotune, allocator)
     sync(dev)
@@ -65,7 +65,7 @@ def bare_rate(model, images: torch.Tensor, batch: int, dev: torch.device, repeat
     return best
 
 
-def pipeline_rate(model, paths: list[str], batch: int, dev: torch.device, workers: int | None,  # noqa: ANN001
+def pipeline_rate(model, paths: list[str], batch: int, dev: torch.device, workers: int | None,
                   repeat: int) -> tuple[float, dict]:
     ids = np.arange(1, len(paths) + 1, dtype=np.int64)
     best, info = 0.0, {}

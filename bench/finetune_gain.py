@@ -35,7 +35,7 @@ from ml.pretrain import pretrain  # noqa: E402
 from ml.training import Checkpoint  # noqa: E402
 
 
-def probe_accuracy(ckpt: Checkpoint, x_lab, y_lab, test_x, test_y) -> float:  # noqa: ANN001
+def probe_accuracy(ckpt: Checkpoint, x_lab, y_lab, test_x, test_y) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -35,7 +35,7 @@ DATA = ROOT.parent / "shared" / "data" / "cifar10-test"
 PASSWORD = "bench-password-1"
 
 
-def log(*a) -> None:  # noqa: ANN002
+def log(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 

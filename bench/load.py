@@ -144,7 +144,7 @@ class RawClient:
         return await self._call("POST", path, _json.dumps(json).encode(), headers)
 
 
-def _client(kind: str, base: str, token: str):  # noqa: ANN202
+def _client(kind: str, base: str, token: str):
     headers = {"Authorization": f"Bearer {token}"}
     if kind == "raw":
         return RawClient(base, headers, timeout=30)
@@ -326,7 +326,7 @@ def _digits(n: int) -> list[tuple[str, bytes, str]]:
 
 
 @contextmanager
-def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: int,  # noqa: ANN201
+def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: int,
             pretrain: dict | None = None):
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import create_engine, text
@@ -485,7 +485,7 @@ def main() -> None:
         ctx = spawned(args.spawn, args.samples, args.server_workers, args.pg_admin_url, args.lease_seconds, pretrain)
     elif args.url and args.project and args.password:
         @contextmanager
-        def external():  # noqa: ANN202
+        def external():
             base = args.url.rstrip("/") + "/api/v1"
             yield base, _login(base, args.username, args.password), args.project, {}, None
         ctx = external()

@@ -51,7 +51,7 @@ CLASSES = [f"c{i}" for i in range(10)]
 PASSWORD = "bench-password-1"
 
 
-def log(*a) -> None:  # noqa: ANN002
+def log(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 
@@ -65,7 +65,7 @@ def pct(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- database
 
 
-def admin_engine():  # noqa: ANN201
+def admin_engine():
     from sqlalchemy import create_engine
 
     return create_engine(f"{PG_BASE}/test", isolation_level="AUTOCOMMIT")
@@ -342,7 +342,7 @@ def timed_get(base: str, path: str, token: str, n: int) -> list[float]:
 # ---------------------------------------------------------------- one size
 
 
-def run_size(n: int, args) -> dict:  # noqa: ANN001
+def run_size(n: int, args) -> dict:
     from app.db import get_engine
 
     name = f"loupe_scale_{n}_{os.getpid()}"

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from report import emit  # noqa: E402
 
 
-def log(*a) -> None:  # noqa: ANN002
+def log(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 

@@ -85,7 +85,7 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def fresh_database(kind: str, tmp_path: Path, request) -> Iterator[str]:  # noqa: ANN001
+def fresh_database(kind: str, tmp_path: Path, request) -> Iterator[str]:
     if kind == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "loupe.db"
@@ -155,7 +155,7 @@ def make_settings(tmp_path: Path, db_url: str, broker_url: str | None = None, **
     )
 
 
-def settings_env(settings) -> dict[str, str]:  # noqa: ANN001
+def settings_env(settings) -> dict[str, str]:
     """The environment a worker or CLI subprocess needs to see the same settings."""
     env = dict(os.environ)
     env.update(
@@ -190,12 +190,12 @@ def use_settings(settings, monkeypatch):
 class Api:
     """A TestClient bound to one user's token."""
 
-    def __init__(self, client, token: str | None = None) -> None:  # noqa: ANN001
+    def __init__(self, client, token: str | None = None) -> None:
         self.client = client
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    def __getattr__(self, method):  # noqa: ANN001
-        def call(url, **kw):  # noqa: ANN001
+    def __getattr__(self, method):
+        def call(url, **kw):
             headers = {**self.headers, **kw.pop("headers", {})}
             return getattr(self.client, method)("/api/v1" + url, headers=headers, **kw)
 
@@ -290,7 +290,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu,long") -> Iterator[subprocess.Popen]:  # noqa: ANN001
+def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu,long") -> Iterator[subprocess.Popen]:
     log = Path(settings.var_dir) / f"worker-{uuid.uuid4().hex[:6]}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
@@ -351,7 +351,7 @@ def wait_until_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: flo
 
 
 @contextmanager
-def live_server(settings, timeout: float = 60.0) -> Iterator[str]:  # noqa: ANN001
+def live_server(settings, timeout: float = 60.0) -> Iterator[str]:
     """uvicorn serving the app in its own process, for tests with real concurrent HTTP clients."""
     port = free_port()
     log = Path(settings.var_dir) / f"server-{port}.log"

@@ -47,7 +47,7 @@ def worker_threads(configured: int) -> int:
 
 
 @worker_init.connect
-def _yield_to_the_api(sender=None, **_kwargs) -> None:  # noqa: ANN001
+def _yield_to_the_api(sender=None, **_kwargs) -> None:
     """Training runs at a lower OS priority and on a bounded number of threads, so the expert's calls
     keep their speed while a pretraining runs beside the API (docs/benchmarks.md, "Calls during
     pretraining"). Runs before the pool starts: prefork children inherit both."""
@@ -65,7 +65,7 @@ def _yield_to_the_api(sender=None, **_kwargs) -> None:  # noqa: ANN001
 
 
 @worker_ready.connect
-def _resend_queued_jobs(sender=None, **_kwargs) -> None:  # noqa: ANN001
+def _resend_queued_jobs(sender=None, **_kwargs) -> None:
     """Jobs accepted while the broker was down (or whose message was lost) are sent when a worker
     starts; claiming makes a duplicate message harmless."""
     from app.db import session_scope

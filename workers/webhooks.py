@@ -45,7 +45,7 @@ def emit(project_id: int, event: str, payload: dict) -> None:
 
 
 @celery_app.task(name="loupe.deliver_webhook", bind=True, max_retries=MAX_ATTEMPTS - 1)
-def deliver(self, delivery_id: int) -> None:  # noqa: ANN001
+def deliver(self, delivery_id: int) -> None:
     settings = get_settings()
     with session_scope(settings.database_url) as s:
         d = s.get(WebhookDelivery, delivery_id)

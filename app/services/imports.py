@@ -133,7 +133,7 @@ def import_candidates(
     return result
 
 
-def apply_folder_labels(session: Session, project: Project, result: ImportResult, user=None) -> int:  # noqa: ANN001
+def apply_folder_labels(session: Session, project: Project, result: ImportResult, user=None) -> int:
     """Keep ImageFolder class sub-folders as labels of source 'import' where they name a class."""
     from app.services.labels import LabelRequest, add_labels
 

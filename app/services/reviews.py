@@ -33,7 +33,7 @@ def list_reviews(session: Session, project: Project, status: str = "open", limit
     ))
 
 
-def resolve(session: Session, review_id: int, label: str, user: User, project_for) -> StoredLabel:  # noqa: ANN001
+def resolve(session: Session, review_id: int, label: str, user: User, project_for) -> StoredLabel:
     """The reviewer's decision becomes the sample's primary label; the review closes."""
     from app.services.labels import LabelRequest, add_labels
 

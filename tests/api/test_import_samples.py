@@ -11,7 +11,7 @@ from PIL import Image
 from tests.conftest import digits_pngs, imagefolder_zip, upload
 
 
-def _stored_files(settings) -> list[Path]:  # noqa: ANN001
+def _stored_files(settings) -> list[Path]:
     root = Path(settings.media_dir)
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 

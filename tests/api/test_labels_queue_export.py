@@ -10,7 +10,7 @@ from datetime import timedelta
 from tests.conftest import digits_pngs, upload
 
 
-def _project_with_samples(admin, digits_project, n=30):  # noqa: ANN001
+def _project_with_samples(admin, digits_project, n=30):
     pid = digits_project["id"]
     items = digits_pngs(n)
     assert upload(admin, pid, [(name, data) for name, data, _ in items]).status_code == 201

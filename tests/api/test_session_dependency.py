@@ -14,11 +14,11 @@ from app.models import User
 from app.security import hash_password
 
 
-def _app(settings, events: list[str]) -> FastAPI:  # noqa: ANN001
+def _app(settings, events: list[str]) -> FastAPI:
     app = FastAPI()
     app.state.settings = settings
 
-    def add(session, name: str) -> None:  # noqa: ANN001
+    def add(session, name: str) -> None:
         session.add(User(username=name, password_hash=hash_password("password-123")))
         session.flush()
         after_commit(session, lambda: events.append(f"sent {name}"))

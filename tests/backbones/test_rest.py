@@ -18,12 +18,12 @@ def register(admin: Api, path: Path, **form: str):
         return admin.post("/backbones", files={"file": (path.name, fh.read())}, data=form)
 
 
-def stored_files(settings) -> list[Path]:  # noqa: ANN001
+def stored_files(settings) -> list[Path]:
     folder = Path(settings.media_dir) / "backbones"
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
-def _project(admin: Api, n: int = 40, **settings) -> int:  # noqa: ANN003
+def _project(admin: Api, n: int = 40, **settings) -> int:
     cfg = {"auto_pretrain": False, "auto_embed": False, **settings}
     pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
                                         "settings": cfg}).json()["id"]

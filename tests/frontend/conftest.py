@@ -201,7 +201,7 @@ class Recorder:
         self.origin = origin
         self.urls: list[str] = []
 
-    def __call__(self, request) -> None:  # noqa: ANN001
+    def __call__(self, request) -> None:
         self.urls.append(request.url)
 
     def foreign(self) -> list[str]:
@@ -221,7 +221,7 @@ def page(browser, server) -> Iterator[object]:
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     # A CSP violation (something inline, or another origin) shows only on the console.
-    def on_console(msg) -> None:  # noqa: ANN001
+    def on_console(msg) -> None:
         if msg.type == "error" and "Content Security Policy" in msg.text:
             errors.append(msg.text)
 
@@ -234,7 +234,7 @@ def page(browser, server) -> Iterator[object]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def sign_in(pg, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:  # noqa: ANN001
+def sign_in(pg, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
     pg.goto("/#/login")
     pg.get_by_label("Username").fill(username)
     pg.get_by_label("Password").fill(password)
@@ -242,7 +242,7 @@ def sign_in(pg, username: str = "admin", password: str = ADMIN_PASSWORD) -> None
     pg.wait_for_selector(".project-card")
 
 
-def shot(pg, name: str) -> None:  # noqa: ANN001
+def shot(pg, name: str) -> None:
     """Save docs/screenshots/<name>.png when LOUPE_SCREENSHOTS=1 (CI leaves the committed ones alone)."""
     if os.environ.get("LOUPE_SCREENSHOTS") != "1":
         return

@@ -15,7 +15,7 @@ from tests.frontend.conftest import Api, ApiError
 pytestmark = pytest.mark.browser
 
 
-def wait_until(fn, timeout: float = 20, interval: float = 0.2, what: str = "condition"):  # noqa: ANN001
+def wait_until(fn, timeout: float = 20, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = fn()
@@ -26,17 +26,17 @@ def wait_until(fn, timeout: float = 20, interval: float = 0.2, what: str = "cond
         time.sleep(interval)
 
 
-def labelled(server) -> int:  # noqa: ANN001
+def labelled(server) -> int:
     return server.admin.get(f"/projects/{server.project_id}")["labelled_count"]
 
 
-def current_sample(page) -> tuple[int, str]:  # noqa: ANN001
+def current_sample(page) -> tuple[int, str]:
     stage = page.locator(".stage[data-sample-id]")
     stage.wait_for()
     return int(stage.get_attribute("data-sample-id")), stage.get_attribute("data-filename")
 
 
-def label_true(server, n: int) -> None:  # noqa: ANN001
+def label_true(server, n: int) -> None:
     """Label n unlabelled samples through the API with their true class (the folder name)."""
     items = server.admin.get(f"/projects/{server.project_id}/samples?status=unlabelled&limit=1000")["items"]
     step = max(1, len(items) // n)
@@ -45,7 +45,7 @@ def label_true(server, n: int) -> None:  # noqa: ANN001
                       [{"sample_id": s["id"], "label": server.true_label(s["filename"])} for s in picked])
 
 
-def train(server) -> dict:  # noqa: ANN001
+def train(server) -> dict:
     server.admin.idle(server.project_id)
     job = server.admin.post(f"/projects/{server.project_id}/jobs", {"kind": "train"})
     done = server.admin.wait_job(job["id"], timeout=120)
@@ -227,7 +227,7 @@ def test_admin_starts_a_job_and_watches_it(page, server, login, screenshot):
     page.locator(f".job-row[data-job-id='{jid}'][data-state='cancelled']").wait_for(timeout=60_000)
 
 
-def member(server, username: str, password: str, role: str) -> Api:  # noqa: ANN001
+def member(server, username: str, password: str, role: str) -> Api:
     """The user (made unless an earlier test made it) as a member of the demo project, signed in."""
     try:
         server.admin.post("/users", {"username": username, "password": password})
@@ -271,7 +271,7 @@ def test_admin_removes_a_member_who_then_loses_access(page, server, login):
     assert err.value.status in (403, 404)
 
 
-def ensure_model(server) -> None:  # noqa: ANN001
+def ensure_model(server) -> None:
     """A fitted model (not just the cold-start order), so there are suggestions."""
     m = server.admin.get(f"/projects/{server.project_id}/metrics")
     if m.get("model_version") is None or m.get("estimator") in (None, "none"):

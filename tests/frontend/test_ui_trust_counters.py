@@ -12,14 +12,14 @@ from tests.frontend.test_ui import current_sample, labelled, wait_until
 pytestmark = pytest.mark.browser
 
 
-def _key(server, filename: str) -> str:  # noqa: ANN001
+def _key(server, filename: str) -> str:
     """The true class's key; "0" for the blank image test_ui.py's import test adds to the shared project
     (it has no class: the queue may serve it here, and the counter is what this test is about)."""
     label = server.true_label(filename)
     return label if label.isdigit() else "0"
 
 
-def _shown(page) -> int:  # noqa: ANN001
+def _shown(page) -> int:
     return int(re.match(r"([\d,]+) /", page.locator("#project-count").inner_text()).group(1).replace(",", ""))
 
 

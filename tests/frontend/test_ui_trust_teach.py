@@ -13,14 +13,14 @@ from tests.frontend.test_ui import label_true, labelled, train, wait_until
 pytestmark = pytest.mark.browser
 
 
-def _tiles(page) -> dict[int, tuple[float, str, bool]]:  # noqa: ANN001
+def _tiles(page) -> dict[int, tuple[float, str, bool]]:
     """Every tile on screen: sample id -> (confidence or similarity, suggested class, ticked)."""
     return {int(t["id"]): (float(t["v"] or 0), t["s"], t["in"]) for t in page.eval_on_selector_all(
         ".thumb", "els => els.map(e => ({id: e.dataset.sampleId, v: e.dataset.value, s: e.dataset.suggested,"
                   " in: e.classList.contains('in')}))")}
 
 
-def _apply(page, server, n: int) -> None:  # noqa: ANN001
+def _apply(page, server, n: int) -> None:
     before = labelled(server)
     page.locator("#teach-apply").click()
     if n > 20:  # a large batch asks first, naming the count

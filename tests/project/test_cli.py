@@ -8,7 +8,7 @@ import sys
 from tests.conftest import ROOT, digits_pngs, imagefolder_zip, make_settings, settings_env
 
 
-def _loupe(settings, *args: str):  # noqa: ANN001
+def _loupe(settings, *args: str):
     return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=settings_env(settings) | {
         "COLUMNS": "120"}, capture_output=True, text=True, timeout=120)
 

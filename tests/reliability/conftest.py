@@ -29,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -40,7 +40,7 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> N
 # ---------------------------------------------------------------- a live server
 
 
-def create_admin(settings) -> None:  # noqa: ANN001
+def create_admin(settings) -> None:
     from app.db import session_scope
     from app.services.auth import create_user
 
@@ -57,13 +57,13 @@ class LiveServer:
         assert r.status_code == 200, r.text
         return r.json()["token"]
 
-    def client(self, **kw) -> httpx.Client:  # noqa: ANN003
+    def client(self, **kw) -> httpx.Client:
         return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {self.token()}"},
                             timeout=kw.pop("timeout", 30), **kw)
 
 
 @contextmanager
-def live_server(settings, extra_env: dict[str, str] | None = None, workers: int = 1) -> Iterator[LiveServer]:  # noqa: ANN001
+def live_server(settings, extra_env: dict[str, str] | None = None, workers: int = 1) -> Iterator[LiveServer]:
     """uvicorn in a subprocess, configured through the environment like production."""
     port = free_port()
     log = Path(settings.var_dir) / f"server-{uuid.uuid4().hex[:6]}.log"
@@ -204,6 +204,6 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     r.stop()
 
 
-def media_files(settings) -> list[Path]:  # noqa: ANN001
+def media_files(settings) -> list[Path]:
     root = Path(settings.media_dir)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []

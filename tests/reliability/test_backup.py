@@ -16,7 +16,7 @@ from tests.conftest import ADMIN_PASSWORD, ROOT, Api, digits_pngs, fresh_databas
 from tests.reliability.conftest import create_admin, media_files
 
 
-def loupe(settings, *args: str, check: bool = True) -> subprocess.CompletedProcess:  # noqa: ANN001
+def loupe(settings, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT,
                        env=settings_env(settings) | {"_TYPER_STANDARD_TRACEBACK": "1", "COLUMNS": "200"},
                        capture_output=True, text=True, timeout=300)
@@ -25,7 +25,7 @@ def loupe(settings, *args: str, check: bool = True) -> subprocess.CompletedProce
     return r
 
 
-def _seed(settings) -> dict:  # noqa: ANN001
+def _seed(settings) -> dict:
     """A project with images, labels (one undone, one second opinion), a model version the queue
     serves (projects.current_model_version_id and model_versions point at each other), a job."""
     from app.db import session_scope
@@ -154,7 +154,7 @@ def _truth(before: dict, sample: dict) -> str:
 class _empty_database:  # noqa: N801 - a context manager used like fresh_database
     """Like tests.conftest.fresh_database, but not migrated: restore must bring its own schema."""
 
-    def __init__(self, kind: str, tmp_path: Path, request) -> None:  # noqa: ANN001
+    def __init__(self, kind: str, tmp_path: Path, request) -> None:
         self.kind, self.tmp_path, self.request = kind, tmp_path, request
 
     def __enter__(self) -> str:
@@ -173,7 +173,7 @@ class _empty_database:  # noqa: N801 - a context manager used like fresh_databas
             conn.execute(text(f'CREATE DATABASE "{self.name}"'))
         return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{self.name}"
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         if self.kind == "sqlite":
             return
         from sqlalchemy import text

@@ -146,8 +146,8 @@ def fuzz_target(tmp_path, request):
             yield app, admin, {"pid": pid, "sid": sids[5], "lid": lid, "jid": jid}, kind
 
 
-def _no_defaults(fn):  # noqa: ANN001, ANN202 - hypothesis refuses a test function with default arguments
-    def test(case):  # noqa: ANN001, ANN202
+def _no_defaults(fn):  # hypothesis refuses a test function with default arguments
+    def test(case):
         fn(case)
 
     return test
@@ -177,7 +177,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_target)
         for mode, n in ((GenerationMode.POSITIVE, EXAMPLES), (GenerationMode.NEGATIVE, max(1, EXAMPLES // 2))):
             counter = iter(range(10**9))
 
-            def one(case, key=key, counter=counter, mode=mode) -> None:  # noqa: ANN001
+            def one(case, key=key, counter=counter, mode=mode) -> None:
                 nonlocal calls, token
                 # Every other case aims at rows that exist, so the happy paths are exercised too.
                 if case.path_parameters and next(counter) % 2 == 0:

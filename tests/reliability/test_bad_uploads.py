@@ -26,7 +26,7 @@ from tests.reliability.conftest import create_admin, live_server, media_files
 RNG = np.random.default_rng(7)
 
 
-def _encode(img: Image.Image, fmt: str, **kw) -> bytes:  # noqa: ANN003
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kw)
     return buf.getvalue()
@@ -65,7 +65,7 @@ def make_api(tmp_path, sqlite_url) -> Iterator:
     """make_api(**settings) -> (settings, admin Api, project id) on an app built with those settings."""
     clients = []
 
-    def make(**extra):  # noqa: ANN003
+    def make(**extra):
         settings = make_settings(tmp_path, sqlite_url, **extra)
         create_admin(settings)
         from app.main import create_app
@@ -83,7 +83,7 @@ def make_api(tmp_path, sqlite_url) -> Iterator:
         c.__exit__(None, None, None)
 
 
-def assert_nothing_stored(admin: Api, pid: int, settings) -> None:  # noqa: ANN001
+def assert_nothing_stored(admin: Api, pid: int, settings) -> None:
     assert admin.get(f"/projects/{pid}").json()["sample_count"] == 0
     assert admin.get(f"/projects/{pid}/samples").json()["items"] == []
     assert media_files(settings) == [], "a rejected upload left files in the media store"
@@ -271,7 +271,7 @@ def small_limit_server(tmp_path, sqlite_url):
             yield server, settings, pid, c
 
 
-def _raw_upload(server, token: str, pid: int, chunks: Iterator[bytes],  # noqa: ANN001
+def _raw_upload(server, token: str, pid: int, chunks: Iterator[bytes],
                 headers: dict[str, str]) -> tuple[int, bytes, int]:
     """Send a request by hand, body as given, and stop sending as soon as an answer arrives.
 

@@ -137,7 +137,7 @@ def test_database_restart_under_load_fails_cleanly_and_loses_no_label(tmp_path, 
         restarted_at: list[float] = []
         after_restart_ok = threading.Event()
 
-        def call(client: httpx.Client, method: str, url: str, **kw) -> httpx.Response | None:  # noqa: ANN003
+        def call(client: httpx.Client, method: str, url: str, **kw) -> httpx.Response | None:
             try:
                 r = client.request(method, url, **kw)
                 key = str(r.status_code)

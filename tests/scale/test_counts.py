@@ -18,7 +18,7 @@ def _truth(url: str, pid: int) -> tuple[int, int]:
     return int(total), int(labelled)
 
 
-def _api_counts(admin, pid: int) -> tuple[int, int]:  # noqa: ANN001
+def _api_counts(admin, pid: int) -> tuple[int, int]:
     p = admin.get(f"/projects/{pid}").json()
     m = admin.get(f"/projects/{pid}/metrics").json()
     assert (p["sample_count"], p["labelled_count"]) == (m["sample_count"], m["labelled_count"])

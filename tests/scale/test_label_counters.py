@@ -33,7 +33,7 @@ def _counters(url: str, pid: int) -> tuple[int, int, int]:
         return t.set_labels, t.labelled, t.audit_labelled
 
 
-def _samples(admin, pid: int, n: int) -> list[int]:  # noqa: ANN001
+def _samples(admin, pid: int, n: int) -> list[int]:
     assert upload(admin, pid, [(name, data) for name, data, _ in digits_pngs(n)]).status_code == 201
     return [s["id"] for s in admin.get(f"/projects/{pid}/samples", params={"limit": 1000}).json()["items"]]
 

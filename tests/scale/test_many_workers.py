@@ -25,7 +25,7 @@ def pg_url(request, tmp_path):
         yield url
 
 
-def _project(url: str, media, name: str, seed: int) -> int:  # noqa: ANN001
+def _project(url: str, media, name: str, seed: int) -> int:
     from app.services.labels import LabelRequest, add_labels
 
     rng = np.random.default_rng(seed)

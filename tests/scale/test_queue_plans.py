@@ -24,7 +24,7 @@ N = 30_000
 
 
 @pytest.fixture(scope="module")
-def pool(request, tmp_path_factory):  # noqa: ANN201
+def pool(request, tmp_path_factory):
     with fresh_database("postgres", tmp_path_factory.mktemp("plans"), request) as url:
         rng = np.random.default_rng(0)
         with session_scope(url) as s:
@@ -43,7 +43,7 @@ def pool(request, tmp_path_factory):  # noqa: ANN201
         yield url, pid
 
 
-def _plan(url: str, stmt, **params) -> str:  # noqa: ANN001
+def _plan(url: str, stmt, **params) -> str:
     engine = get_engine(url)
     # The statement as the driver gets it: expanding IN lists rendered, parameters by name.
     state = stmt.compile(dialect=engine.dialect).construct_expanded_state(params)

@@ -14,7 +14,7 @@ from tests.conftest import digits_pngs, imagefolder_zip, running_worker, upload
 from tests.workers.test_pipeline import loop  # noqa: F401 - the fixture: an app, its admin, a settings object
 
 
-def _project(admin, n: int = 120, name: str = "digits", **settings) -> tuple[int, dict[str, str]]:  # noqa: ANN001
+def _project(admin, n: int = 120, name: str = "digits", **settings) -> tuple[int, dict[str, str]]:
     cfg = {"auto_pretrain": False, "auto_embed": True, "retrain_every": 100_000} | settings
     pid = admin.post("/projects", json={"name": name, "classes": [str(i) for i in range(10)],
                                         "settings": cfg}).json()["id"]
@@ -23,7 +23,7 @@ def _project(admin, n: int = 120, name: str = "digits", **settings) -> tuple[int
     return pid, {f"digits/{c}/{name}": c for name, _, c in items}
 
 
-def _pretrain_jobs(admin, pid: int) -> list[dict]:  # noqa: ANN001
+def _pretrain_jobs(admin, pid: int) -> list[dict]:
     return sorted((j for j in admin.get(f"/projects/{pid}/jobs").json() if j["kind"] == "pretrain"),
                   key=lambda j: j["id"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.conftest import digits_pngs, upload
 
 
-def _setup(admin):  # noqa: ANN001
+def _setup(admin):
     pid = admin.post("/projects", json={"name": "p", "classes": ["a", "b", "c"],
                                         "settings": {"auto_pretrain": False, "auto_embed": False}}).json()["id"]
     upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(6)])

@@ -7,7 +7,7 @@ import logging
 from tests.conftest import ADMIN_PASSWORD, digits_pngs, upload
 
 
-def _project(admin, name="p"):  # noqa: ANN001
+def _project(admin, name="p"):
     pid = admin.post("/projects", json={"name": name, "classes": ["a", "b"],
                                         "settings": {"auto_pretrain": False, "auto_embed": False}}).json()["id"]
     upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(4, offset=10 * len(name))])

@@ -24,7 +24,7 @@ class Receiver(BaseHTTPRequestHandler):
         self.send_response(500 if len(Receiver.calls) <= Receiver.fail_first else 200)
         self.end_headers()
 
-    def log_message(self, *args):  # noqa: ANN002
+    def log_message(self, *args):
         pass
 
 

@@ -9,7 +9,7 @@ from app.models import Project, Sample
 from tests.conftest import digits_pngs, running_worker, upload, wait_for_job
 
 
-def _project(admin, name: str, n: int, **settings) -> tuple[int, list[dict], dict]:  # noqa: ANN001
+def _project(admin, name: str, n: int, **settings) -> tuple[int, list[dict], dict]:
     cfg = {"auto_pretrain": False, "auto_embed": False} | settings
     pid = admin.post("/projects", json={"name": name, "classes": [str(i) for i in range(10)],
                                         "settings": cfg}).json()["id"]

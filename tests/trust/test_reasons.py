@@ -9,7 +9,7 @@ NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 JARGON = ("margin", "entropy", "cluster", "cold_start", "cold start", "uncovered")
 
 
-def _project(admin, name: str, strategy: str, n: int = 150):  # noqa: ANN001, ANN202
+def _project(admin, name: str, strategy: str, n: int = 150):
     pid = admin.post("/projects", json={"name": name, "classes": NAMES, "settings": {
         "auto_pretrain": False, "auto_embed": False, "retrain_every": 1000, "batch_size": 10,
         "strategy": strategy}}).json()["id"]
@@ -18,13 +18,13 @@ def _project(admin, name: str, strategy: str, n: int = 150):  # noqa: ANN001, AN
     return pid, {f: NAMES[int(c)] for f, _, c in items}
 
 
-def _train(admin, pid: int) -> None:  # noqa: ANN001
+def _train(admin, pid: int) -> None:
     job = admin.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()
     done = wait_for_job(admin, job["id"])
     assert done["state"] == "succeeded", done["message"]
 
 
-def _page(admin, pid: int, n: int = 30) -> list[dict]:  # noqa: ANN001
+def _page(admin, pid: int, n: int = 30) -> list[dict]:
     items = admin.get(f"/projects/{pid}/queue", params={"limit": n}).json()["items"]
     admin.post(f"/projects/{pid}/queue/release", json={"sample_ids": [i["sample_id"] for i in items]})
     return [i for i in items if not i["is_audit"]]

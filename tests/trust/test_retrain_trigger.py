@@ -17,7 +17,7 @@ K = 23
 CLASSES = [str(i) for i in range(10)]
 
 
-def _train_jobs(admin, pid: int) -> list[dict]:  # noqa: ANN001
+def _train_jobs(admin, pid: int) -> list[dict]:
     return [j for j in admin.get(f"/projects/{pid}/jobs").json() if j["kind"] == "train"]
 
 

@@ -7,7 +7,7 @@ from tests.conftest import running_worker, wait_for_job
 from tests.workers.test_pipeline import _jobs, _new_project, loop  # noqa: F401 - loop is the fixture
 
 
-def _current_embedding(admin, pid):  # noqa: ANN001
+def _current_embedding(admin, pid):
     return next(e for e in admin.get(f"/projects/{pid}/versions").json()["embeddings"] if e["current"])
 
 

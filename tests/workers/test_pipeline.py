@@ -35,11 +35,11 @@ def loop(tmp_path, sqlite_url):
         yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
 
 
-def _jobs(admin, pid):  # noqa: ANN001
+def _jobs(admin, pid):
     return {j["kind"]: j for j in reversed(admin.get(f"/projects/{pid}/jobs").json())}
 
 
-def _new_project(admin, n=300, **settings):  # noqa: ANN001
+def _new_project(admin, n=300, **settings):
     cfg = {"auto_pretrain": True, "pretrain_budget_s": 6, "retrain_every": 10, "batch_size": 10} | settings
     cfg.setdefault("pretrain_total_budget_s", cfg["pretrain_budget_s"])  # one chunk (tests/scheduling: more)
     pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
@@ -150,7 +150,7 @@ def test_a_worker_killed_mid_pretraining_is_recovered(loop):
     assert len(ids) == 200 and np.isfinite(np.asarray(vectors, dtype=np.float32)).all()
 
 
-def _watch(admin, job_id: int, timeout: float = 120) -> tuple[dict, list[str]]:  # noqa: ANN001
+def _watch(admin, job_id: int, timeout: float = 120) -> tuple[dict, list[str]]:
     """Poll a job to its end; returns it and the progress messages seen while it ran."""
     messages: list[str] = []
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from tests.conftest import (
 )
 
 
-def _admin_api(settings) -> tuple[TestClient, Api]:  # noqa: ANN001
+def _admin_api(settings) -> tuple[TestClient, Api]:
     from app.db import session_scope
     from app.main import create_app
     from app.services.auth import create_user
@@ -27,7 +27,7 @@ def _admin_api(settings) -> tuple[TestClient, Api]:  # noqa: ANN001
     return client, Api(client).login_as("admin", ADMIN_PASSWORD)
 
 
-def _train_through_the_api(settings) -> None:  # noqa: ANN001
+def _train_through_the_api(settings) -> None:
     client, admin = _admin_api(settings)
     with client:
         pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],

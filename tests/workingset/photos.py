@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def photo(width: int, height: int, seed: int, **save) -> bytes:  # noqa: ANN003
+def photo(width: int, height: int, seed: int, **save) -> bytes:
     """A JPEG: a colour gradient, a dark band over the top fifth, and a few random ellipses."""
     rng = np.random.default_rng(seed)
     x = np.linspace(0, 1, width)[None, :, None]

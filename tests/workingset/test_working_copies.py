@@ -16,12 +16,12 @@ from tests.conftest import digits_pngs, upload
 from tests.workingset.photos import photo, sha256
 
 
-def _project(admin) -> int:  # noqa: ANN001
+def _project(admin) -> int:
     return admin.post("/projects", json={"name": "photos", "classes": ["a", "b"],
                                          "settings": {"auto_pretrain": False, "auto_embed": False}}).json()["id"]
 
 
-def _work_files(settings) -> list[Path]:  # noqa: ANN001
+def _work_files(settings) -> list[Path]:
     root = Path(settings.media_dir) / "work"
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 

@@ -29,7 +29,7 @@ def api(tmp_path, sqlite_url):
         yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
 
 
-def _project(admin: Api, **settings) -> int:  # noqa: ANN003
+def _project(admin: Api, **settings) -> int:
     body = {"name": "photos", "classes": ["a", "b"], "settings": {"auto_pretrain": False} | settings}
     return admin.post("/projects", json=body).json()["id"]
 
@@ -38,7 +38,7 @@ def _photos(n: int, offset: int = 0) -> list[tuple[str, bytes]]:
     return [(f"p{i}.jpg", photo(480 + 8 * (i % 5), 360, seed=i)) for i in range(offset, offset + n)]
 
 
-def _run(admin: Api, pid: int, kind: str, **params) -> dict:  # noqa: ANN003
+def _run(admin: Api, pid: int, kind: str, **params) -> dict:
     job = admin.post(f"/projects/{pid}/jobs", json={"kind": kind, "params": params}).json()
     done = wait_for_job(admin, job["id"], timeout=90)
     assert done["state"] == "succeeded", done
@@ -51,7 +51,7 @@ def _wait_idle(admin: Api, pid: int) -> None:
             assert wait_for_job(admin, job["id"], timeout=90)["state"] == "succeeded", job
 
 
-def _set(settings, pid: int, side: int) -> tuple[Path, np.ndarray]:  # noqa: ANN001
+def _set(settings, pid: int, side: int) -> tuple[Path, np.ndarray]:
     folder = Path(settings.media_dir) / "workset" / f"p{pid}"
     return folder / f"s{side}-c3.npy", np.load(folder / f"s{side}-c3.ids.npy")
 

@@ -21,7 +21,7 @@ from workers.jobs.working_set import load_working_set, working_copy_paths
 PIXEL_SIZE = 16
 
 
-def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, progress,  # noqa: ANN001
+def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, progress,
                 ids: np.ndarray | None = None) -> np.ndarray:
     """(N, D) float16, L2-normalised: the backbone's embedding, or pixels without one.
 
@@ -45,7 +45,7 @@ def embed_paths(ctx: JobContext, paths: list[str], checkpoint_key: str | None, p
                                          progress=progress, num_workers=None if len(paths) >= 2000 else 0)
 
 
-def embed_working_set(ctx: JobContext, ckpt, ids: np.ndarray, layer: str, progress) -> np.ndarray:  # noqa: ANN001
+def embed_working_set(ctx: JobContext, ckpt, ids: np.ndarray, layer: str, progress) -> np.ndarray:
     """Embed the samples ``ids`` from the working set at the checkpoint's input, a slice at a time (the
     set stays on disk: a million-image project never sits in memory)."""
     from ml.embedding import extract_embeddings, layer_for, load_backbone

@@ -16,7 +16,7 @@ COLUMNS = ("model_version_id", "sample_id", "label", "confidence", "score", "pri
 
 
 def _rows(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None, scores: np.ndarray,
-          priority: np.ndarray, reasons: list):  # noqa: ANN202
+          priority: np.ndarray, reasons: list):
     if proba is not None:
         best = proba.argmax(axis=1)
         conf = proba[np.arange(len(proba)), best]
@@ -37,7 +37,7 @@ def _escape(text: str) -> str:
 
 
 def _copy_text(mv_id: int, ids: np.ndarray, classes: Sequence[str], proba: np.ndarray | None, scores: np.ndarray,
-               priority: np.ndarray, reasons: list, chunk: int = 100_000):  # noqa: ANN202
+               priority: np.ndarray, reasons: list, chunk: int = 100_000):
     """The rows as COPY text, a block of ``chunk`` rows at a time: columns are converted by numpy and
     joined once per row (write_row's per-value adaptation cost ~10 us a row, 10 s a million)."""
     labels = [_escape(c) for c in classes]

@@ -71,7 +71,7 @@ def run(job_id: int, progress: Progress) -> dict:
     checkpoint.without_training_state().save(str(ctx.media / ckpt_key))
     verdicts: list[dict] = []
 
-    def judged(vectors) -> dict:  # noqa: ANN001
+    def judged(vectors) -> dict:
         verdicts.append(judge(ctx, samples, vectors, run_key, float(ctx.params.get("min_gain", 0.0)),
                               continues_in_use=start is not None))
         return {"switch": verdicts[-1]}
@@ -101,7 +101,7 @@ def run(job_id: int, progress: Progress) -> dict:
 
 
 def _chunk_reporter(progress: Progress, method: str, total: float, done_s: float, chunk_s: float,
-                    embed_s: float):  # noqa: ANN202
+                    embed_s: float):
     """The training's progress (a fraction of the whole run) as this job's: the chunk's fraction, the
     time until its backbone is checked (the rest of the chunk at the pace seen so far, then the
     embedding), and the run's overall fraction for the status line."""
@@ -117,7 +117,7 @@ def _chunk_reporter(progress: Progress, method: str, total: float, done_s: float
     return report
 
 
-def _queue_next_chunk(ctx, run_key: str, chunk_no: int, left_s: float, embed_s: float,  # noqa: ANN001
+def _queue_next_chunk(ctx, run_key: str, chunk_no: int, left_s: float, embed_s: float,
                       run_fraction: float) -> int | None:
     """The run's next chunk, at the back of the long jobs' queue (other projects' chunks go first)."""
     from app.db import session_scope

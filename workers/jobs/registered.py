@@ -43,7 +43,7 @@ def _current(ctx: JobContext) -> BackboneVersion | None:
         return bv
 
 
-def _current_descends_from(ctx: JobContext, row: RegisteredBackbone):  # noqa: ANN202 - a Checkpoint or None
+def _current_descends_from(ctx: JobContext, row: RegisteredBackbone):  # a Checkpoint or None
     """The project's current checkpoint if it was made from ``row`` (adopted, continued or fine-tuned)."""
     from ml.training import Checkpoint
 
@@ -56,14 +56,14 @@ def _current_descends_from(ctx: JobContext, row: RegisteredBackbone):  # noqa: A
     return ckpt if ckpt.config.get("registered_backbone") == row.id else None
 
 
-def _checkpoint_of(ctx: JobContext, row: RegisteredBackbone):  # noqa: ANN202 - ml.training.Checkpoint
+def _checkpoint_of(ctx: JobContext, row: RegisteredBackbone):  # ml.training.Checkpoint
     from ml.backbones.external import registered_checkpoint
 
     return registered_checkpoint(ctx.media / row.file_key, row.format, row.architecture, row.input_size,
                                  (row.details or {}).get("normalization"), registered_id=row.id)
 
 
-def adopt_registered(ctx: JobContext, progress) -> dict[str, Any] | None:  # noqa: ANN001
+def adopt_registered(ctx: JobContext, progress) -> dict[str, Any] | None:
     """Switch the project to its registered backbone if it is not on it (or a descendant) yet; the
     job's result, or None when there is nothing to adopt (the embed job then goes on as usual)."""
     row = _registered(ctx)
@@ -88,7 +88,7 @@ def adopt_registered(ctx: JobContext, progress) -> dict[str, Any] | None:  # noq
             "registered_backbone": row.id}
 
 
-def initial_backbone(ctx: JobContext):  # noqa: ANN201 - ml.training.Checkpoint or None
+def initial_backbone(ctx: JobContext):  # ml.training.Checkpoint or None
     """Where a pretrain job starts: None (a fresh backbone, self-supervision from scratch), or, with
     ``backbone_mode: continue``, the registered backbone (its latest continuation in this project if
     there is one). Raises ValueError saying why a registered backbone in another mode is not pretrained."""

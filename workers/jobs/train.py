@@ -20,7 +20,7 @@ from workers.jobs.progress import Progress
 KEEP_VERSIONS = 2  # predictions of the current and the previous version; older ones are dropped
 
 
-def _ensure_embeddings(job_id: int, progress: Progress):  # noqa: ANN202
+def _ensure_embeddings(job_id: int, progress: Progress):
     from workers.jobs import embed
 
     # Keyword arguments (eta_s, figures) pass through: the embed job reports them.
@@ -28,7 +28,7 @@ def _ensure_embeddings(job_id: int, progress: Progress):  # noqa: ANN202
     return load_context(job_id)
 
 
-def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_rows: np.ndarray):  # noqa: ANN202
+def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_rows: np.ndarray):
     from ml.estimators import create_estimator
 
     est = create_estimator(name, n_classes=n_classes)
@@ -38,7 +38,7 @@ def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_row
     return est.fit(X[train_rows], y_full[train_rows])
 
 
-def _proba(est, X: np.ndarray, chunk: int = 4096) -> np.ndarray:  # noqa: ANN001
+def _proba(est, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
     # Small blocks: their temporaries (a few MB) are reused by the allocator, where 100k-row blocks were
     # fresh memory each time and page faults alone cost seconds per million rows.
     out = None
@@ -86,7 +86,7 @@ def _pool(ctx: JobContext) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
 REASONED_PAST_BATCH = 2000
 
 
-def _past_batch(proba, priority, not_served, batch, chosen_by: str, strategy, scores):  # noqa: ANN001, ANN202
+def _past_batch(proba, priority, not_served, batch, chosen_by: str, strategy, scores):
     from ml.strategies.reasons import past_batch
 
     rest = np.flatnonzero(~not_served)
@@ -101,7 +101,7 @@ FEW_LABELS = 5  # a class with fewer labels is flagged on the dashboard (app/ser
 UNEXPLORED = 48  # typical samples of groups nobody has labelled: where a class never seen may hide
 
 
-def _classes_needing_labels(metrics: dict, ids, X, proba, y_full, labelled, audit, n_classes: int) -> None:  # noqa: ANN001
+def _classes_needing_labels(metrics: dict, ids, X, proba, y_full, labelled, audit, n_classes: int) -> None:
     """How often the model predicts each class (a class it never predicts never comes up by suggestion),
     and, while some class has fewer than FEW_LABELS labels, the typical samples of the embedding groups
     nobody has labelled yet: the teach view offers them to find a first example of such a class."""

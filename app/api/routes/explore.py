@@ -31,7 +31,7 @@ class NeighbourPage(BaseModel):
     items: list[NeighbourItem]
 
 
-def _items(session, project: Project, pairs: list[tuple[int, float | None]]) -> NeighbourPage:  # noqa: ANN001
+def _items(session, project: Project, pairs: list[tuple[int, float | None]]) -> NeighbourPage:
     ids = [sid for sid, _ in pairs]
     samples = {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(ids)))} if ids else {}
     preds = {}

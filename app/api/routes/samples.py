@@ -89,7 +89,7 @@ def list_samples(
     return SamplePage(items=[sample_out(s) for s in rows], next_cursor=_encode_cursor(rows[-1].id) if more else None)
 
 
-def _visible_sample(session, user, sid: int) -> Sample:  # noqa: ANN001
+def _visible_sample(session, user, sid: int) -> Sample:
     sample = session.get(Sample, sid)
     if sample is None or project_service.role_in(session, user, sample.project_id) is None:
         raise NotFound(f"sample {sid} not found")
@@ -101,7 +101,7 @@ def get_sample(sid: int, session: SessionDep, user: CurrentUser) -> SampleOut:
     return sample_out(_visible_sample(session, user, sid))
 
 
-def _file(settings, key: str, media_type: str | None = None) -> FileResponse:  # noqa: ANN001
+def _file(settings, key: str, media_type: str | None = None) -> FileResponse:
     path = BlobStore(settings.media_path).path(key)
     if not path.exists():
         raise NotFound("the stored file is missing")

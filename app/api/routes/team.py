@@ -63,7 +63,7 @@ def resolve(rid: int, body: ResolveIn, session: SessionDep, settings: SettingsDe
     return {"review": rid, "label_id": label.id, "label": label.label}
 
 
-def _label_events(session, project_id: int, limit: int) -> list[dict]:  # noqa: ANN001
+def _label_events(session, project_id: int, limit: int) -> list[dict]:
     """The newest ``limit`` label actions: a label or an undo, or a whole batch of either with its count."""
     rows = session.execute(
         select(Label.id, Label.action, Label.batch_id, Label.sample_id, Label.label, Label.created_at, User.username)

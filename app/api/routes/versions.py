@@ -15,7 +15,7 @@ from app.services import projects as project_service
 router = APIRouter(tags=["results"])
 
 
-def _rows(session, model, pid: int, limit: int, current: int | None, fields: tuple[str, ...]) -> list[dict[str, Any]]:  # noqa: ANN001
+def _rows(session, model, pid: int, limit: int, current: int | None, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = session.scalars(select(model).where(model.project_id == pid).order_by(model.id.desc()).limit(limit))
     return [{"id": r.id, "job_id": r.job_id, "current": r.id == current, "created_at": r.created_at.isoformat(),
              **{f: getattr(r, f) for f in fields}} for r in rows]

@@ -119,7 +119,7 @@ def test_both_precisions_train_reproducibly(digits_28, precision):
     cfg = TrainConfig(epochs=1, budget_seconds=None, batch_size=32, lr=1e-3, precision=precision)
     other = TrainConfig(**{**cfg.as_dict(), "precision": "bf16" if precision == "fp32" else "fp32"})
 
-    def run(c):  # noqa: ANN001, ANN202
+    def run(c):
         torch.manual_seed(0)
         return train(create_method("rotation", create_backbone("cnn", 1, 28, widths=(8, 16, 16, 32))), images, c,
                      device="cpu")

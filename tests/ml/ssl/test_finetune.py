@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 
-def _probe_accuracy(checkpoint, train_x, train_y, test_x, test_y) -> float:  # noqa: ANN001
+def _probe_accuracy(checkpoint, train_x, train_y, test_x, test_y) -> float:
     from ml.embedding import extract_embeddings
 
     a = extract_embeddings(checkpoint, train_x).astype(np.float32)

@@ -75,7 +75,7 @@ def test_random_patch_mask():
     assert (mask[:, :, :4, :4] == mask[:, :, :1, :1]).all()  # constant within a patch
 
 
-def _masked_ae_by_hand(m, x):  # noqa: ANN001, ANN202
+def _masked_ae_by_hand(m, x):
     """(loss from the module, and its clean input, mask and reconstruction redone step by step)."""
     loss = m(x, torch.Generator().manual_seed(5)).item()
     g = torch.Generator().manual_seed(5)
