@@ -98,3 +98,37 @@ def test_workers_share_projects_but_never_run_one_projects_train_twice(tmp_path,
     spans = sorted((r.started_at, r.finished_at, r.project_id) for r in rows)
     assert any(b[0] < a[1] and a[2] != b[2] for a, b in zip(spans, spans[1:], strict=False)), spans
     assert sum("succeeded in" in log for log in logs) >= 2, "only one worker ran jobs"
+
+
+def test_a_claim_that_waited_for_the_project_lock_starts_after_the_job_it_waited_for(tmp_path, pg_url):
+    """Two workers claim one project's jobs together: the second waits on the project row while the
+    first job ends. Its start must not be stamped before that end (it was: CI saw two spans overlap by
+    35 microseconds, the start taken before the wait)."""
+    import threading
+
+    from app.models.base import utcnow
+    from workers.jobs.runner import claim
+
+    pid = _project(pg_url, tmp_path, "p", seed=0)
+    with session_scope(pg_url) as s:
+        first = Job(project_id=pid, kind="train", params={}, state="running", started_at=utcnow())
+        second = Job(project_id=pid, kind="train", params={}, state="queued")
+        s.add_all([first, second])
+        s.flush()
+        first_id, second_id = first.id, second.id
+    claimed: list = []
+    with session_scope(pg_url) as s:
+        # This session plays the first job's worker while another claims: it holds the project row.
+        s.execute(select(Project.id).where(Project.id == pid).with_for_update())
+        waiter = threading.Thread(target=lambda: claimed.append(claim(pg_url, second_id)))
+        waiter.start()
+        time.sleep(0.5)  # the claim is now blocked on the project row
+        assert waiter.is_alive(), "the claim did not wait for the project's row lock"
+        job = s.get(Job, first_id)
+        job.state, job.finished_at = "succeeded", utcnow()
+    waiter.join(10)
+    assert claimed == ["train"]
+    with session_scope(pg_url) as s:
+        ended = s.get(Job, first_id).finished_at
+        started = s.get(Job, second_id).started_at
+    assert started >= ended, f"the second job is stamped as started {ended - started} before the first ended"

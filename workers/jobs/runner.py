@@ -44,7 +44,6 @@ def claim(db_url: str, job_id: int) -> str | None:
     """
     from app.models import Project
 
-    now = utcnow()
     with session_scope(db_url) as s:
         row = s.execute(select(Job.project_id, Job.kind).where(Job.id == job_id, Job.state == "queued")).first()
         if row is None:
@@ -56,6 +55,9 @@ def claim(db_url: str, job_id: int) -> str | None:
         if busy is not None:
             log.info("job %s waits: %s job %s of project %s is running", job_id, kind, busy, project_id)
             return None
+        # Stamped after the check saw the previous job's end committed, so a project's jobs never
+        # appear to overlap (a stamp taken before waiting on the lock could precede that job's end).
+        now = utcnow()
         res = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.state == "queued")
