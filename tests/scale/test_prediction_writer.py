@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.db import session_scope
 from app.models import ModelVersion, Prediction, Project, Sample
-from workers.jobs import prediction_writer
+from app.repos.predictions import Predictions, write
 
 
 def _pool(url: str, n: int, classes: list[str]) -> tuple[int, np.ndarray]:
@@ -37,7 +37,7 @@ def test_written_predictions_read_back_exactly(db_url):
     priority = rng.standard_normal(n)
     reasons = [None] * n
     reasons[1], reasons[5] = "mixed: uncertain\t(0.1)", "fill \\ back"
-    prediction_writer.write(db_url, mv_id, ids, classes, proba, scores, priority, reasons)
+    write(db_url, mv_id, Predictions(ids, classes, proba, scores, priority, reasons))
     with session_scope(db_url) as s:
         rows = {p.sample_id: p for p in s.scalars(select(Prediction).where(Prediction.model_version_id == mv_id))}
     assert len(rows) == n
@@ -54,8 +54,26 @@ def test_written_predictions_read_back_exactly(db_url):
 def test_cold_start_predictions_have_no_label(db_url):
     mv_id, ids = _pool(db_url, 10, ["a", "b"])
     scores = np.arange(10, dtype=np.float64)
-    prediction_writer.write(db_url, mv_id, ids, ["a", "b"], None, scores, scores, [None] * 10)
+    write(db_url, mv_id, Predictions(ids, ["a", "b"], None, scores, scores, [None] * 10))
     with session_scope(db_url) as s:
         rows = s.scalars(select(Prediction).where(Prediction.model_version_id == mv_id)).all()
     assert len(rows) == 10 and all(p.label is None and p.confidence is None for p in rows)
     assert sorted(p.priority for p in rows) == list(map(float, range(10)))
+
+
+def test_the_training_pool_reads_every_sample_with_its_audit_flag_and_label(db_url):
+    from app.repos.predictions import training_pool
+
+    _, ids = _pool(db_url, 300, ["a", "b"])
+    with session_scope(db_url) as s:
+        samples = s.scalars(select(Sample).where(Sample.id.in_(ids.tolist()))).all()
+        for sample in samples:
+            sample.is_audit = sample.id % 3 == 0
+            if sample.id % 7 == 0:
+                sample.status, sample.label = "labelled", "ab"[sample.id % 2]
+        pid = samples[0].project_id
+    pool = training_pool(db_url, pid)
+    np.testing.assert_array_equal(pool.ids, ids)
+    assert pool.ids.dtype == np.int64
+    np.testing.assert_array_equal(pool.is_audit, ids % 3 == 0)
+    assert pool.labels == {int(i): "ab"[int(i) % 2] for i in ids if i % 7 == 0}
