@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api import errors as api_errors
+from app.api.deps import AnswerCounts
 from app.api.limits import BodySizeLimit
 from app.api.routes import (
     auth,
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.settings = settings
+    app.state.answers = AnswerCounts()  # answers per keep-alive connection (deps.recycle_connection)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:

@@ -1,9 +1,29 @@
-"""Request dependencies, declared once as ``Annotated`` aliases so routes stay thin."""
+"""Request dependencies, declared once as ``Annotated`` aliases so routes stay thin.
+
+How to use the access checks (a route never hands a service a function to check access with):
+
+* A route under ``/projects/{pid}`` takes one of ``ProjectMember`` (may see it), ``ProjectLabeller``
+  (may label: admin, annotator, reviewer), ``ProjectReviewer`` (admin or reviewer) or ``ProjectAdmin``
+  (an admin account). Each is an ``Access``: ``.user``, ``.project``, ``.role``; the path parameter must
+  be called ``pid``. It answers 401, 404 (the caller may not know the project exists) or 403 before
+  the route runs::
+
+      @router.get("/projects/{pid}/things")
+      def things(access: ProjectMember, session: SessionDep) -> list[Thing]:
+          return thing_service.list(session, access.project)
+
+* A route that names another resource (a label, a review, a sample) finds the resource's project
+  itself, then calls ``require(session, user, project_id, need)``, best in a dependency of its own
+  (``LabelTarget = Annotated[Label, Depends(label_target)]``), and hands the service what it found.
+* The two hot routes (GET queue, POST labels) keep ``project_access``: token, user, project and role
+  in one query, inside their one thread-pool hop.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
@@ -144,6 +164,38 @@ def get_admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who asks, the project they asked about, and their role in it ("admin", "annotator", ...)."""
+
+    user: User
+    project: Project
+    role: str
+
+
+def require(session: Session, user: User, project_id: int, need: project_service.Need = "view") -> Access:
+    """The caller's access to a project, or 404 if they may not know it exists, 403 if they may see it
+    but not do this (for routes that reach a project through another resource)."""
+    if need == "admin":
+        get_admin_user(user)  # a non-admin hears 403 whether or not the project exists, as AdminUser says
+    project, role = project_service.get_project_for(session, user, project_id, need)
+    return Access(user, project, role)
+
+
+def _project_dependency(need: project_service.Need) -> Callable[[int, Session, User], Access]:
+    def access(pid: int, session: SessionDep, user: CurrentUser) -> Access:
+        return require(session, user, pid, need)
+
+    access.__name__ = f"project_{need}_access"
+    return access
+
+
+ProjectMember = Annotated[Access, Depends(_project_dependency("view"))]
+ProjectLabeller = Annotated[Access, Depends(_project_dependency("label"))]
+ProjectReviewer = Annotated[Access, Depends(_project_dependency("review"))]
+ProjectAdmin = Annotated[Access, Depends(_project_dependency("admin"))]
+
+
 # A keep-alive connection stays with the API process that accepted it, and 20 annotators' connections,
 # opened at once, rarely split evenly between processes: those on the busier one wait longer for
 # every call. Like a proxy's "max requests per connection", the busiest routes close a connection
@@ -152,19 +204,31 @@ AdminUser = Annotated[User, Depends(get_admin_user)]
 # (LOUPE_MAX_REQUESTS_PER_CONNECTION beside LOUPE_API_WORKERS: a deployment knob of the serving
 # process, like the worker count; 0 never closes.)
 MAX_REQUESTS_PER_CONNECTION = int(os.environ.get("LOUPE_MAX_REQUESTS_PER_CONNECTION", "100"))
-_answered: dict[tuple[str, int], int] = {}
+
+
+class AnswerCounts:
+    """Answers given on each client connection (host, port), held by the app (``app.state.answers``):
+    each app, and each test's app, counts its own."""
+
+    def __init__(self) -> None:
+        self._answered: dict[tuple[str, int], int] = {}
+
+    def closes(self, key: tuple[str, int], limit: int) -> bool:
+        """Count one more answer on ``key``; True when it is the one that should close the connection."""
+        n = self._answered.pop(key, 0) + 1
+        if n >= limit:
+            return True
+        if len(self._answered) > 10_000:  # connections the clients closed themselves
+            self._answered.clear()
+        self._answered[key] = n
+        return False
 
 
 def recycle_connection(request: Request, response: Response) -> Response:
     """Count this connection's answers; ask the client to reconnect every MAX_REQUESTS_PER_CONNECTION."""
     if request.client is None or MAX_REQUESTS_PER_CONNECTION <= 0:
         return response
-    key = (request.client.host, request.client.port)
-    n = _answered.pop(key, 0) + 1
-    if n >= MAX_REQUESTS_PER_CONNECTION:
+    answers: AnswerCounts = request.app.state.answers
+    if answers.closes((request.client.host, request.client.port), MAX_REQUESTS_PER_CONNECTION):
         response.headers["connection"] = "close"
-    else:
-        if len(_answered) > 10_000:  # connections the clients closed themselves
-            _answered.clear()
-        _answered[key] = n
     return response

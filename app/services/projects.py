@@ -14,7 +14,7 @@ from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.jobs import create_job
 from app.services.project_settings import effective_settings
 
-Need = Literal["view", "label", "admin"]
+Need = Literal["view", "label", "review", "admin"]
 
 
 def role_in(session: Session, user: User, project_id: int) -> str | None:
@@ -69,6 +69,8 @@ def _allowed(project: Project | None, role: str | None, project_id: int, need: N
         raise Forbidden("this action needs an admin account")
     if need == "label" and role not in ("admin", "annotator", "reviewer"):
         raise Forbidden("viewers cannot label; ask an admin to make you an annotator")
+    if need == "review" and role not in ("admin", "reviewer"):
+        raise Forbidden("only an admin or a project reviewer resolves reviews")
     return project, role
 
 

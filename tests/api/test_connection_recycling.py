@@ -10,7 +10,6 @@ def test_every_nth_answer_on_a_connection_closes_it(admin, digits_project, monke
     from app.api import deps
 
     monkeypatch.setattr(deps, "MAX_REQUESTS_PER_CONNECTION", 3)
-    deps._answered.clear()
     pid = digits_project["id"]
     assert upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(10)]).status_code == 201
     closes = []

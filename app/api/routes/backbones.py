@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, SessionDep, SettingsDep
 from app.models import RegisteredBackbone
 from app.schemas.backbones import BackboneExportIn, BackboneOut
 from app.services import backbones as backbone_service
-from app.services import projects as project_service
 from app.services.errors import NotFound
 
 router = APIRouter(tags=["backbones"])
@@ -68,11 +67,11 @@ def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: 
 
 
 @router.post("/projects/{pid}/versions/backbones/{bvid}/export", status_code=201, responses={409: {}, 422: {}})
-def export_backbone_version(pid: int, bvid: int, session: SessionDep, settings: SettingsDep, admin: AdminUser,
-                            body: BackboneExportIn | None = None) -> BackboneOut:
+def export_backbone_version(pid: int, bvid: int, session: SessionDep, settings: SettingsDep,
+                            access: ProjectAdmin, body: BackboneExportIn | None = None) -> BackboneOut:
     """Registers a backbone this project learned (a backbone version) as a TorchScript file that other
     projects can choose as their ``backbone``; ``GET /backbones/{id}/file`` then downloads it."""
-    project, _ = project_service.get_project_for(session, admin, pid, "admin")
-    row = backbone_service.export_version(session, settings.media_path, admin, project, bvid,
+    # pid is checked by ProjectAdmin; named here too so the OpenAPI parameters keep their order.
+    row = backbone_service.export_version(session, settings.media_path, access.user, access.project, bvid,
                                           body.name if body else None)
     return backbone_out(row)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
 from app.models import Project
 from app.repos import samples as samples_repo
 from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch
@@ -44,17 +44,17 @@ def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> P
 
 
 @router.patch("/{pid}")
-def update_project(pid: int, body: ProjectPatch, session: SessionDep, settings: SettingsDep,
-                   admin: AdminUser) -> ProjectOut:
+def update_project(body: ProjectPatch, session: SessionDep, settings: SettingsDep,
+                   access: ProjectAdmin) -> ProjectOut:
     """Change the description, append classes, or change settings (estimator, strategy, retrain
     interval, batch size, self-supervised method, ...). Admin only."""
-    project, role = project_service.get_project_for(session, admin, pid, "admin")
+    project = access.project
     before = effective_settings(project.settings)
     project_service.update_project(session, project, body.description, body.add_classes,
                                    patch_values(body.settings) if body.settings else {})
     backbone_service.settings_changed(session, project, before, settings.broker_url)
     project_service.embedding_settings_changed(session, project, before, settings.broker_url)
-    return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)))
+    return project_out(project, access.role, samples_repo.counts(session, [project.id]).get(project.id, (0, 0)))
 
 
 @router.get("")
@@ -66,27 +66,25 @@ def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
 
 
 @router.get("/{pid}")
-def get_project(pid: int, session: SessionDep, user: CurrentUser) -> ProjectOut:
-    project, role = project_service.get_project_for(session, user, pid)
-    return project_out(project, role, samples_repo.counts(session, [pid]).get(pid, (0, 0)),
-                       project_service.accuracy_estimates(session, [project]).get(pid))
+def get_project(session: SessionDep, access: ProjectMember) -> ProjectOut:
+    project = access.project
+    return project_out(project, access.role, samples_repo.counts(session, [project.id]).get(project.id, (0, 0)),
+                       project_service.accuracy_estimates(session, [project]).get(project.id))
 
 
 @router.post("/{pid}/members", status_code=201)
-def add_member(pid: int, body: MemberIn, session: SessionDep, admin: AdminUser) -> MemberOut:
-    project, _ = project_service.get_project_for(session, admin, pid, "admin")
-    project_service.add_member(session, project, body.username, body.role)
+def add_member(body: MemberIn, session: SessionDep, access: ProjectAdmin) -> MemberOut:
+    project_service.add_member(session, access.project, body.username, body.role)
     return MemberOut(username=body.username, role=body.role)
 
 
 @router.delete("/{pid}/members/{username}", status_code=204)
-def remove_member(pid: int, username: str, session: SessionDep, admin: AdminUser) -> None:
+def remove_member(pid: int, username: str, session: SessionDep, access: ProjectAdmin) -> None:
     """Take a user's access to the project away (their labels stay, with their name)."""
-    project, _ = project_service.get_project_for(session, admin, pid, "admin")
-    project_service.remove_member(session, project, username)
+    # pid is checked by ProjectAdmin; named here too so the OpenAPI parameters keep their order.
+    project_service.remove_member(session, access.project, username)
 
 
 @router.get("/{pid}/members")
-def list_members(pid: int, session: SessionDep, user: CurrentUser) -> list[MemberOut]:
-    project, _ = project_service.get_project_for(session, user, pid)
-    return [MemberOut(username=u, role=r) for u, r in project_service.members(session, project)]
+def list_members(session: SessionDep, access: ProjectMember) -> list[MemberOut]:
+    return [MemberOut(username=u, role=r) for u, r in project_service.members(session, access.project)]

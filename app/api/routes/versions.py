@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import ProjectMember, SessionDep
 from app.models import BackboneVersion, EmbeddingVersion, ModelVersion
-from app.services import projects as project_service
 
 router = APIRouter(tags=["results"])
 
@@ -22,9 +21,8 @@ def _rows(session, model, pid: int, limit: int, current: int | None, fields: tup
 
 
 @router.get("/projects/{pid}/versions")
-def versions(pid: int, session: SessionDep, user: CurrentUser,
-             limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
-    project, _ = project_service.get_project_for(session, user, pid)
+def versions(session: SessionDep, access: ProjectMember, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
+    project, pid = access.project, access.project.id
     return {
         "backbones": _rows(session, BackboneVersion, pid, limit, project.current_backbone_version_id,
                            ("method", "backbone", "params", "metrics")),
