@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic.fields import FieldInfo
 
+# The API's choices are the names the ml registries register (ml/estimators, ml/strategies, ml/ssl), written
+# here once because the API may not import ml (it never loads torch); tests/project/test_settings_choices.py
+# ties each list to its registry, so a name registered there and neither offered nor excluded here fails.
 ESTIMATORS = ("logistic", "label_spreading")
+# Registered but not a project's choice: co-training needs two views of each sample and a project has one
+# embedding; fine-tuning trains the backbone itself and is the finetune job, not a setting.
+NOT_PROJECT_ESTIMATORS = ("co_training", "finetune")
 STRATEGIES = ("mixed", "random", "least_confidence", "margin", "entropy", "kcenter", "cold_start")
-SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw")
+SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw", "vicreg")
 # The backbone input side an admin may choose: 16 px still keeps some structure; 224 px is what ImageNet
 # backbones take (and what a GPU affords); multiples of 4 keep the CNNs' pooling stages exact.
 InputSize = Annotated[int, Field(ge=16, le=224, multiple_of=4)]
@@ -63,33 +70,24 @@ def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
     return ProjectSettings(**{k: v for k, v in (stored or {}).items() if k in known}).model_dump()
 
 
-class ProjectSettingsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    estimator: Literal[ESTIMATORS] | None = None  # type: ignore[valid-type]
-    strategy: Literal[STRATEGIES] | None = None  # type: ignore[valid-type]
-    retrain_every: int | None = Field(None, ge=1, le=100_000)
-    batch_size: int | None = Field(None, ge=1, le=1000)
-    ssl_method: Literal[SSL_METHODS] | None = None  # type: ignore[valid-type]
-    pretrain_budget_s: float | None = Field(None, ge=1, le=24 * 3600)
-    pretrain_total_budget_s: float | None = Field(None, ge=1, le=30 * 24 * 3600)
-    auto_pretrain: bool | None = None
-    auto_embed: bool | None = None
-    embedding_layer: Literal[EMBEDDING_LAYERS] | None = None  # type: ignore[valid-type]
-    input_size: InputSize | Literal["auto"] | None = None  # "auto": back to the automatic choice
-    lease_seconds: int | None = Field(None, ge=10, le=24 * 3600)
-    audit_fraction: float | None = Field(None, ge=0.0, le=0.5)
-    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
-    review_confidence: float | None = Field(None, gt=0.0, le=1.0)
-    webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
-    webhook_secret: str | None = Field(None, max_length=200)
-    backbone: int | None = Field(None, ge=1,
-                                 description="a registered backbone's id; null: self-supervision from scratch")
-    backbone_mode: Literal[BACKBONE_MODES] | None = None  # type: ignore[valid-type]
+# A patch names the settings it changes and leaves the others as they are: every setting again, with the
+# same limits, optional and None by default. Only the settings a patch may clear with an explicit null
+# carry a description of their own (what the null means); "auto" asks for the automatic input size.
+CLEARABLE = {"backbone": "a registered backbone's id; null: self-supervision from scratch"}
+_PATCH_TYPES: dict[str, Any] = {"input_size": InputSize | Literal["auto"] | None}
 
 
-# Settings a patch may clear with an explicit null (every other null means "leave it as it is").
-CLEARABLE = ("backbone",)
+def _patch_field(name: str, field: FieldInfo) -> tuple[Any, FieldInfo]:
+    kind = _PATCH_TYPES.get(name, field.annotation | None)
+    return kind, FieldInfo.merge_field_infos(field, default=None, description=CLEARABLE.get(name))
+
+
+if TYPE_CHECKING:
+    ProjectSettingsPatch = ProjectSettings
+else:
+    ProjectSettingsPatch = create_model(
+        "ProjectSettingsPatch", __config__=ConfigDict(extra="forbid"),
+        **{name: _patch_field(name, f) for name, f in ProjectSettings.model_fields.items()})
 
 
 def patch_values(patch: ProjectSettingsPatch) -> dict[str, Any]:
