@@ -7,14 +7,13 @@ from functools import lru_cache
 
 from celery import Celery
 
+from app.job_kinds import LONG_QUEUES, QUEUES, SHORT_QUEUES, queue_for
+
+__all__ = ["LONG_QUEUES", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES", "broker_reachable", "send_job"]
+
 log = logging.getLogger(__name__)
 
-# Embedding wants an accelerator, fitting and scoring are CPU work: both are short, and the expert waits
-# for them. Pretraining chunks and fine-tuning are long: they have their own queue, which `loupe serve`
-# gives its own worker process, so a short job never waits behind them (docs/architecture.md, Jobs).
-QUEUE_FOR_KIND = {"pretrain": "long", "finetune": "long", "embed": "gpu", "train": "cpu"}
-QUEUES = ("gpu", "cpu", "long")
-SHORT_QUEUES, LONG_QUEUES = "gpu,cpu", "long"
+# The one task the API sends: workers/tasks.py registers it under this name (the API never imports it).
 RUN_JOB_TASK = "loupe.run_job"
 
 
@@ -33,7 +32,7 @@ def send_job(broker_url: str, job_id: int, kind: str) -> bool:
     """Queue the job's task; False if the broker cannot be reached (the job stays queued)."""
     try:
         _client(broker_url).send_task(
-            RUN_JOB_TASK, args=[job_id], queue=QUEUE_FOR_KIND.get(kind, "cpu"), retry=False
+            RUN_JOB_TASK, args=[job_id], queue=queue_for(kind), retry=False
         )
         return True
     except Exception:  # noqa: BLE001 - any broker failure means "not sent yet"

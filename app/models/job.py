@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
 
-JOB_KINDS = ("pretrain", "embed", "finetune", "train")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 
@@ -19,7 +18,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # an app.job_kinds.JobKind
     state: Mapped[str] = mapped_column(String(16), default="queued")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
@@ -37,3 +36,6 @@ class Job(Base):
     # project's status line (app/services/jobs.py, project_status).
     eta_at: Mapped[datetime | None]
     figures: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # When its task was last handed to the broker (migration 0012): a request that folds into the waiting
+    # job sends it again only now and then (app/services/jobs.py, RESEND_EVERY_S).
+    sent_at: Mapped[datetime | None]

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.job_kinds import JobKind
+
 
 class JobIn(BaseModel):
-    kind: Literal["pretrain", "embed", "finetune", "train"]
+    kind: JobKind
     params: dict[str, Any] = Field(default_factory=dict)
 
 

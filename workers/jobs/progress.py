@@ -8,11 +8,9 @@ the job runs.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 from app.db import session_scope
-from app.models import Job
-from app.models.base import utcnow
+from app.repos import jobs as jobs_repo
 
 
 class JobCancelled(Exception):
@@ -41,16 +39,8 @@ class Progress:
         if eta_s is None:
             eta_s = straight_line_eta(now - self._start, fraction)
         with session_scope(self.db_url) as s:
-            job = s.get(Job, self.job_id)
-            if job is None:
-                return
-            job.progress = fraction
-            job.message = message[:2000]
-            job.heartbeat_at = utcnow()
-            job.eta_at = None if eta_s is None else job.heartbeat_at + timedelta(seconds=max(0.0, eta_s))
-            if figures:
-                job.figures = {**(job.figures or {}), **figures}
-            if job.cancel_requested:
+            # Raised inside the transaction: a cancelled job's last report is not kept.
+            if jobs_repo.report(s, self.job_id, fraction, message, eta_s, figures):
                 raise JobCancelled
 
 

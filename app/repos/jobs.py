@@ -1,0 +1,152 @@
+"""Queries on job rows: what the API asks (a project's jobs, the one a request folds into) and what the
+workers do with them (claim, heartbeat, outcome, recovery of jobs whose worker died).
+
+Functions take the caller's session and never commit, except ``mark_sent``, which runs after a commit
+in a transaction of its own."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from app.models import Job, Project
+from app.models.base import utcnow
+from app.models.job import ACTIVE_STATES
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- the API's questions
+
+
+def for_project(session: Session, project_id: int, limit: int = 100) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.project_id == project_id).order_by(Job.id.desc()).limit(limit)))
+
+
+def active(session: Session, project_id: int) -> list[Job]:
+    """The project's queued and running jobs."""
+    return list(session.scalars(select(Job).where(Job.project_id == project_id, Job.state.in_(ACTIVE_STATES))))
+
+
+def run_under_way(session: Session, project_id: int, kind: str) -> Job | None:
+    """The newest queued or running job of ``kind`` whose cancel nobody asked for."""
+    return session.scalar(select(Job).where(Job.project_id == project_id, Job.kind == kind,
+                                            Job.state.in_(ACTIVE_STATES), Job.cancel_requested.is_(False))
+                          .order_by(Job.id.desc()))
+
+
+def waiting(session: Session, project_id: int, kind: str) -> Job | None:
+    """The newest queued job of ``kind``: a new request of that kind folds into it."""
+    return session.scalar(select(Job).where(Job.project_id == project_id, Job.kind == kind, Job.state == "queued")
+                          .order_by(Job.id.desc()))
+
+
+def mark_sent(engine: Engine, job_id: int) -> None:
+    """Stamp the job's ``sent_at`` in a transaction of its own (its task has just reached the broker)."""
+    with Session(engine) as s, s.begin():
+        s.execute(update(Job).where(Job.id == job_id).values(sent_at=utcnow()))
+
+
+# ---------------------------------------------------------------- the workers' side
+
+
+def claim(session: Session, job_id: int) -> str | None:
+    """Move a queued job to running and return its kind; None if someone else has it (or it is finished
+    or cancelled), or if a job of the same kind is already running for its project (it then stays
+    queued, and is sent again when that one finishes: ``queued_behind``).
+
+    A conditional UPDATE, so a task delivered twice (a re-send, a redelivery) runs the job once. The
+    one-per-project rule holds across any number of workers: on PostgreSQL the project row is locked
+    first, so two workers claiming two jobs of one project decide one after the other (each statement
+    under READ COMMITTED sees the other's committed claim); SQLite's BEGIN IMMEDIATE serialises anyway.
+    The caller commits at once: the lock is held until then.
+    """
+    row = session.execute(select(Job.project_id, Job.kind).where(Job.id == job_id, Job.state == "queued")).first()
+    if row is None:
+        return None
+    project_id, kind = row
+    session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+    busy = session.scalar(select(Job.id).where(Job.project_id == project_id, Job.kind == kind,
+                                               Job.state == "running", Job.id != job_id).limit(1))
+    if busy is not None:
+        log.info("job %s waits: %s job %s of project %s is running", job_id, kind, busy, project_id)
+        return None
+    # Stamped after the check saw the previous job's end committed, so a project's jobs never
+    # appear to overlap (a stamp taken before waiting on the lock could precede that job's end).
+    now = utcnow()
+    res = session.execute(update(Job).where(Job.id == job_id, Job.state == "queued")
+                          .values(state="running", started_at=now, heartbeat_at=now, message="started"))
+    return kind if res.rowcount == 1 else None
+
+
+def queued_behind(session: Session, job_id: int) -> tuple[str, list[int]] | None:
+    """(kind, ids) of the queued jobs of the same project and kind as ``job_id``, oldest first: they
+    waited for it to finish."""
+    row = session.execute(select(Job.project_id, Job.kind).where(Job.id == job_id)).first()
+    if row is None:
+        return None
+    ids = session.scalars(select(Job.id).where(Job.project_id == row[0], Job.kind == row[1], Job.state == "queued")
+                          .order_by(Job.id)).all()
+    return row[1], list(ids)
+
+
+def all_queued(session: Session) -> list[tuple[int, str]]:
+    return [(jid, kind) for jid, kind in session.execute(select(Job.id, Job.kind).where(Job.state == "queued"))]
+
+
+def requeue_stale(session: Session, stale_before: datetime, max_attempts: int) -> list[tuple[int, str]]:
+    """Running jobs with no heartbeat since ``stale_before`` (their worker died) go back to the queue, or
+    fail after ``max_attempts``. Returns the (id, kind) of those to send again."""
+    resend = []
+    for job in session.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < stale_before)):
+        job.attempts = (job.attempts or 0) + 1
+        if job.attempts >= max_attempts:
+            job.state, job.finished_at = "failed", utcnow()
+            job.error = f"the worker running this job was lost {job.attempts} times"
+            job.message = "failed: worker lost"
+        else:
+            job.state, job.progress = "queued", 0.0
+            job.message = f"retrying (attempt {job.attempts + 1}) after the worker was lost"
+            resend.append((job.id, job.kind))
+    return resend
+
+
+def beat(session: Session, job_id: int) -> None:
+    session.execute(update(Job).where(Job.id == job_id, Job.state == "running").values(heartbeat_at=utcnow()))
+
+
+def report(session: Session, job_id: int, fraction: float, message: str, eta_s: float | None,
+           figures: dict | None) -> bool:
+    """Record a running job's progress (and its heartbeat); whether an admin asked to cancel it."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return False
+    job.progress = fraction
+    job.message = message[:2000]
+    job.heartbeat_at = utcnow()
+    job.eta_at = None if eta_s is None else job.heartbeat_at + timedelta(seconds=max(0.0, eta_s))
+    if figures:
+        job.figures = {**(job.figures or {}), **figures}
+    return bool(job.cancel_requested)
+
+
+def finish(session: Session, job_id: int, state: str, message: str, error: str | None = None,
+           detail: str | None = None, result: dict | None = None) -> dict[str, Any] | None:
+    """Record the job's outcome; returns what its webhook needs (project_id, kind, result, error), or
+    None if the row is gone."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return None
+    job.state, job.message, job.finished_at, job.eta_at = state, message, utcnow(), None
+    if state == "succeeded":
+        job.progress = 1.0
+    if error:
+        job.error = error
+        job.result = {**(job.result or {}), "traceback": detail}
+    if result is not None:
+        job.result = result
+    return {"project_id": job.project_id, "kind": job.kind, "result": dict(job.result or {}), "error": job.error}

@@ -1,0 +1,54 @@
+"""What a worker process does when it starts: yield the CPU to the API, recover the jobs whose worker
+died, and send the jobs still queued. Connected to Celery's signals; the worker imports this module
+(``include`` in ``workers.celery_app``) before it sends them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from celery.signals import worker_init, worker_ready
+
+from app.db import session_scope
+from app.job_kinds import queue_for
+from app.repos import jobs as jobs_repo
+from app.settings import get_settings
+from app.task_client import RUN_JOB_TASK
+from workers.celery_app import celery_app
+from workers.jobs.runner import recover_stale_jobs
+
+
+def worker_threads(configured: int) -> int:
+    """Threads for a worker's torch and BLAS: as configured, else one less than the cores this process
+    may use (the API shares the machine), at least one."""
+    return configured if configured > 0 else max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+@worker_init.connect
+def _yield_to_the_api(sender=None, **_kwargs) -> None:
+    """Training runs at a lower OS priority and on a bounded number of threads, so the expert's calls
+    keep their speed while a pretraining runs beside the API (docs/benchmarks.md, "Calls during
+    pretraining"). Runs before the pool starts: prefork children inherit both."""
+    settings = get_settings()
+    if settings.worker_nice > 0:
+        os.nice(settings.worker_nice)
+    n = worker_threads(settings.worker_threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)  # read by torch (imported later, in the jobs) and by BLAS libraries
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)  # BLAS already loaded with numpy
+
+
+@worker_ready.connect
+def _resend_queued_jobs(sender=None, **_kwargs) -> None:
+    """Jobs accepted while the broker was down (or whose message was lost) are sent when a worker
+    starts; claiming makes a duplicate message harmless."""
+    settings = get_settings()
+    recover_stale_jobs(settings.database_url, settings.job_stale_seconds)
+    with session_scope(settings.database_url) as s:
+        queued = jobs_repo.all_queued(s)
+    for job_id, kind in queued:
+        celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue_for(kind))
