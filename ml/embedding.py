@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ml.backbones import Backbone, create_backbone
+from ml.checkpoint import Checkpoint
 from ml.data import FileDataset
 from ml.images import as_nhwc, prepare_array
-from ml.training import Checkpoint
 
 Progress = Callable[[float, str], None]
 
@@ -174,14 +174,6 @@ def extract_embeddings_from_files(
     return _run(model, batches, len(dataset), layer, dtype, progress)
 
 
-def input_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images scaled to [0, 1] (from at most 5,000 of them)."""
-    arr = as_nhwc(images)
-    step = max(1, len(arr) // 5000)
-    sample = arr[::step].astype(np.float32) / 255.0
-    return sample.mean(axis=(0, 1, 2)).tolist(), sample.std(axis=(0, 1, 2)).tolist()
-
-
 @torch.no_grad()
 def recalibrate_batchnorm(backbone: Backbone, images: np.ndarray, max_images: int = 4096, batch_size: int = 256,
                           device: str | None = None, seed: int = 0) -> Backbone:
@@ -209,18 +201,3 @@ def recalibrate_batchnorm(backbone: Backbone, images: np.ndarray, max_images: in
     for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     return backbone.eval()
-
-
-def random_backbone_checkpoint(images: np.ndarray, seed: int = 0, backbone: str | None = None,
-                               device: str | None = None) -> Checkpoint:
-    """An untrained (randomly initialised) backbone sized to the data: the baseline, and the model the
-    service can embed with before any pretraining has run."""
-    from ml.pretrain import describe_input  # local: pretrain imports this module
-
-    config, arr = describe_input(images, backbone=backbone, device=device)
-    torch.manual_seed(seed)
-    model = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
-    model.set_normalization(config["norm_mean"], config["norm_std"])
-    recalibrate_batchnorm(model, arr, device="cpu", seed=seed)
-    config.update(method="none", seed=seed)
-    return Checkpoint(config, {k: v.clone() for k, v in model.state_dict().items()}, state={"done": True})

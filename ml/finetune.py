@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ml.training import Checkpoint
+from ml.checkpoint import Checkpoint
 
 
 def _start_from(images: np.ndarray, checkpoint: Checkpoint | None, seed: int) -> tuple[Checkpoint, np.ndarray]:

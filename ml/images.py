@@ -141,3 +141,11 @@ def load_arrays(paths: Sequence[str | os.PathLike], size: int, channels: int) ->
     for i, p in enumerate(paths):
         out[i] = to_array(load_image(p), size, channels)
     return out
+
+
+def input_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1] (from at most 5,000 of them)."""
+    arr = as_nhwc(images)
+    step = max(1, len(arr) // 5000)
+    sample = arr[::step].astype(np.float32) / 255.0
+    return sample.mean(axis=(0, 1, 2)).tolist(), sample.std(axis=(0, 1, 2)).tolist()

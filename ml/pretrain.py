@@ -1,4 +1,5 @@
-"""The entry point workers call: pretrain a backbone on a project's unlabelled images."""
+"""Backbones for a pool of images: pretrained by self-supervision (the entry point workers call), or
+randomly initialised (the baseline), each sized and normalised to the pool."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml.backbones import create_backbone, default_backbone
-from ml.images import as_nhwc, choose_input_from_array, prepare_array
+from ml.backbones import Backbone, create_backbone, default_backbone
+from ml.checkpoint import Checkpoint
+from ml.embedding import load_backbone, recalibrate_batchnorm
+from ml.images import as_nhwc, choose_input_from_array, input_stats, prepare_array
 from ml.ssl import create_method, method_class
-from ml.training import Checkpoint, TrainConfig, train
+from ml.training import TrainConfig, train
 
 # The best 100-label probe on MNIST, CIFAR-10 and EuroSAT photographs with a fair 300 CPU-s budget
 # (docs/benchmarks.md); on colour photographs of 48 px and more it takes four local crops (multi-crop).
@@ -37,8 +40,6 @@ def describe_input(images: np.ndarray, backbone: str | None = None, device: str 
         (config dict, images as (N, S, S, channels) uint8 with S = ``working_side``: the input side, or up
         to twice it when the images are larger, for the augmentation to crop from).
     """
-    from ml.embedding import input_stats  # local: embedding imports pretrain lazily too
-
     images = as_nhwc(images)
     size, chans = choose_input_from_array(images)
     size, chans = image_size or size, channels or chans
@@ -111,19 +112,12 @@ def pretrain(
     resume_from = None
     if resume and checkpoint_path and os.path.exists(checkpoint_path):
         resume_from = Checkpoint.load(checkpoint_path)
-        c = resume_from.config
+        c, t = resume_from.config, resume_from.config["train"]  # a later chunk keeps the run's settings
         method, backbone = c["method"], c["backbone"]
         method_kwargs, image_size, channels = c.get("method_kwargs", {}), c["image_size"], c["in_channels"]
-        t = c["train"]
         lr, batch_size, optimizer = t["lr"], t["batch_size"], t["optimizer"]
         weight_decay, seed = t["weight_decay"], t["seed"]
-    if initial_backbone is not None:
-        image_size, channels = initial_backbone.config["image_size"], initial_backbone.config["in_channels"]
-    config, arr = describe_input(images, backbone=backbone, device=dev, image_size=image_size, channels=channels)
-    if initial_backbone is not None:  # its own description (external source, normalisation) rebuilds it
-        config = {**initial_backbone.config, **{k: config[k] for k in ("in_channels", "image_size")}}
-    if resume_from is not None:
-        config["norm_mean"], config["norm_std"] = resume_from.config["norm_mean"], resume_from.config["norm_std"]
+    config, arr = _describe_run(images, backbone, dev, image_size, channels, resume_from, initial_backbone)
     cls = method_class(method)
     method_kwargs = dict(method_kwargs or {})
     config.update(method=cls.name, method_kwargs=method_kwargs, seed=seed)
@@ -134,13 +128,7 @@ def pretrain(
     if cfg.epochs is None and cfg.budget_seconds is None:
         raise ValueError("give budget_seconds or epochs")
     torch.manual_seed(seed)
-    if initial_backbone is not None:
-        from ml.embedding import load_backbone
-
-        net = load_backbone(initial_backbone)
-    else:
-        net = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
-        net.set_normalization(config["norm_mean"], config["norm_std"])
+    net = _initial_net(config, initial_backbone)
     ssl = create_method(cls.name, net, **method_kwargs)
 
     def report(fraction: float, loss: float, ips: float) -> None:
@@ -150,12 +138,53 @@ def pretrain(
     ckpt = train(ssl, arr, cfg, device=dev, progress=report, checkpoint_path=checkpoint_path,
                  config=config, resume_from=resume_from, stop_after_seconds=stop_after_seconds)
     if recalibrate_bn:
-        from ml.embedding import recalibrate_batchnorm
-
-        net.load_state_dict(ckpt.backbone_state)
-        recalibrate_batchnorm(net, arr, device=dev, seed=seed)
-        ckpt.backbone_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        ckpt.config["bn_recalibrated"] = True
-        if checkpoint_path:
-            ckpt.save(checkpoint_path)
+        _recalibrate(ckpt, net, arr, dev, seed, checkpoint_path)
     return ckpt
+
+
+def _describe_run(images: np.ndarray, backbone: str | None, dev: str, image_size: int | None, channels: int | None,
+                  resume_from: Checkpoint | None,
+                  initial_backbone: Checkpoint | None) -> tuple[dict[str, Any], np.ndarray]:
+    """``describe_input`` for a run: a resumed run keeps its normalisation, a run from a given backbone that
+    backbone's whole description (external source, normalisation) so the result rebuilds as it did."""
+    if initial_backbone is not None:
+        image_size, channels = initial_backbone.config["image_size"], initial_backbone.config["in_channels"]
+    config, arr = describe_input(images, backbone=backbone, device=dev, image_size=image_size, channels=channels)
+    if initial_backbone is not None:
+        config = {**initial_backbone.config, **{k: config[k] for k in ("in_channels", "image_size")}}
+    if resume_from is not None:
+        config["norm_mean"], config["norm_std"] = resume_from.config["norm_mean"], resume_from.config["norm_std"]
+    return config, arr
+
+
+def _initial_net(config: dict[str, Any], initial_backbone: Checkpoint | None) -> Backbone:
+    """The backbone training starts from: the given one's weights, or a fresh one (seed first)."""
+    if initial_backbone is not None:
+        return load_backbone(initial_backbone)
+    net = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
+    net.set_normalization(config["norm_mean"], config["norm_std"])
+    return net
+
+
+def _recalibrate(ckpt: Checkpoint, net: Backbone, arr: np.ndarray, dev: str, seed: int,
+                 checkpoint_path: str | None) -> None:
+    """BatchNorm statistics of the clean images into ``ckpt`` (its optimiser state stays: resuming works)."""
+    net.load_state_dict(ckpt.backbone_state)
+    recalibrate_batchnorm(net, arr, device=dev, seed=seed)
+    ckpt.backbone_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    ckpt.config["bn_recalibrated"] = True
+    if checkpoint_path:
+        ckpt.save(checkpoint_path)
+
+
+def random_backbone_checkpoint(images: np.ndarray, seed: int = 0, backbone: str | None = None,
+                               device: str | None = None) -> Checkpoint:
+    """An untrained (randomly initialised) backbone sized to the data: the baseline, and the model the
+    service can embed with before any pretraining has run."""
+    config, arr = describe_input(images, backbone=backbone, device=device)
+    torch.manual_seed(seed)
+    model = create_backbone(config["backbone"], config["in_channels"], config["image_size"])
+    model.set_normalization(config["norm_mean"], config["norm_std"])
+    recalibrate_batchnorm(model, arr, device="cpu", seed=seed)
+    config.update(method="none", seed=seed)
+    return Checkpoint(config, {k: v.clone() for k, v in model.state_dict().items()}, state={"done": True})

@@ -1,4 +1,4 @@
-"""One trainer for every self-supervised method, and the checkpoint that carries its config.
+"""One trainer for every self-supervised method (the checkpoint it writes: ``ml.checkpoint``).
 
 Reproducibility: model initialisation is seeded by the caller, each epoch's order comes from a
 generator seeded by (seed, epoch), and each step's augmentation from one seeded by (seed, step), so an
@@ -10,60 +10,22 @@ the machine), but everything else about it is seeded the same way.
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ml.checkpoint import Checkpoint
 from ml.ssl.base import SSLMethod
 
 ProgressFn = Callable[[float, float, float], None]  # (fraction done, loss, images per second)
 # Arrays up to this size are copied into one tensor (on the training device) for the fastest batches;
 # larger ones (a big project's memory-mapped working set) are read a batch at a time.
 IN_MEMORY_BYTES = 2 * 1024**3
-
-
-@dataclass
-class Checkpoint:
-    """A trained backbone with everything needed to rebuild, use or resume it.
-
-    Attributes:
-        config: plain-data description: ``backbone``, ``in_channels``, ``image_size``, ``method``,
-            ``method_kwargs``, ``norm_mean``, ``norm_std``, ``seed`` and the training settings.
-        backbone_state: the backbone's ``state_dict`` (normalisation buffers included).
-        method_state: the whole method's ``state_dict`` (heads too), kept so training can resume.
-        optimizer_state: the optimizer's ``state_dict``, for resuming.
-        state: progress counters: ``step``, ``epoch``, ``images_seen``, ``elapsed_s``, ``done``, ``loss``.
-    """
-
-    config: dict[str, Any]
-    backbone_state: dict[str, torch.Tensor]
-    method_state: dict[str, torch.Tensor] | None = None
-    optimizer_state: dict[str, Any] | None = None
-    state: dict[str, Any] = field(default_factory=dict)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write atomically (temp file + rename), so a crash never leaves half a checkpoint."""
-        path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp{os.getpid()}"
-        torch.save(self.__dict__, tmp)
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str = "cpu") -> Checkpoint:
-        """Read a checkpoint; ``weights_only`` refuses pickled code, so a file can't run anything."""
-        data = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
-        return cls(**data)
-
-    def without_training_state(self) -> Checkpoint:
-        """A copy holding only what embedding needs (a fraction of the size)."""
-        return Checkpoint(dict(self.config), self.backbone_state, state=dict(self.state))
 
 
 @dataclass
@@ -153,7 +115,7 @@ class _Batches:
         self.n = len(data)
         self.steps_per_epoch = max(1, self.n // batch_size)  # drop_last: BatchNorm hates tiny batches
 
-    def epoch(self, seed: int, epoch: int, skip: int):
+    def epoch(self, seed: int, epoch: int, skip: int) -> Iterator[torch.Tensor]:
         order = _epoch_order(self.n, seed, epoch)[: self.steps_per_epoch * self.batch_size]
         order = order[skip * self.batch_size:]
         if isinstance(self.data, torch.Tensor):
@@ -164,6 +126,148 @@ class _Batches:
                             num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
         for batch in loader:
             yield batch.to(self.device, non_blocking=True)
+
+
+@dataclass
+class TrainState:
+    """Where a run stands. Saved in its checkpoint as a plain dict (``Checkpoint.state``), so a resumed
+    run carries on: the step and epoch place it in the seeded data order, the clocks in its budget."""
+
+    step: int = 0
+    epoch: int = 0
+    images_seen: int = 0
+    elapsed_s: float = 0.0  # on the budget's clock (``TrainConfig.budget_clock``)
+    done: bool = False
+    loss: float = math.nan  # moving average of the step losses
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # < wall_s when the machine is shared
+    images_per_s: float | None = None  # over the whole run, resumes included; set when a call ends
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class _Clocks:
+    """The run's clocks, started so that a resumed run's figures go on from where the last call stopped."""
+
+    budget: Callable[[], float]
+    budget_start: float
+    wall_start: float
+    cpu: Callable[[], float]
+    cpu_start: float
+
+    @classmethod
+    def start(cls, kind: str, state: TrainState) -> _Clocks:
+        budget, cpu = make_clock(kind), make_clock("cpu")
+        return cls(budget, budget() - state.elapsed_s, time.perf_counter() - state.wall_s, cpu, cpu() - state.cpu_s)
+
+    def stamp(self, state: TrainState, now: float) -> None:
+        state.elapsed_s = self.budget() - self.budget_start
+        state.wall_s = now - self.wall_start
+        state.cpu_s = self.cpu() - self.cpu_start
+
+
+class _Loop:
+    """One ``train`` call: optimiser steps under the schedule, progress reports and periodic saves."""
+
+    def __init__(self, method: SSLMethod, optimizer: torch.optim.Optimizer, batches: _Batches, cfg: TrainConfig,
+                 state: TrainState, *, bf16: bool, config: dict[str, Any], progress: ProgressFn | None,
+                 checkpoint_path: str | None, stop_after_steps: int | None, stop_after_seconds: float | None):
+        self.method, self.optimizer, self.batches, self.cfg, self.state = method, optimizer, batches, cfg, state
+        self.bf16, self.progress, self.checkpoint_path = bf16, progress, checkpoint_path
+        self.config = {**config, "train": cfg.as_dict()}
+        self.total_steps = None if cfg.epochs is None else max(1, round(cfg.epochs * batches.steps_per_epoch))
+        self.stop_after_steps, self.stop_after_seconds = stop_after_steps, stop_after_seconds
+        self.first_step, self.first_elapsed = state.step, state.elapsed_s
+        self.ema_loss: float | None = None
+        self.last_report = self.last_save = self.window_start = time.perf_counter()
+        self.window_images = 0
+
+    def fraction(self) -> float:
+        if self.total_steps is not None:
+            return min(1.0, self.state.step / self.total_steps)
+        return min(1.0, self.state.elapsed_s / max(1e-9, self.cfg.budget_seconds or 0.0))
+
+    def paused(self) -> bool:
+        steps, seconds = self.state.step - self.first_step, self.state.elapsed_s - self.first_elapsed
+        return ((self.stop_after_steps is not None and steps >= self.stop_after_steps)
+                or (self.stop_after_seconds is not None and seconds >= self.stop_after_seconds))
+
+    def snapshot(self) -> Checkpoint:
+        def copy(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: v.detach().cpu().clone() for k, v in sd.items()}
+
+        return Checkpoint(self.config, copy(self.method.backbone.state_dict()), copy(self.method.state_dict()),
+                          self.optimizer.state_dict(), self.state.as_dict())
+
+    def run(self) -> None:
+        self.method.train()
+        clocks = _Clocks.start(self.cfg.budget_clock, self.state)
+        state, per_epoch = self.state, self.batches.steps_per_epoch
+        while self.fraction() < 1.0 and not self.paused():
+            for batch in self.batches.epoch(self.cfg.seed, state.epoch, state.step - state.epoch * per_epoch):
+                self.step(batch)
+                self.after_step(len(batch), clocks)
+                if self.fraction() >= 1.0 or self.paused():
+                    break
+            else:
+                state.epoch += 1
+
+    def step(self, batch: torch.Tensor) -> None:
+        """One optimiser step on a uint8 batch, its learning rate and augmentation seeded by the step."""
+        cfg, state = self.cfg, self.state
+        factor = lr_factor(self.fraction(), cfg.warmup, cfg.final_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * factor
+        g = torch.Generator().manual_seed(_step_seed(cfg.seed, state.step, 31))
+        x = batch.float().div_(255.0)
+        if self.bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            loss = self.method(x, g)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {state.step}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        value = float(loss.detach())
+        self.ema_loss = value if self.ema_loss is None else 0.9 * self.ema_loss + 0.1 * value
+        state.step += 1
+        state.images_seen += len(batch)
+        state.loss = self.ema_loss
+
+    def after_step(self, images: int, clocks: _Clocks) -> None:
+        """Advance the clocks; report about twice a second and save every ``checkpoint_every_s``."""
+        self.window_images += images
+        now = time.perf_counter()
+        clocks.stamp(self.state, now)
+        if self.progress is not None and now - self.last_report >= 0.5:
+            self.progress(self.fraction(), self.state.loss, self.window_images / max(1e-9, now - self.window_start))
+            self.last_report, self.window_images, self.window_start = now, 0, now
+        if self.checkpoint_path and now - self.last_save >= self.cfg.checkpoint_every_s:
+            self.snapshot().save(self.checkpoint_path)
+            self.last_save = time.perf_counter()
+
+
+def _on_device(data: np.ndarray | torch.Tensor | Dataset, dev: torch.device) -> torch.Tensor | Dataset:
+    """Images as the batches read them: an NCHW uint8 tensor on ``dev``, or a Dataset (too big to copy)."""
+    if isinstance(data, np.ndarray) and data.nbytes > IN_MEMORY_BYTES:
+        from ml.data import ArrayDataset
+
+        data = ArrayDataset(data)
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(np.ascontiguousarray(data))
+    if isinstance(data, torch.Tensor):
+        if data.ndim == 3:
+            data = data.unsqueeze(-1)
+        data = data.permute(0, 3, 1, 2).contiguous().to(dev)  # NHWC uint8 -> NCHW, kept as uint8
+    return data
 
 
 def train(
@@ -200,94 +304,26 @@ def train(
         The final ``Checkpoint`` (also saved to ``checkpoint_path`` when given).
     """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if isinstance(data, np.ndarray) and data.nbytes > IN_MEMORY_BYTES:
-        from ml.data import ArrayDataset
-
-        data = ArrayDataset(data)
-    if isinstance(data, np.ndarray):
-        data = torch.from_numpy(np.ascontiguousarray(data))
-    if isinstance(data, torch.Tensor):
-        if data.ndim == 3:
-            data = data.unsqueeze(-1)
-        data = data.permute(0, 3, 1, 2).contiguous().to(dev)  # NHWC uint8 -> NCHW, kept as uint8
-    batches = _Batches(data, cfg.batch_size, cfg.num_workers, dev)
+    batches = _Batches(_on_device(data, dev), cfg.batch_size, cfg.num_workers, dev)
     method.to(dev)
     bf16 = use_bf16(cfg.precision, dev)
     if bf16:
         method.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(method, cfg)
-    state = {"step": 0, "epoch": 0, "images_seen": 0, "elapsed_s": 0.0, "done": False, "loss": float("nan")}
+    state = TrainState()
     if resume_from is not None:
-        method.load_state_dict(resume_from.method_state)
-        optimizer.load_state_dict(resume_from.optimizer_state)
-        state.update(resume_from.state)
-    total_steps = None if cfg.epochs is None else max(1, round(cfg.epochs * batches.steps_per_epoch))
-    full_config = {**(config or {}), "train": cfg.as_dict()}
-
-    def fraction() -> float:
-        if total_steps is not None:
-            return min(1.0, state["step"] / total_steps)
-        return min(1.0, state["elapsed_s"] / max(1e-9, cfg.budget_seconds or 0.0))
-
-    def snapshot() -> Checkpoint:
-        return Checkpoint(full_config, {k: v.detach().cpu().clone() for k, v in method.backbone.state_dict().items()},
-                          {k: v.detach().cpu().clone() for k, v in method.state_dict().items()},
-                          optimizer.state_dict(), dict(state))
-
-    method.train()
-    clock = make_clock(cfg.budget_clock)
-    start = clock() - state["elapsed_s"]
-    wall_start = time.perf_counter() - state.get("wall_s", 0.0)
-    cpu_clock = make_clock("cpu")
-    cpu_start = cpu_clock() - state.get("cpu_s", 0.0)
-    last_report = last_save = time.perf_counter()
-    window_images, window_start, ema_loss = 0, time.perf_counter(), None
-    first_step, first_elapsed = state["step"], state["elapsed_s"]
-    paused = lambda: ((stop_after_steps is not None and state["step"] - first_step >= stop_after_steps)  # noqa: E731
-                      or (stop_after_seconds is not None and state["elapsed_s"] - first_elapsed >= stop_after_seconds))
-    while fraction() < 1.0 and not paused():
-        skip = state["step"] - state["epoch"] * batches.steps_per_epoch
-        for batch in batches.epoch(cfg.seed, state["epoch"], skip):
-            factor = lr_factor(fraction(), cfg.warmup, cfg.final_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * factor
-            g = torch.Generator().manual_seed(_step_seed(cfg.seed, state["step"], 31))
-            x = batch.float().div_(255.0)
-            if bf16:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = method(x, g)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {state['step']}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            value = float(loss.detach())
-            ema_loss = value if ema_loss is None else 0.9 * ema_loss + 0.1 * value
-            state["step"] += 1
-            state["images_seen"] += len(batch)
-            state["loss"] = ema_loss
-            window_images += len(batch)
-            now = time.perf_counter()
-            state["elapsed_s"] = clock() - start
-            state["wall_s"] = now - wall_start
-            state["cpu_s"] = cpu_clock() - cpu_start  # < wall_s when the machine is shared
-            if progress is not None and now - last_report >= 0.5:
-                progress(fraction(), ema_loss, window_images / max(1e-9, now - window_start))
-                last_report, window_images, window_start = now, 0, now
-            if checkpoint_path and now - last_save >= cfg.checkpoint_every_s:
-                snapshot().save(checkpoint_path)
-                last_save = time.perf_counter()
-            if fraction() >= 1.0 or paused():
-                break
-        else:
-            state["epoch"] += 1
-    state["done"] = fraction() >= 1.0
-    images_per_s = state["images_seen"] / max(1e-9, state["elapsed_s"])  # over the whole run, resumes included
-    state["images_per_s"] = images_per_s
+        method.load_state_dict(resume_from.method_state or {})
+        optimizer.load_state_dict(resume_from.optimizer_state or {})
+        state = TrainState.from_dict(resume_from.state)
+    loop = _Loop(method, optimizer, batches, cfg, state, bf16=bf16, config=config or {}, progress=progress,
+                 checkpoint_path=checkpoint_path, stop_after_steps=stop_after_steps,
+                 stop_after_seconds=stop_after_seconds)
+    loop.run()
+    state.done = loop.fraction() >= 1.0
+    state.images_per_s = state.images_seen / max(1e-9, state.elapsed_s)
     if progress is not None:
-        progress(1.0, state["loss"], images_per_s)
-    final = snapshot()
+        progress(1.0, state.loss, state.images_per_s)
+    final = loop.snapshot()
     if checkpoint_path:
         final.save(checkpoint_path)
     return final

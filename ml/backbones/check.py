@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,11 +46,10 @@ def run(argv: list[str]) -> dict:
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     from ml.backbones.export import export_torchscript
-    from ml.backbones.external import check_backbone
 
     args = _parser().parse_args(argv)
     if args.command == "export":
-        from ml.training import Checkpoint
+        from ml.checkpoint import Checkpoint
 
         try:
             ckpt = Checkpoint.load(args.checkpoint)
@@ -57,6 +58,41 @@ def run(argv: list[str]) -> dict:
         contract = export_torchscript(ckpt, args.out)
         return {**check_backbone(args.out, "torchscript"), "exported": contract}
     return check_backbone(args.file, args.format, args.architecture, args.input_size, args.normalization)
+
+
+def check_backbone(path: str | os.PathLike, fmt: str, architecture: str | None = None,
+                   input_size: int | None = None, normalization: str | None = None) -> dict[str, Any]:
+    """Load a backbone file, embed a dummy batch with it, and describe it.
+
+    Returns:
+        ``embedding_dim`` (width of the "last" layer), ``input_size``, ``in_channels``, ``block_dims``,
+        ``normalization`` with ``norm_mean``/``norm_std``, ``parameters`` and ``trainable``.
+
+    Raises:
+        ValueError: the file does not load, does not fit the architecture, or does not run.
+    """
+    import torch  # here, not at the top: ``run`` quiets torch's warnings first
+
+    from ml.backbones.external import _first_line, load_external, registered_checkpoint
+    from ml.embedding import embed_batch, embedding_dim
+
+    ckpt = registered_checkpoint(path, fmt, architecture, input_size, normalization)
+    net = load_external(ckpt).eval()
+    size, chans = ckpt.config["image_size"], ckpt.config["in_channels"]
+    dummy = torch.randint(0, 256, (2, chans, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    try:
+        out = embed_batch(net, dummy, "last")
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"the backbone failed on a dummy batch: {_first_line(exc)}") from None
+    if not torch.isfinite(out).all():
+        raise ValueError("the backbone gives non-finite values on a dummy batch")
+    return {"format": fmt, "architecture": architecture, "embedding_dim": embedding_dim(net, "last"),
+            "input_size": size, "in_channels": chans, "block_dims": list(net.block_dims),
+            "normalization": ckpt.config["normalization"], "norm_mean": ckpt.config["norm_mean"],
+            "norm_std": ckpt.config["norm_std"], "parameters": int(sum(p.numel() for p in net.parameters())),
+            "trainable": net.trainable}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,19 +12,40 @@ from torch import nn
 
 from ml.backbones.base import Backbone
 from ml.backbones.external import CONTRACT_FILE
-from ml.training import Checkpoint
+from ml.checkpoint import Checkpoint
 
 
-class _Exported(nn.Module):
-    """What ``export_torchscript`` traces: [0, 1] images in, the last block's map out (the project's
-    normalisation is inside, so the file needs none: ``normalization: unit``)."""
+class _Normalized(nn.Module):
+    """The first block with the project's normalisation in front of it (so the file takes [0, 1] images)."""
 
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.block = backbone.blocks[0]
+        self.register_buffer("mean", backbone.input_mean.detach().clone())
+        self.register_buffer("std", backbone.input_std.detach().clone())
 
     def forward(self, x01: torch.Tensor) -> torch.Tensor:
-        return self.backbone.forward_blocks(self.backbone.normalize(x01))[-1]
+        return self.block((x01 - self.mean) / self.std)
+
+
+class _Exported(nn.Module):
+    """What ``export_torchscript`` traces: [0, 1] images in, the last block's map out. Each block stays
+    a submodule of its own (``block0`` ... ``block{n-1}``, the contract says how many), so a project that
+    registers the file gets every block's map, and the multi-layer embeddings (``concat:3``) that the
+    benchmarks found best, not the last block's only."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.n_blocks = len(backbone.blocks)
+        self.block0 = _Normalized(backbone)
+        for i in range(1, self.n_blocks):
+            setattr(self, f"block{i}", backbone.blocks[i])
+
+    def forward(self, x01: torch.Tensor) -> torch.Tensor:
+        x = self.block0(x01)
+        for i in range(1, self.n_blocks):
+            x = getattr(self, f"block{i}")(x)
+        return x
 
 
 def export_torchscript(checkpoint: Checkpoint, out_path: str | os.PathLike) -> dict[str, Any]:
@@ -36,7 +57,7 @@ def export_torchscript(checkpoint: Checkpoint, out_path: str | os.PathLike) -> d
     size, chans = int(checkpoint.config["image_size"]), int(checkpoint.config["in_channels"])
     with torch.no_grad():
         traced = torch.jit.trace(_Exported(net), torch.rand(2, chans, size, size), check_trace=False)
-    contract = {"image_size": size, "in_channels": chans, "normalization": "unit",
+    contract = {"image_size": size, "in_channels": chans, "normalization": "unit", "blocks": len(net.blocks),
                 "source_method": checkpoint.config.get("method"), "source_backbone": checkpoint.config.get("backbone")}
     torch.jit.save(traced, os.fspath(out_path), _extra_files={CONTRACT_FILE: json.dumps(contract)})
     return contract

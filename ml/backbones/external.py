@@ -5,7 +5,8 @@ Each file becomes an ``ExternalBackbone``: the same interface as the backbones L
 block widths, normalisation buffers), so ``ml.embedding`` embeds with it, ``ml.pretrain`` continues
 training it and ``ml.finetune`` fine-tunes it like any other. A registered file is turned into an
 ordinary ``Checkpoint`` (``registered_checkpoint``) whose config says how to rebuild it; TorchScript and
-ONNX graphs travel inside that checkpoint as bytes, so a project's copy never depends on the file.
+ONNX graphs travel inside that checkpoint as bytes, so a project's copy never depends on the file. An
+uploaded file is checked (loaded, a dummy batch embedded) by ``ml.backbones.check``.
 
 Input contract, recorded with every backbone: ``image_size`` (square side), ``in_channels`` and the
 per-channel normalisation of images scaled to [0, 1] (ImageNet statistics by default: what torchvision's
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 
 from ml.backbones.base import Backbone
-from ml.training import Checkpoint
+from ml.checkpoint import Checkpoint
 
 FORMATS = ("torchvision", "torchscript", "onnx")
 MODES_FOR_FORMAT = {"torchvision": ("frozen", "continue", "finetune"),
@@ -270,6 +271,15 @@ def _torchscript_module(data: bytes) -> tuple[torch.jit.ScriptModule, dict[str, 
     return module, contract
 
 
+def _torchscript_blocks(module: torch.jit.ScriptModule, n_blocks: int) -> list[nn.Module]:
+    """A file Loupe exported names its blocks (``block0`` ...) in its contract: each is a block here, as in
+    the project that learned it; any other module is one block."""
+    if n_blocks > 1 and all(hasattr(module, f"block{i}") for i in range(n_blocks)):
+        return [_MapOut(getattr(module, f"block{i}"), f"block {i} of the TorchScript module")
+                for i in range(n_blocks)]
+    return [_MapOut(module, "the TorchScript module")]
+
+
 def build_external(fmt: str, architecture: str | None, image_size: int, in_channels: int, mean: list[float],
                    std: list[float], source: bytes | None = None,
                    state: dict[str, torch.Tensor] | None = None) -> ExternalBackbone:
@@ -284,8 +294,8 @@ def build_external(fmt: str, architecture: str | None, image_size: int, in_chann
             state = torchvision.models.get_model(architecture, weights=None).state_dict()
         blocks, trainable = _torchvision_blocks(architecture, state), True
     elif fmt == "torchscript":
-        module, _ = _torchscript_module(source or b"")
-        blocks, trainable = [_MapOut(module, "the TorchScript module")], True
+        module, contract = _torchscript_module(source or b"")
+        blocks, trainable = _torchscript_blocks(module, int(contract.get("blocks") or 0)), True
     elif fmt == "onnx":
         blocks, trainable = [_MapOut(_OnnxRun(source or b""), "the ONNX model")], False
     else:
@@ -354,35 +364,3 @@ def load_external(checkpoint: Checkpoint) -> ExternalBackbone:
                          cfg["norm_mean"], cfg["norm_std"], source=ext.get("source"))
     net.load_state_dict(checkpoint.backbone_state)
     return net
-
-
-def check_backbone(path: str | os.PathLike, fmt: str, architecture: str | None = None,
-                   input_size: int | None = None, normalization: str | None = None) -> dict[str, Any]:
-    """Load a backbone file, embed a dummy batch with it, and describe it.
-
-    Returns:
-        ``embedding_dim`` (width of the "last" layer), ``input_size``, ``in_channels``, ``block_dims``,
-        ``normalization`` with ``norm_mean``/``norm_std``, ``parameters`` and ``trainable``.
-
-    Raises:
-        ValueError: the file does not load, does not fit the architecture, or does not run.
-    """
-    from ml.embedding import embed_batch, embedding_dim
-
-    ckpt = registered_checkpoint(path, fmt, architecture, input_size, normalization)
-    net = load_external(ckpt).eval()
-    size, chans = ckpt.config["image_size"], ckpt.config["in_channels"]
-    dummy = torch.randint(0, 256, (2, chans, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    try:
-        out = embed_batch(net, dummy, "last")
-    except ValueError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"the backbone failed on a dummy batch: {_first_line(exc)}") from None
-    if not torch.isfinite(out).all():
-        raise ValueError("the backbone gives non-finite values on a dummy batch")
-    return {"format": fmt, "architecture": architecture, "embedding_dim": embedding_dim(net, "last"),
-            "input_size": size, "in_channels": chans, "block_dims": list(net.block_dims),
-            "normalization": ckpt.config["normalization"], "norm_mean": ckpt.config["norm_mean"],
-            "norm_std": ckpt.config["norm_std"], "parameters": int(sum(p.numel() for p in net.parameters())),
-            "trainable": net.trainable}

@@ -47,7 +47,7 @@ def test_continue_pretrains_from_the_registered_weights_and_keeps_their_input_co
 def test_a_project_backbone_exports_and_registers_back(loop, backbone_files):
     from app.db import session_scope
     from app.models import BackboneVersion
-    from ml.embedding import random_backbone_checkpoint
+    from ml.pretrain import random_backbone_checkpoint
 
     settings, admin = loop
     pid = _project(admin, n=4)

@@ -11,7 +11,8 @@ from tests.backbones.conftest import REGISTRATIONS
 
 @pytest.mark.parametrize("case", sorted(REGISTRATIONS))
 def test_each_format_checks_and_embeds(case, backbone_files):
-    from ml.backbones.external import check_backbone, registered_checkpoint
+    from ml.backbones.check import check_backbone
+    from ml.backbones.external import registered_checkpoint
     from ml.embedding import extract_embeddings
 
     key, form, width = REGISTRATIONS[case]
@@ -46,7 +47,7 @@ def test_resnet_exposes_its_four_stages_for_layer_choices(backbone_files):
     ("onnx", "torchscript", None, "not a TorchScript module"),
 ])
 def test_bad_files_are_refused_with_the_reason(file, fmt, arch, reason, backbone_files):
-    from ml.backbones.external import check_backbone
+    from ml.backbones.check import check_backbone
 
     with pytest.raises(ValueError, match=reason):
         check_backbone(backbone_files[file], fmt, arch, 32)
@@ -88,9 +89,10 @@ def test_an_onnx_backbone_cannot_be_trained(backbone_files):
 
 
 def test_a_project_backbone_exports_as_torchscript_that_registers_back(tmp_path):
+    from ml.backbones.check import check_backbone
     from ml.backbones.export import export_torchscript
-    from ml.backbones.external import check_backbone
-    from ml.embedding import extract_embeddings, random_backbone_checkpoint
+    from ml.embedding import extract_embeddings
+    from ml.pretrain import random_backbone_checkpoint
 
     images = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
     learned = random_backbone_checkpoint(images, backbone="cnn")
@@ -121,3 +123,21 @@ def test_fine_tuning_starts_from_a_registered_backbone(backbone_files):
     assert any(not torch.equal(v, tuned.backbone_state[k]) for k, v in start.backbone_state.items()
                if v.is_floating_point())
     assert extract_embeddings(tuned, images[:3]).shape == (3, 24)
+
+
+def test_an_exported_backbone_keeps_its_blocks_so_multi_layer_embeddings_survive(tmp_path):
+    """A project's backbone registered by another project gives every block's map (``concat:3`` the same
+    as in the project that learned it), not only the last block's: it was one block before."""
+    from ml.backbones.export import export_torchscript
+    from ml.backbones.external import registered_checkpoint
+    from ml.embedding import extract_embeddings, load_backbone
+    from ml.pretrain import random_backbone_checkpoint
+
+    images = np.random.default_rng(1).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    learned = random_backbone_checkpoint(images, backbone="cnn")
+    export_torchscript(learned, tmp_path / "exported.pt")
+    registered = registered_checkpoint(tmp_path / "exported.pt", "torchscript")
+    assert len(load_backbone(registered).blocks) == len(load_backbone(learned).blocks) > 1
+    for layer in ("concat:3", "penultimate"):
+        again = extract_embeddings(registered, images, layer=layer, dtype=np.float32)
+        assert np.allclose(again, extract_embeddings(learned, images, layer=layer, dtype=np.float32), atol=1e-4)

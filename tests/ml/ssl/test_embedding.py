@@ -10,16 +10,16 @@ import torch
 from PIL import Image
 
 from ml.backbones import create_backbone
+from ml.checkpoint import Checkpoint
 from ml.embedding import (
     embedding_dim,
     extract_embeddings,
     extract_embeddings_from_files,
     load_backbone,
-    random_backbone_checkpoint,
 )
-from ml.pretrain import pretrain
+from ml.pretrain import pretrain, random_backbone_checkpoint
 from ml.ssl import create_method
-from ml.training import Checkpoint, TrainConfig, train
+from ml.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
