@@ -34,7 +34,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, select, text, update
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, select, text, update
 from sqlalchemy.schema import sort_tables_and_constraints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,52 +127,69 @@ def _snapshot_rows(engine: Engine, tables: list[Table]) -> Iterator[tuple[Table,
                 yield table, (dict(row._mapping) for row in result)
 
 
+def _sqlite_snapshot(database_url: str, tmp: Path) -> str:
+    """A consistent copy of a SQLite database while the service runs (the sqlite3 online backup API)."""
+    path = database_url.split("///", 1)[1]
+    snap = tmp / "snapshot.db"
+    with sqlite3.connect(path) as src, sqlite3.connect(snap) as dst:
+        src.backup(dst)
+    return f"sqlite:///{snap}"
+
+
+def _dump_tables(engine: Engine, tables: list[Table], folder: Path) -> dict[str, int]:
+    """Every row of ``tables`` as ``folder/NNN-<table>.jsonl``; the row count of each table."""
+    folder.mkdir()
+    counts: dict[str, int] = {}
+    for i, (table, rows) in enumerate(_snapshot_rows(engine, tables)):
+        n = 0
+        with (folder / f"{i:03d}-{table.name}.jsonl").open("w") as fh:
+            for row in rows:
+                fh.write(json.dumps({k: _encode(v) for k, v in row.items()}, separators=(",", ":")) + "\n")
+                n += 1
+        counts[table.name] = n
+    return counts
+
+
+def _media_files(media_dir: Path) -> list[Path]:
+    if not media_dir.is_dir():
+        return []
+    return [p for p in media_dir.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+            and p.relative_to(media_dir).parts[0] != DERIVED_MEDIA]
+
+
+def _write_archive(out: Path, tmp: Path, media_dir: Path, media_files: list[Path]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    mode = "w:gz" if out.name.endswith((".gz", ".tgz")) else "w"
+    with tarfile.open(partial, mode) as tar:
+        tar.add(tmp / "manifest.json", arcname="manifest.json")
+        tar.add(tmp / "db", arcname="db")
+        for p in media_files:
+            tar.add(p, arcname=f"media/{p.relative_to(media_dir).as_posix()}")
+    os.replace(partial, out)  # a crash never leaves a half-written archive under the real name
+
+
 def backup(database_url: str, media_dir: Path, out: Path, log: Callable[[str], None] = print) -> dict:
     """Write the archive to ``out``; returns the manifest."""
-    out = Path(out)
+    out, media_dir = Path(out), Path(media_dir)
     tmp = Path(tempfile.mkdtemp(prefix="loupe-backup-"))
     try:
-        source_url, copy_engine = database_url, None
-        if database_url.startswith("sqlite"):
-            # A consistent copy while the service runs: the sqlite3 online backup API.
-            path = database_url.split("///", 1)[1]
-            snap = tmp / "snapshot.db"
-            with sqlite3.connect(path) as src, sqlite3.connect(snap) as dst:
-                src.backup(dst)
-            source_url = f"sqlite:///{snap}"
-        engine = copy_engine = create_engine(source_url)
-        revision = _revision(engine)
-        if revision is None:
-            raise BackupError("the database has never been migrated (no alembic_version): nothing to back up")
-        meta = MetaData()
-        meta.reflect(engine)
-        tables, _cyclic = _ordered_tables(meta)
-        (tmp / "db").mkdir()
-        counts: dict[str, int] = {}
-        for i, (table, rows) in enumerate(_snapshot_rows(engine, tables)):
-            n = 0
-            with (tmp / "db" / f"{i:03d}-{table.name}.jsonl").open("w") as fh:
-                for row in rows:
-                    fh.write(json.dumps({k: _encode(v) for k, v in row.items()}, separators=(",", ":")) + "\n")
-                    n += 1
-            counts[table.name] = n
-        copy_engine.dispose()
-        media_dir = Path(media_dir)
-        media_files = [p for p in media_dir.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
-                       and p.relative_to(media_dir).parts[0] != DERIVED_MEDIA] if media_dir.is_dir() else []
+        source_url = _sqlite_snapshot(database_url, tmp) if database_url.startswith("sqlite") else database_url
+        engine = create_engine(source_url)
+        try:
+            revision = _revision(engine)
+            if revision is None:
+                raise BackupError("the database has never been migrated (no alembic_version): nothing to back up")
+            tables, _cyclic = _reflect(engine)
+            counts = _dump_tables(engine, tables, tmp / "db")
+        finally:
+            engine.dispose()
+        media_files = _media_files(media_dir)
         manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "revision": revision,
                     "source_dialect": engine.dialect.name, "tables": counts, "media_files": len(media_files),
                     "table_order": [t.name for t in tables]}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        mode = "w:gz" if out.name.endswith((".gz", ".tgz")) else "w"
-        with tarfile.open(partial, mode) as tar:
-            tar.add(tmp / "manifest.json", arcname="manifest.json")
-            tar.add(tmp / "db", arcname="db")
-            for p in media_files:
-                tar.add(p, arcname=f"media/{p.relative_to(media_dir).as_posix()}")
-        os.replace(partial, out)  # a crash never leaves a half-written archive under the real name
+        _write_archive(out, tmp, media_dir, media_files)
         log(f"backed up {sum(counts.values())} rows in {len(counts)} tables and {len(media_files)} media files "
             f"to {out}")
         return manifest
@@ -190,6 +207,116 @@ def _is_empty(engine: Engine, tables: list[Table]) -> list[str]:
         return [t.name for t in tables if conn.execute(select(t).limit(1)).first() is not None]
 
 
+def _reflect(engine: Engine) -> tuple[list[Table], dict[str, list[str]]]:
+    meta = MetaData()
+    meta.reflect(engine)
+    return _ordered_tables(meta)
+
+
+def _extract(archive: Path, tmp: Path) -> dict:
+    """Unpack ``archive`` into ``tmp`` (refusing unsafe entries); its manifest."""
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()
+        bad = [m.name for m in members if not _safe_member(m.name) or not (m.isfile() or m.isdir())]
+        if bad:
+            raise BackupError(f"the archive holds unsafe entries: {bad[:5]}")
+        tar.extractall(tmp, members=members, filter="data")
+    manifest = json.loads((tmp / "manifest.json").read_text())
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"not a Loupe backup (format {manifest.get('format')!r})")
+    return manifest
+
+
+def _empty_database_at(engine: Engine, database_url: str, revision: str) -> tuple[list[Table], dict[str, list[str]]]:
+    """Migrate a new database to the backup's ``revision`` (or find it there), check it holds no rows, and
+    return its tables in load order with the cyclic foreign-key columns (``_ordered_tables``)."""
+    from alembic import command
+
+    current = _revision(engine)
+    if current is None:
+        command.upgrade(_alembic_config(database_url), revision)
+    elif current != revision:
+        raise BackupError(f"the database is at revision {current}, the backup at {revision}: "
+                          "restore into a new, empty database")
+    tables, cyclic = _reflect(engine)
+    if full := _is_empty(engine, tables):
+        raise BackupError(f"the database is not empty (rows in {', '.join(full)}); restore goes into an "
+                          "empty place")
+    return tables, cyclic
+
+
+def _load_table(conn: Connection, table: Table, dump: Path, late: list[str]) -> list[tuple[Table, dict]]:
+    """Insert the rows of one dump file in chunks, its ``late`` columns (a foreign-key cycle) NULL; the
+    values those columns wait for, with the primary key, to set once every table is in."""
+    deferred: list[tuple[Table, dict]] = []
+    batch: list[dict] = []
+    pk = [c.name for c in table.primary_key.columns]
+    with dump.open() as lines:
+        for line in lines:
+            row = {k: _decode(v) for k, v in json.loads(line).items() if k in table.c}
+            if late and any(row.get(c) is not None for c in late):
+                deferred.append((table, {c: row[c] for c in late} | {k: row[k] for k in pk}))
+                row = row | {c: None for c in late}
+            batch.append(row)
+            if len(batch) >= CHUNK:
+                conn.execute(table.insert(), batch)
+                batch.clear()
+    if batch:
+        conn.execute(table.insert(), batch)
+    return deferred
+
+
+def _load_rows(conn: Connection, dumps: list[Path], tables: list[Table], cyclic: dict[str, list[str]]) -> None:
+    """Every dumped table in order (derived ones skipped), then the columns a foreign-key cycle held back."""
+    by_name = {t.name: t for t in tables}
+    deferred: list[tuple[Table, dict]] = []
+    for dump in dumps:
+        name = dump.stem.split("-", 1)[1]
+        if name in DERIVED_TABLES:
+            continue
+        table = by_name.get(name)
+        if table is None:
+            raise BackupError(f"table {name} of the backup is not in the database at its revision")
+        deferred += _load_table(conn, table, dump, [c for c in cyclic.get(name, []) if c in table.c])
+    for table, values in deferred:
+        pk = [c.name for c in table.primary_key.columns]
+        conn.execute(update(table).where(*(table.c[k] == values[k] for k in pk))
+                     .values({k: v for k, v in values.items() if k not in pk}))
+
+
+def _reset_sequences(conn: Connection, tables: list[Table]) -> None:
+    """PostgreSQL: each ``id`` sequence continues after the restored rows."""
+    for table in tables:
+        pk = list(table.primary_key.columns)
+        if len(pk) == 1 and pk[0].name == "id":
+            conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 1), "
+                f"(SELECT MAX(id) IS NOT NULL FROM \"{table.name}\"))"))
+
+
+def _analyze(engine: Engine) -> None:
+    # Planner statistics for the restored rows now, not when autovacuum comes round: without
+    # them the queue's statements were planned onto the wrong indexes (docs/deploy.md).
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+
+
+def _move_media(src: Path, media_dir: Path) -> int:
+    """Move the unpacked media files into the (empty) media store; how many."""
+    media_dir.mkdir(parents=True, exist_ok=True)
+    n_media = 0
+    if src.is_dir():
+        for p in src.rglob("*"):
+            if p.is_file():
+                target = media_dir / p.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(p, target)
+                n_media += 1
+    return n_media
+
+
 def restore(archive: Path, database_url: str, media_dir: Path, log: Callable[[str], None] = print) -> dict:
     """Restore ``archive`` into an empty database and an empty media directory; returns the manifest."""
     from alembic import command
@@ -199,87 +326,21 @@ def restore(archive: Path, database_url: str, media_dir: Path, log: Callable[[st
         raise BackupError(f"the media directory {media_dir} is not empty; restore goes into an empty place")
     tmp = Path(tempfile.mkdtemp(prefix="loupe-restore-"))
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            bad = [m.name for m in members if not _safe_member(m.name) or not (m.isfile() or m.isdir())]
-            if bad:
-                raise BackupError(f"the archive holds unsafe entries: {bad[:5]}")
-            tar.extractall(tmp, members=members, filter="data")
-        manifest = json.loads((tmp / "manifest.json").read_text())
-        if manifest.get("format") != FORMAT:
-            raise BackupError(f"not a Loupe backup (format {manifest.get('format')!r})")
-
+        manifest = _extract(archive, tmp)
         engine = create_engine(database_url)
-        current = _revision(engine)
-        cfg = _alembic_config(database_url)
-        if current is None:
-            command.upgrade(cfg, manifest["revision"])
-        elif current != manifest["revision"]:
-            raise BackupError(f"the database is at revision {current}, the backup at {manifest['revision']}: "
-                              "restore into a new, empty database")
-        meta = MetaData()
-        meta.reflect(engine)
-        tables, cyclic = _ordered_tables(meta)
-        if full := _is_empty(engine, tables):
-            raise BackupError(f"the database is not empty (rows in {', '.join(full)}); restore goes into an "
-                              "empty place")
-        by_name = {t.name: t for t in tables}
-        files = sorted((tmp / "db").glob("*.jsonl"))
-        postgres = engine.dialect.name == "postgresql"
-        with engine.begin() as conn:
-            deferred: list[tuple[Table, dict]] = []
-            for f in files:
-                name = f.stem.split("-", 1)[1]
-                if name in DERIVED_TABLES:
-                    continue
-                table = by_name.get(name)
-                if table is None:
-                    raise BackupError(f"table {name} of the backup is not in the database at its revision")
-                late = [c for c in cyclic.get(name, []) if c in table.c]
-                batch: list[dict] = []
-                for line in f.open():
-                    row = {k: _decode(v) for k, v in json.loads(line).items() if k in table.c}
-                    if late and any(row.get(c) is not None for c in late):
-                        deferred.append((table, {c: row[c] for c in late} | {
-                            k: row[k] for k in (c.name for c in table.primary_key.columns)}))
-                        row = row | {c: None for c in late}
-                    batch.append(row)
-                    if len(batch) >= CHUNK:
-                        conn.execute(table.insert(), batch)
-                        batch.clear()
-                if batch:
-                    conn.execute(table.insert(), batch)
-            for table, values in deferred:
-                pk = [c.name for c in table.primary_key.columns]
-                conn.execute(update(table).where(*(table.c[k] == values[k] for k in pk))
-                             .values({k: v for k, v in values.items() if k not in pk}))
+        try:
+            tables, cyclic = _empty_database_at(engine, database_url, manifest["revision"])
+            postgres = engine.dialect.name == "postgresql"
+            with engine.begin() as conn:
+                _load_rows(conn, sorted((tmp / "db").glob("*.jsonl")), tables, cyclic)
+                if postgres:
+                    _reset_sequences(conn, tables)
             if postgres:
-                for table in tables:
-                    pk = list(table.primary_key.columns)
-                    if len(pk) == 1 and pk[0].name == "id":
-                        conn.execute(text(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                            f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 1), "
-                            f"(SELECT MAX(id) IS NOT NULL FROM \"{table.name}\"))"))
-        if postgres:
-            # Planner statistics for the restored rows now, not when autovacuum comes round: without
-            # them the queue's statements were planned onto the wrong indexes (docs/deploy.md).
-            with engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
-                conn.commit()
-        engine.dispose()
-
-        media_dir.mkdir(parents=True, exist_ok=True)
-        src = tmp / "media"
-        n_media = 0
-        if src.is_dir():
-            for p in src.rglob("*"):
-                if p.is_file():
-                    target = media_dir / p.relative_to(src)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(p, target)
-                    n_media += 1
-        command.upgrade(cfg, "head")
+                _analyze(engine)
+        finally:
+            engine.dispose()
+        n_media = _move_media(tmp / "media", media_dir)
+        command.upgrade(_alembic_config(database_url), "head")
         log(f"restored {sum(manifest['tables'].values())} rows in {len(manifest['tables'])} tables and "
             f"{n_media} media files from {archive}")
         return manifest
