@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import ApiToken, User
 from app.models.base import utcnow
+from app.repos import tokens as token_repo
+from app.repos import users as user_repo
 from app.security import hash_password, new_token, token_digest, verify_password
 from app.services.errors import Conflict, Invalid, NotFound
 
@@ -18,7 +19,7 @@ _DUMMY_HASH = hash_password("not-a-real-password")
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_repo.by_username(session, username)
     if user is None or not user.is_active:
         verify_password(_DUMMY_HASH, password)
         return None
@@ -34,12 +35,8 @@ def issue_token(session: Session, user: User, *, name: str, kind: str, ttl_hours
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    # One round trip for the token and its user: every authenticated request makes this lookup.
-    found = session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == token_digest(token))
-    ).first()
-    return None if found is None else token_user(found[0], found[1])
+    found = token_repo.with_user(session, token_digest(token))
+    return None if found is None else token_user(*found)
 
 
 def token_user(row: ApiToken, user: User) -> User | None:
@@ -55,7 +52,7 @@ def token_user(row: ApiToken, user: User) -> User | None:
 
 
 def revoke_token(session: Session, token: str) -> None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    row = token_repo.by_digest(session, token_digest(token))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
 
@@ -67,17 +64,25 @@ def validate_password(password: str) -> None:
 
 def create_user(session: Session, username: str, password: str, is_admin: bool = False) -> User:
     validate_password(password)
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    if user_repo.username_taken(session, username):
         raise Conflict(f"username '{username}' is taken")
-    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
-    session.add(user)
-    session.flush()
-    return user
+    return user_repo.add(session, User(username=username, password_hash=hash_password(password), is_admin=is_admin))
+
+
+def create_user_unless_taken(session: Session, username: str, password: str, is_admin: bool = False) -> User | None:
+    """The new account, or None if the username is taken (``loupe init`` run again)."""
+    if user_repo.username_taken(session, username):
+        return None
+    return create_user(session, username, password, is_admin)
+
+
+def list_users(session: Session) -> list[User]:
+    return user_repo.list_all(session)
 
 
 def set_password(session: Session, username: str, password: str) -> User:
     validate_password(password)
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_repo.by_username(session, username)
     if user is None:
         raise NotFound(f"no user named '{username}'")
     user.password_hash = hash_password(password)

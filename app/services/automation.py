@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Job, Label, ModelVersion, Project, Sample
-from app.services import labels
+from app.models import Job, Project
+from app.repos import label_counts
+from app.repos import labels as label_repo
+from app.repos.label_counts import LabelTotals
 from app.services.jobs import create_job
 from app.services.project_settings import effective_settings
 
 
 def human_label_count(session: Session, project_id: int) -> int:
-    """Labelled samples whose current label a person gave (not an import's folder), counted as the
-    export counts them: by the newest "set" revision of each labelled sample."""
-    last_set = (select(Label.sample_id, func.max(Label.id).label("lid"))
-                .where(Label.project_id == project_id, Label.action == "set").group_by(Label.sample_id).subquery())
-    return int(session.scalar(
-        select(func.count()).select_from(Sample).join(last_set, last_set.c.sample_id == Sample.id)
-        .join(Label, Label.id == last_set.c.lid)
-        .where(Sample.project_id == project_id, Sample.status == "labelled", Label.source != "import")
-    ) or 0)
+    """Labelled samples whose current label a person gave (not an import's folder)."""
+    return label_repo.human_label_count(session, project_id)
 
 
-# The one column (the row's metrics, curves and confusion matrix, are JSON to parse for nothing), in a
-# statement built once: every label call of a project with a model asks.
-_TRAINED_ON = select(ModelVersion.label_revisions).where(ModelVersion.id == bindparam("mv"))
-
-
-def labels_until_retrain(session: Session, project: Project) -> int:
-    """K minus the new labels since the model in use read its labels.
+def labels_until_retrain(session: Session, project: Project, totals: LabelTotals | None = None) -> int:
+    """K minus the new labels since the model in use read its labels (``totals``: the counters as this
+    transaction left them, if the caller has them, else they are read).
 
     "New labels" are the project's new-label counter (``label_counts.set_labels``): primary "set"
     revisions of every source, that is first labels and corrections (a relabel, a label after an
@@ -40,14 +31,14 @@ def labels_until_retrain(session: Session, project: Project) -> int:
     every = int(effective_settings(project.settings)["retrain_every"])
     trained_on = 0
     if project.current_model_version_id is not None:
-        trained_on = int(session.scalar(_TRAINED_ON, {"mv": project.current_model_version_id}) or 0)
-    return max(0, every - max(0, labels.current_totals(session, project.id).set_labels - trained_on))
+        trained_on = label_counts.trained_on(session, project.current_model_version_id)
+    return max(0, every - max(0, (totals or label_counts.totals(session, project.id)).set_labels - trained_on))
 
 
-def after_labels(session: Session, project: Project, broker_url: str) -> None:
+def after_labels(session: Session, project: Project, broker_url: str, totals: LabelTotals | None = None) -> None:
     """Schedule a retrain once K labels have arrived since the model in use was trained (one pending
-    train job per project: a newer request folds into it)."""
-    if labels_until_retrain(session, project) == 0:
+    train job per project: a newer request folds into it). ``totals``: as ``labels_until_retrain``."""
+    if labels_until_retrain(session, project, totals) == 0:
         create_job(session, project, None, "train", {"reason": "new labels"}, broker_url)
 
 

@@ -1,43 +1,48 @@
-"""The review list: labels that disagree with another annotator or with a confident model."""
+"""The review list: labels that disagree with another annotator or with a confident model.
+
+Storing a label opens reviews (``app/services/labels.py``, through ``app/repos/reviews.py``); this
+module lists and resolves them, a decision being a new label: it depends on labelling, never the
+reverse.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Label, Project, Review, Sample, User
+from app.models import Project, Review, Sample, User
 from app.models.base import utcnow
+from app.repos import labels as label_repo
+from app.repos import reviews as review_repo
+from app.repos.label_counts import LabelTotals
+from app.repos.labels import StoredLabel
 from app.services.errors import Forbidden, Invalid, NotFound
-from app.services.project_settings import effective_settings
-
-if TYPE_CHECKING:  # labels imports this module
-    from app.services.labels import StoredLabel
-
-
-def confident_threshold(project: Project) -> float:
-    return float(effective_settings(project.settings)["review_confidence"])
-
-
-def open_review(session: Session, project: Project, label: Label | StoredLabel, reason: str, detail: dict) -> Review:
-    review = Review(project_id=project.id, sample_id=label.sample_id, label_id=label.id, reason=reason, detail=detail)
-    session.add(review)
-    session.flush()
-    return review
+from app.services.labels import LabelRequest, add_labels
 
 
 def list_reviews(session: Session, project: Project, status: str = "open", limit: int = 100) -> list[Review]:
-    return list(session.scalars(
-        select(Review).where(Review.project_id == project.id, Review.status == status).order_by(Review.id).limit(limit)
-    ))
+    return review_repo.of_project(session, project.id, status, limit)
 
 
-def resolve(session: Session, review_id: int, label: str, user: User, project_for) -> StoredLabel:
+def opinions(session: Session, sample_id: int) -> list[dict]:
+    """The live labels of a sample under review, each with its labeller."""
+    return [{"label_id": lab.id, "label": lab.label, "username": name, "opinion": lab.opinion}
+            for lab, name in label_repo.live_opinions(session, sample_id)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    project: Project
+    label: StoredLabel
+    totals: LabelTotals | None  # the label counters after it (``labels.Added.totals``)
+
+
+def resolve(session: Session, review_id: int, label: str, user: User,
+            project_for: Callable[[int, str], tuple[Project, str]]) -> Decision:
     """The reviewer's decision becomes the sample's primary label; the review closes."""
-    from app.services.labels import LabelRequest, add_labels
-
-    review = session.get(Review, review_id)
+    review = review_repo.get(session, review_id)
     if review is None:
         raise NotFound(f"review {review_id} not found")
     project, role = project_for(review.project_id, "view")
@@ -49,25 +54,17 @@ def resolve(session: Session, review_id: int, label: str, user: User, project_fo
     assert sample is not None
     # The decision overrides whatever is current, so clear the label first and add it as primary.
     sample.label = None
-    rows = add_labels(session, project, user, [LabelRequest(review.sample_id, label)], source="review")
+    added = add_labels(session, project, user, [LabelRequest(review.sample_id, label)], source="review")
     sample.label, sample.status = label, "labelled"
-    now = utcnow()
-    for r in session.scalars(select(Review).where(Review.sample_id == review.sample_id, Review.status == "open")):
-        r.status, r.resolved_by, r.resolved_at, r.resolution_label_id = "resolved", user.id, now, rows[0].id
+    now, decided = utcnow(), added.labels[0]
+    for r in review_repo.open_of_sample(session, review.sample_id):
+        r.status, r.resolved_by, r.resolved_at, r.resolution_label_id = "resolved", user.id, now, decided.id
     session.flush()
-    return rows[0]
+    return Decision(project, decided, added.totals)
 
 
 def agreement(session: Session, project_id: int) -> dict:
     """Among samples with a second opinion: how often the opinions match the current label."""
-    q = (
-        select(func.count(), func.count().filter(Label.label == Sample.label))
-        .select_from(Label)
-        .join(Sample, Sample.id == Label.sample_id)
-        .where(Label.project_id == project_id, Label.opinion == "second", Label.action == "set")
-    )
-    total, agree = session.execute(q).one()
-    open_reviews = session.scalar(
-        select(func.count()).where(Review.project_id == project_id, Review.status == "open"))
-    return {"second_opinions": int(total), "agreeing": int(agree),
-            "rate": (agree / total) if total else None, "open_reviews": int(open_reviews or 0)}
+    total, agree = review_repo.second_opinion_counts(session, project_id)
+    return {"second_opinions": total, "agreeing": agree, "rate": (agree / total) if total else None,
+            "open_reviews": review_repo.open_count(session, project_id)}

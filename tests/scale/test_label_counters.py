@@ -26,7 +26,7 @@ def _truth(url: str, pid: int) -> tuple[int, int, int]:
 
 
 def _counters(url: str, pid: int) -> tuple[int, int, int]:
-    from app.services.labels import totals
+    from app.repos.label_counts import totals
 
     with session_scope(url) as s:
         t = totals(s, pid)
@@ -188,12 +188,12 @@ def test_two_first_labels_of_one_sample_at_once_make_one_label_and_one_second_op
     with session_scope(url) as first:
         project = first.get(Project, pid)
         ann = first.scalar(select(User).where(User.username == "ann"))
-        assert add_labels(first, project, ann, [LabelRequest(sid, "1")])[0].opinion == "primary"
+        assert add_labels(first, project, ann, [LabelRequest(sid, "1")]).labels[0].opinion == "primary"
 
         def second() -> None:
             with session_scope(url) as s:
                 bob = s.scalar(select(User).where(User.username == "bob"))
-                done.append(add_labels(s, s.get(Project, pid), bob, [LabelRequest(sid, "2")])[0].opinion)
+                done.append(add_labels(s, s.get(Project, pid), bob, [LabelRequest(sid, "2")]).labels[0].opinion)
 
         t = threading.Thread(target=second)
         t.start()

@@ -13,7 +13,7 @@ from tests.project.test_migrations import _cfg
 
 
 def test_migration_0010_recounts_and_numbers(admin, settings):
-    from app.services.labels import totals
+    from app.repos.label_counts import totals
 
     url = settings.database_url
     pids = []

@@ -18,6 +18,7 @@ from app.api.deps import (
     recycle_connection,
 )
 from app.models import Label, Project, User
+from app.repos.labels import StoredLabel
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
 from app.services import labels as label_service
@@ -28,7 +29,7 @@ from app.settings import Settings
 router = APIRouter(tags=["labels"])
 
 
-def label_out(row: Label | label_service.StoredLabel, users: dict[int, str]) -> LabelOut:
+def label_out(row: Label | StoredLabel, users: dict[int, str]) -> LabelOut:
     return LabelOut(
         id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source, opinion=row.opinion,
         username=users.get(row.user_id or 0), suggested_label=row.suggested_label,
@@ -87,12 +88,13 @@ class _KeyTaken(Exception):
 def _store_labels(project: Project, items: list[LabelIn], session: Session, settings: Settings, user: User,
                   key: str | None, digest: str, x_label_batch: str | None) -> JSONResponse:
     batch_id = label_service.new_batch_id() if x_label_batch in ("1", "true") else None
-    rows = label_service.add_labels(
+    added = label_service.add_labels(
         session, project, user, [label_service.LabelRequest(i.sample_id, i.label, i.duration_ms) for i in items],
         batch_id=batch_id, new_only=batch_id is not None,
     )
-    automation.after_labels(session, project, settings.broker_url)
-    out = LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])
+    automation.after_labels(session, project, settings.broker_url, added.totals)
+    out = LabelsOut(created=len(added.labels), batch_id=batch_id,
+                    items=[label_out(r, {user.id: user.username}) for r in added.labels])
     payload = out.model_dump(mode="json")
     # The key is claimed last, in the statement that stores the answer (no lookup first: a retry is
     # rare, a label call is not). A request that finds it taken waits for the one that took it to end.
@@ -125,7 +127,5 @@ def sample_history(sid: int, session: SessionDep, user: CurrentUser) -> list[Lab
     from app.api.routes.samples import _visible_sample
 
     sample = _visible_sample(session, user, sid)
-    rows = label_service.history(session, sample.id)
-    ids = {r.user_id for r in rows if r.user_id}
-    users = {u.id: u.username for u in session.query(User).filter(User.id.in_(ids))} if ids else {}
+    rows, users = label_service.history_with_names(session, sample.id)
     return [label_out(r, users) for r in rows]

@@ -1,0 +1,224 @@
+"""Queries on label revisions: the label call's statements, histories, undo lookups, the live rule.
+
+A revision is *live* while it is a "set" that no undo revision points at (``live`` in Python over a
+loaded history, ``is_live`` in SQL): the one home of that rule. The sample's current label is derived
+from its live revisions (``app/services/labels.py``) and kept on the sample row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, bindparam, exists, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from app.models import Label, Prediction, Sample, User
+
+# Queue order of a sample labelled since its model version: after every other (see ``to_queue_end``).
+LABELLED_PRIORITY = -1e18
+
+
+def live(rows: Sequence[Label]) -> list[Label]:
+    """The live revisions of a history (all rows of the samples concerned, oldest first)."""
+    undone = {r.undoes_id for r in rows if r.action == "undo"}
+    return [r for r in rows if r.action == "set" and r.id not in undone]
+
+
+def is_live(label: type[Label] = Label) -> ColumnElement[bool]:
+    """``live`` as a SQL condition on ``label`` (an undo has its target's sample: the sample's index
+    finds it)."""
+    undo = aliased(Label)
+    return (label.action == "set") & ~exists().where(undo.sample_id == label.sample_id, undo.undoes_id == label.id)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What storing a label needs to know of its sample, and of the suggestion its labeller was shown."""
+    id: int
+    label: str | None
+    status: str
+    is_audit: bool
+    leased_by: int | None
+    shown: bool  # a prediction of the current model version exists
+    suggested_label: str | None
+    suggested_confidence: float | None
+
+
+@dataclass
+class StoredLabel:
+    """A label revision as stored: what the API answers and reviews point at (plain data, not an ORM
+    object: the hot path writes it with one INSERT, not through the unit of work)."""
+    id: int
+    project_id: int
+    sample_id: int
+    user_id: int | None
+    label: str
+    source: str
+    opinion: str
+    model_version_id: int | None
+    suggested_label: str | None
+    suggested_confidence: float | None
+    duration_ms: int | None
+    batch_id: str | None
+    created_at: datetime
+    action: str = "set"
+
+
+# The hot path's statements are built once: building one (and its cache key) on every call cost
+# more of a label call's CPU than running it (bench/load.py). Core, on the tables: no ORM objects.
+_S, _P, _L = Sample.__table__.c, Prediction.__table__.c, Label.__table__
+_TARGET_COLS = (_S.id, _S.label, _S.status, _S.is_audit, _S.leased_by)
+_IN_PROJECT = (_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
+# Locked in id order, so two requests labelling overlapping samples cannot deadlock.
+_TARGETS = select(*_TARGET_COLS).where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=Sample.__table__)
+_TARGETS_SHOWN = (
+    select(*_TARGET_COLS, _P.sample_id, _P.label, _P.confidence)
+    .outerjoin(Prediction.__table__, (_P.sample_id == _S.id) & (_P.model_version_id == bindparam("mv")))
+    .where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=Sample.__table__)
+)
+_INSERT_LABELS = insert(_L).returning(_L.c.id, sort_by_parameter_order=True)
+_IDS = bindparam("ids", expanding=True)
+_SET_LABEL = update(Sample.__table__).where(_S.id.in_(_IDS)).values(label=bindparam("label"), status="labelled")
+_SET_LABEL_FREE = _SET_LABEL.values(leased_by=None, lease_expires_at=None)
+_FREE = update(Sample.__table__).where(_S.id.in_(_IDS)).values(leased_by=None, lease_expires_at=None)
+_TO_QUEUE_END = (update(Prediction.__table__)
+                 .where(_P.model_version_id == bindparam("mv"), _P.sample_id.in_(_IDS))
+                 .values(priority=LABELLED_PRIORITY))
+
+
+def targets(session: Session, project_id: int, model_version_id: int | None,
+            sample_ids: Sequence[int]) -> dict[int, Target]:
+    """The samples and their predictions of ``model_version_id`` in one query, the samples locked.
+
+    The lock (PostgreSQL; SQLite's write lock is the whole database) makes two labels of one sample at
+    once take turns: the second sees the first's label and becomes a second opinion, and the counters
+    count the sample once."""
+    params = {"pid": project_id, "ids": list(sample_ids)}
+    out = {}
+    if model_version_id is None:
+        for r in session.execute(_TARGETS, params):
+            out[r[0]] = Target(r[0], r[1], r[2], bool(r[3]), r[4], False, None, None)
+    else:
+        for r in session.execute(_TARGETS_SHOWN, params | {"mv": model_version_id}):
+            out[r[0]] = Target(r[0], r[1], r[2], bool(r[3]), r[4], r[5] is not None, r[6], r[7])
+    return out
+
+
+def insert_labels(session: Session, stored: list[StoredLabel]) -> None:
+    """One INSERT for all of them; each gets the id it was given."""
+    # The stored fields, less the id the INSERT gives, plus what the answer does not show.
+    rows = [{k: v for k, v in vars(x).items() if k != "id"} | {"undoes_id": None} for x in stored]
+    for x, new_id in zip(stored, session.scalars(_INSERT_LABELS, rows), strict=True):
+        x.id = new_id
+
+
+def update_samples(session: Session, updates: dict[tuple[str | None, bool], list[int]]) -> None:
+    """(new current label or None for "unchanged", clear the lease) -> sample ids: one UPDATE each."""
+    for (label, clear_lease), sids in updates.items():
+        if label is None:
+            session.execute(_FREE, {"ids": sids})
+        else:
+            session.execute(_SET_LABEL_FREE if clear_lease else _SET_LABEL, {"ids": sids, "label": label})
+
+
+def to_queue_end(session: Session, model_version_id: int, sample_ids: list[int]) -> None:
+    """Move labelled samples to the end of a model version's queue order.
+
+    The queue's index scan then does not step over every sample labelled since the last retrain
+    (thousands at 1M samples, where a retrain takes tens of seconds: 23 ms a page). The next
+    version orders everything anew."""
+    session.execute(_TO_QUEUE_END, {"mv": model_version_id, "ids": sample_ids})
+
+
+def histories(session: Session, sample_ids: Sequence[int]) -> dict[int, list[Label]]:
+    out: dict[int, list[Label]] = {sid: [] for sid in sample_ids}
+    if sample_ids:
+        for row in session.scalars(select(Label).where(Label.sample_id.in_(sample_ids)).order_by(Label.id)):
+            out[row.sample_id].append(row)
+    return out
+
+
+def history(session: Session, sample_id: int) -> list[Label]:
+    return histories(session, [sample_id])[sample_id]
+
+
+def get(session: Session, label_id: int) -> Label | None:
+    return session.get(Label, label_id)
+
+
+def is_live_id(session: Session, label_id: int) -> bool:
+    return session.scalar(select(Label.id).where(Label.id == label_id, is_live())) is not None
+
+
+def newest_live_of(session: Session, project_id: int, user_id: int) -> int | None:
+    """The id of ``user_id``'s newest live label in the project."""
+    return session.scalar(select(Label.id).where(Label.project_id == project_id, Label.user_id == user_id, is_live())
+                          .order_by(Label.id.desc()).limit(1))
+
+
+def batch(session: Session, batch_id: str) -> list[tuple[Label, bool]]:
+    """A batch's "set" revisions, each with whether it is live."""
+    rows = session.execute(select(Label, is_live().label("live"))
+                           .where(Label.batch_id == batch_id, Label.action == "set").order_by(Label.id))
+    return [(lab, bool(alive)) for lab, alive in rows]
+
+
+def add_undos(session: Session, targets: Sequence[Label], user_id: int, batch_id: str | None) -> list[Label]:
+    rows = [Label(project_id=t.project_id, sample_id=t.sample_id, user_id=user_id, action="undo", label=None,
+                  undoes_id=t.id, source=t.source, opinion=t.opinion, batch_id=batch_id) for t in targets]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def live_opinions(session: Session, sample_id: int) -> list[tuple[Label, str | None]]:
+    """A sample's live revisions, each with its labeller's name, oldest first."""
+    return [(lab, name) for lab, name in session.execute(
+        select(Label, User.username).outerjoin(User, User.id == Label.user_id)
+        .where(Label.sample_id == sample_id, is_live()).order_by(Label.id))]
+
+
+def usernames(session: Session, rows: Sequence[Label | StoredLabel]) -> dict[int, str]:
+    ids = {r.user_id for r in rows if r.user_id}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
+
+
+def newest_actions(session: Session, project_id: int, limit: int) -> list[tuple]:
+    """The newest ``limit`` revisions: (id, action, batch_id, sample_id, label, created_at, username)."""
+    return [tuple(r) for r in session.execute(
+        select(Label.id, Label.action, Label.batch_id, Label.sample_id, Label.label, Label.created_at, User.username)
+        .outerjoin(User, User.id == Label.user_id).where(Label.project_id == project_id)
+        .order_by(Label.id.desc()).limit(limit))]
+
+
+def batch_sizes(session: Session, batch_ids: set[str]) -> dict[tuple[str, str], int]:
+    """(batch id, action) -> revisions."""
+    return {(b, act): int(n) for b, act, n in session.execute(
+        select(Label.batch_id, Label.action, func.count()).where(Label.batch_id.in_(batch_ids))
+        .group_by(Label.batch_id, Label.action))}
+
+
+def per_labeller(session: Session, project_id: int) -> list[tuple]:
+    """(username, labels, undos, first at, last at) per labeller; a batch's undo is one undo."""
+    undo = Label.action == "undo"
+    return [tuple(r) for r in session.execute(
+        select(User.username, func.count().filter(Label.action == "set"),
+               func.count().filter(undo, Label.batch_id.is_(None))
+               + func.count(func.distinct(Label.batch_id)).filter(undo),
+               func.min(Label.created_at), func.max(Label.created_at))
+        .join(User, User.id == Label.user_id).where(Label.project_id == project_id).group_by(User.username)
+        .order_by(User.username))]
+
+
+def human_label_count(session: Session, project_id: int) -> int:
+    """Labelled samples whose current label a person gave (not an import's folder), counted as the
+    export counts them: by the newest "set" revision of each labelled sample."""
+    last_set = (select(Label.sample_id, func.max(Label.id).label("lid"))
+                .where(Label.project_id == project_id, Label.action == "set").group_by(Label.sample_id).subquery())
+    return int(session.scalar(
+        select(func.count()).select_from(Sample).join(last_set, last_set.c.sample_id == Sample.id)
+        .join(Label, Label.id == last_set.c.lid)
+        .where(Sample.project_id == project_id, Sample.status == "labelled", Label.source != "import")
+    ) or 0)
