@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, Membership, ModelVersion, Project, User
+from app.models import BackboneVersion, EmbeddingVersion, Membership, ModelVersion, Project, User
+from app.repos import projects as project_repo
+from app.repos import users as user_repo
 from app.security import token_digest
 from app.services import auth
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -20,41 +21,23 @@ Need = Literal["view", "label", "review", "admin"]
 def role_in(session: Session, user: User, project_id: int) -> str | None:
     if user.is_admin:
         return "admin"
-    return session.scalar(
-        select(Membership.role).where(Membership.project_id == project_id, Membership.user_id == user.id)
-    )
+    return project_repo.role_of(session, project_id, user.id)
 
 
 def get_project_for(session: Session, user: User, project_id: int, need: Need = "view") -> tuple[Project, str]:
     """The project and the caller's role, or 404 if they may not know it exists, 403 if they may
     see it but not do this."""
     if user.is_admin:
-        project, role = session.get(Project, project_id), "admin"
+        project, role = project_repo.get(session, project_id), "admin"
     else:
-        # The project and the caller's membership in one round trip (every queue and label call asks).
-        found = session.execute(
-            select(Project, Membership.role).outerjoin(
-                Membership, (Membership.project_id == Project.id) & (Membership.user_id == user.id))
-            .where(Project.id == project_id)
-        ).first()
-        project, role = (found[0], found[1]) if found is not None else (None, None)
+        project, role = project_repo.with_role(session, project_id, user.id)
     return _allowed(project, role, project_id, need)
-
-
-# Built once (with its cache key): building it on every call cost more CPU than running it.
-_ACCESS = (
-    select(ApiToken, User, Project, Membership.role)
-    .join(User, User.id == ApiToken.user_id)
-    .outerjoin(Project, Project.id == bindparam("pid"))
-    .outerjoin(Membership, (Membership.project_id == bindparam("pid")) & (Membership.user_id == User.id))
-    .where(ApiToken.token_hash == bindparam("digest"))
-)
 
 
 def access_by_token(session: Session, token: str, project_id: int, need: Need) -> tuple[User, Project, str] | None:
     """``user_for_token`` and ``get_project_for`` in one round trip, for the calls every annotator makes
     many times a minute (the queue, labels). None if the token is not valid (a 401)."""
-    found = session.execute(_ACCESS, {"pid": project_id, "digest": token_digest(token)}).first()
+    found = project_repo.access_by_digest(session, token_digest(token), project_id)
     user = None if found is None else auth.token_user(found[0], found[1])
     if user is None:
         return None
@@ -76,14 +59,8 @@ def _allowed(project: Project | None, role: str | None, project_id: int, need: N
 
 def visible_projects(session: Session, user: User) -> list[tuple[Project, str]]:
     if user.is_admin:
-        return [(p, "admin") for p in session.scalars(select(Project).order_by(Project.id))]
-    q = (
-        select(Project, Membership.role)
-        .join(Membership, Membership.project_id == Project.id)
-        .where(Membership.user_id == user.id)
-        .order_by(Project.id)
-    )
-    return [(p, r) for p, r in session.execute(q)]
+        return [(p, "admin") for p in project_repo.all_projects(session)]
+    return project_repo.with_roles_of(session, user.id)
 
 
 def create_project(session: Session, name: str, classes: list[str], description: str = "",
@@ -91,48 +68,35 @@ def create_project(session: Session, name: str, classes: list[str], description:
     if len(set(classes)) != len(classes):
         dupes = sorted({c for c in classes if classes.count(c) > 1})
         raise Invalid(f"class names must be unique; repeated: {dupes}")
-    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+    if project_repo.name_taken(session, name):
         raise Conflict(f"a project named '{name}' already exists")
-    project = Project(name=name, classes=list(classes), description=description,
-                      settings=effective_settings(settings or {}))
-    session.add(project)
-    session.flush()
-    return project
+    return project_repo.add(session, Project(name=name, classes=list(classes), description=description,
+                                             settings=effective_settings(settings or {})))
 
 
 def find_project(session: Session, ref: str) -> Project | None:
     """By id or by name (the CLI accepts either)."""
     if ref.isdigit():
-        found = session.get(Project, int(ref))
+        found = project_repo.get(session, int(ref))
         if found is not None:
             return found
-    return session.scalar(select(Project).where(Project.name == ref))
+    return project_repo.by_name(session, ref)
 
 
 def add_member(session: Session, project: Project, username: str, role: str) -> Membership:
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_repo.by_username(session, username)
     if user is None:
         raise NotFound(f"no user named '{username}'")
-    membership = session.scalar(
-        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
-    )
+    membership = project_repo.membership(session, project.id, user.id)
     if membership is None:
-        membership = Membership(project_id=project.id, user_id=user.id, role=role)
-        session.add(membership)
-    else:
-        membership.role = role
+        return project_repo.add(session, Membership(project_id=project.id, user_id=user.id, role=role))
+    membership.role = role
     session.flush()
     return membership
 
 
 def members(session: Session, project: Project) -> list[tuple[str, str]]:
-    q = (
-        select(User.username, Membership.role)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.project_id == project.id)
-        .order_by(User.username)
-    )
-    return [(u, r) for u, r in session.execute(q)]
+    return project_repo.members(session, project.id)
 
 
 def update_project(session: Session, project: Project, description: str | None, add_classes: list[str],
@@ -166,19 +130,38 @@ def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, d
     ids = [p.current_model_version_id for p in projects if p.current_model_version_id]
     if not ids:
         return {}
-    rows = session.execute(select(ModelVersion.project_id, ModelVersion.metrics, ModelVersion.number)
-                           .where(ModelVersion.id.in_(ids)))
+    rows = project_repo.current_models(session, ids)
     return {pid: {"estimate": (m or {}).get("accuracy_estimate"), "number": number,
                   "ci": [m["ci_low"], m["ci_high"]] if m and m.get("ci_low") is not None else None,
                   "audit_labels": (m or {}).get("audit_labels", 0)} for pid, m, number in rows}
 
 
 def remove_member(session: Session, project: Project, username: str) -> None:
-    membership = session.scalar(
-        select(Membership).join(User, User.id == Membership.user_id)
-        .where(Membership.project_id == project.id, User.username == username)
-    )
+    membership = project_repo.membership_by_username(session, project.id, username)
     if membership is None:
         raise NotFound(f"'{username}' is not a member of project {project.id}")
     session.delete(membership)
     session.flush()
+
+
+_Version = type[BackboneVersion | EmbeddingVersion | ModelVersion]
+# What GET versions lists of each kind: (key, table, the project's column naming the current one, fields).
+_VERSION_FIELDS: tuple[tuple[str, _Version, str, tuple[str, ...]], ...] = (
+    ("backbones", BackboneVersion, "current_backbone_version_id", ("method", "backbone", "params", "metrics")),
+    ("embeddings", EmbeddingVersion, "current_embedding_version_id",
+     ("backbone_version_id", "kind", "layer", "dim", "count", "metrics")),
+    ("models", ModelVersion, "current_model_version_id",
+     ("estimator", "strategy", "label_count", "embedding_version_id", "params", "metrics")),
+)
+
+
+def versions(session: Session, project: Project, limit: int) -> dict[str, list[dict[str, Any]]]:
+    """The project's newest ``limit`` backbone, embedding and model versions, each with its figures and
+    whether it is the one in use."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, model, current_attr, fields in _VERSION_FIELDS:
+        current = getattr(project, current_attr)
+        out[key] = [{"id": r.id, "job_id": r.job_id, "current": r.id == current, "created_at": r.created_at.isoformat(),
+                     **{f: getattr(r, f) for f in fields}}
+                    for r in project_repo.newest_versions(session, model, project.id, limit)]
+    return out

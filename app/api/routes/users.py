@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from app.api.deps import AdminUser, SessionDep
-from app.models import User
 from app.schemas.common import UserIn, UserOut
 from app.services import auth as auth_service
 
@@ -19,4 +17,4 @@ def create_user(body: UserIn, session: SessionDep, _admin: AdminUser) -> UserOut
 
 @router.get("")
 def list_users(session: SessionDep, _admin: AdminUser) -> list[UserOut]:
-    return [UserOut.model_validate(u) for u in session.scalars(select(User).order_by(User.id))]
+    return [UserOut.model_validate(u) for u in auth_service.list_users(session)]
