@@ -67,8 +67,9 @@ def training_pool(db_url: str, project_id: int) -> TrainingPool:
     labelled samples by a query of their own."""
     engine = get_engine(db_url)
     with session_scope(db_url) as s:
-        labels = {sid: label for sid, label in s.execute(select(Sample.id, Sample.label).where(
-            Sample.project_id == project_id, Sample.status == "labelled", Sample.label.is_not(None))) if label is not None}
+        labelled = s.execute(select(Sample.id, Sample.label).where(
+            Sample.project_id == project_id, Sample.status == "labelled", Sample.label.is_not(None)))
+        labels = {sid: label for sid, label in labelled if label is not None}
         if engine.dialect.name != "postgresql":
             rows = s.execute(select(Sample.id, Sample.is_audit).where(Sample.project_id == project_id)
                              .order_by(Sample.id)).all()

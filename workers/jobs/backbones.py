@@ -10,9 +10,9 @@ from collections.abc import Callable
 import numpy as np
 
 from app.db import session_scope
-from app.models import BackboneVersion, EmbeddingVersion, Project
+from app.repos import embeddings as embeddings_repo
 from workers.jobs.context import JobContext
-from workers.jobs.embed import embed_paths, write_version
+from workers.jobs.embedding import embed_paths, write_version
 
 ANY = object()  # switch_backbone: whatever backbone the project has now
 
@@ -46,12 +46,9 @@ def record_backbone(ctx: JobContext, ids: np.ndarray, paths: list[str], ckpt_key
         embed_s = time.perf_counter() - t0
         metrics = {**metrics, **(judge(vectors) if judge else {})}
         with session_scope(ctx.db_url) as s:
-            bv = BackboneVersion(project_id=ctx.project_id, job_id=ctx.job_id, method=method, backbone=backbone,
-                                 params=params, checkpoint_key=ckpt_key,
-                                 metrics={**metrics, "embed_seconds": round(embed_s, 2), "images": len(paths)})
-            s.add(bv)
-            s.flush()
-            bv_id = bv.id
+            bv_id = embeddings_repo.add_backbone_version(
+                s, project_id=ctx.project_id, job_id=ctx.job_id, method=method, backbone=backbone, params=params,
+                checkpoint_key=ckpt_key, metrics={**metrics, "embed_seconds": round(embed_s, 2), "images": len(paths)})
         ev_id = write_version(ctx, ids, vectors, bv_id, {"seconds": round(embed_s, 3)})
     except BaseException:
         (ctx.media / ckpt_key).unlink(missing_ok=True)
@@ -65,11 +62,9 @@ def switch_backbone(ctx: JobContext, bv_id: int, ev_id: int, reason: str, replac
     from workers.jobs.scheduling import queue_train
 
     with session_scope(ctx.db_url) as s:
-        project = s.get(Project, ctx.project_id)
-        assert project is not None and s.get(EmbeddingVersion, ev_id) is not None
-        if replacing is not ANY and project.current_backbone_version_id != replacing:
+        project = embeddings_repo.use_backbone(s, ctx.project_id, bv_id, ev_id, only_if_backbone=replacing is not ANY,
+                                               replacing=None if replacing is ANY else replacing)
+        if project is None:
             return False
-        project.current_backbone_version_id = bv_id
-        project.current_embedding_version_id = ev_id
         queue_train(s, project, reason=reason)
     return True

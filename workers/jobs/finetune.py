@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
-
 from app.db import session_scope
-from app.models import BackboneVersion
+from app.repos import embeddings as embeddings_repo
 from workers.jobs.backbones import input_for, record_backbone, switch_backbone
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.progress import Progress
@@ -38,11 +36,9 @@ def run(job_id: int, progress: Progress) -> dict:
         raise ValueError(f"fine-tuning needs at least {MIN_LABELS} labels of 2 or more classes outside the "
                          f"audit set; the project has {len(rows)}")
     started_from = ctx.current_backbone_version_id
-    base = None
-    if started_from is not None:
-        with session_scope(ctx.db_url) as s:
-            key = s.scalar(select(BackboneVersion.checkpoint_key).where(BackboneVersion.id == started_from))
-        base = Checkpoint.load(str(ctx.media / key))
+    with session_scope(ctx.db_url) as s:
+        key = embeddings_repo.checkpoint_key(s, started_from)
+    base = Checkpoint.load(str(ctx.media / key)) if key is not None else None
     epochs = int(ctx.params.get("epochs") or 20)
     seed = int(ctx.params.get("seed", 0))
     paths = working_copy_paths(ctx, samples.ids)  # never the originals (made here where missing)

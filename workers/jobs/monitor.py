@@ -6,11 +6,10 @@ sentence in the expert's words, is stored in the backbone version's metrics (the
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
 
 from app import embedding_store
 from app.db import session_scope
-from app.models import BackboneVersion
+from app.repos import embeddings as embeddings_repo
 from workers.jobs.context import JobContext, SampleTable
 
 FIGURE_NAMES = {"knn": "nearest-neighbour accuracy", "probe": "cross-validated probe accuracy"}
@@ -56,8 +55,8 @@ def _without_labels(ctx: JobContext, run_key: str, n_labels: int, continues_in_u
         return {"switch": True, "reason": f"the backbone in use, trained further on this project's images; {few}",
                 "labels": n_labels}
     with session_scope(ctx.db_url) as s:
-        params = s.scalar(select(BackboneVersion.params).where(BackboneVersion.id == ctx.current_backbone_version_id))
-    if (params or {}).get("run") == run_key:
+        params = embeddings_repo.backbone_params(s, ctx.current_backbone_version_id)
+    if params.get("run") == run_key:
         return {"switch": True, "reason": f"the same pretraining, trained longer; {few}", "labels": n_labels}
     return {"switch": False, "reason": f"kept the backbone in use (not from this pretraining); {few}",
             "labels": n_labels}

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.db import session_scope
 from app.models import BackboneVersion, RegisteredBackbone
+from app.repos import embeddings as embeddings_repo
 from workers.jobs.backbones import record_backbone, switch_backbone
 from workers.jobs.context import JobContext, load_samples
 
@@ -26,21 +27,15 @@ def _registered(ctx: JobContext) -> RegisteredBackbone | None:
     if bid is None:
         return None
     with session_scope(ctx.db_url) as s:
-        row = s.get(RegisteredBackbone, int(bid))
-        if row is None:
-            raise ValueError(f"the project's backbone {bid} is no longer registered")
-        s.expunge(row)
-        return row
+        row = embeddings_repo.detached_registered(s, int(bid))
+    if row is None:
+        raise ValueError(f"the project's backbone {bid} is no longer registered")
+    return row
 
 
 def _current(ctx: JobContext) -> BackboneVersion | None:
-    if ctx.current_backbone_version_id is None:
-        return None
     with session_scope(ctx.db_url) as s:
-        bv = s.get(BackboneVersion, ctx.current_backbone_version_id)
-        if bv is not None:
-            s.expunge(bv)
-        return bv
+        return embeddings_repo.detached_backbone_version(s, ctx.current_backbone_version_id)
 
 
 def _current_descends_from(ctx: JobContext, row: RegisteredBackbone):  # a Checkpoint or None
