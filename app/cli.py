@@ -6,27 +6,26 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
 
 from app.db import run_after_commit, session_scope
-from app.models import User
 from app.services import auth as auth_service
-from app.services import automation
+from app.services import demo as demo_service
+from app.services import imports as import_service
 from app.services import projects as project_service
-from app.services.archives import count_path, expand_path
+from app.services.archives import count_path
 from app.services.errors import ServiceError
-from app.services.imports import apply_folder_labels, import_candidates
+from app.services.imports import ImportResult
 from app.settings import get_settings
 from app.task_client import LONG_QUEUES, QUEUES, SHORT_QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_PROJECT = "digits-demo"
 cli = typer.Typer(help="Loupe: active-learning image labelling.", no_args_is_help=True, add_completion=False)
 console = Console()
 
@@ -52,53 +51,50 @@ def migrate() -> None:
 
 
 def ensure_admin(username: str = "admin") -> None:
-    settings = get_settings()
-    with session_scope(settings.database_url) as s:
-        if s.scalar(select(User.id).where(User.username == username)) is not None:
-            console.print(f"admin account '{username}' exists (reset with: loupe reset-password {username})")
-            return
-        given = os.environ.get("LOUPE_ADMIN_PASSWORD")
-        password = given or auth_service_generate()
-        auth_service.create_user(s, username, password, is_admin=True)
-    if given:
+    from app.security import generate_password
+
+    given = os.environ.get("LOUPE_ADMIN_PASSWORD")
+    password = given or generate_password()
+    with session_scope(get_settings().database_url) as s:
+        created = auth_service.create_user_unless_taken(s, username, password, is_admin=True) is not None
+    if not created:
+        console.print(f"admin account '{username}' exists (reset with: loupe reset-password {username})")
+    elif given:
         console.print(f"created admin account '{username}' with the password from LOUPE_ADMIN_PASSWORD")
     else:
         console.print(f"created admin account '{username}' with password [bold]{password}[/bold] "
                       "(shown only now; keep it)")
 
 
-def auth_service_generate() -> str:
-    from app.security import generate_password
-
-    return generate_password()
-
-
-def _demo_folder() -> Path:
-    """scikit-learn's bundled digits (1,797 8x8 greyscale images), written as real PNG files."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    folder = get_settings().var_dir / "demo" / "digits"
-    if folder.is_dir() and any(folder.rglob("*.png")):
-        return folder
-    digits = load_digits()
-    for i, (img, target) in enumerate(zip(digits.images, digits.target, strict=True)):
-        out = folder / str(target)
-        out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((img * (255.0 / 16.0)).astype(np.uint8), "L").save(out / f"{i:04d}.png")
-    return folder
-
-
 def ensure_demo() -> None:
     settings = get_settings()
     with session_scope(settings.database_url) as s:
-        if project_service.find_project(s, DEMO_PROJECT) is not None:
-            console.print(f"demo project '{DEMO_PROJECT}' exists")
-            return
-        project_service.create_project(s, DEMO_PROJECT, [str(d) for d in range(10)],
-                                       "scikit-learn's handwritten digits (8x8 px), unlabelled")
-    import_path(DEMO_PROJECT, _demo_folder())
+        created = demo_service.create_demo_project(s) is not None
+    if not created:
+        console.print(f"demo project '{demo_service.DEMO_PROJECT}' exists")
+        return
+    import_path(demo_service.DEMO_PROJECT, demo_service.demo_folder(settings.var_dir))
+
+
+def _progress_bar(total: int) -> tuple[Progress, Callable[[int, ImportResult], None]]:
+    bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                   TimeRemainingColumn(), console=console)
+    task = bar.add_task("", total=total)
+
+    def on_progress(seen: int, res: ImportResult) -> None:
+        bar.update(task, completed=seen,
+                   description=f"{res.created} new, {res.duplicates} duplicates, {len(res.rejected)} rejected")
+
+    return bar, on_progress
+
+
+def _report(result: ImportResult, labelled: int) -> None:
+    console.print(f"[green]{result.created} imported[/green], {result.duplicates} duplicates, "
+                  f"{len(result.rejected)} rejected" + (f", {labelled} labelled from folders" if labelled else ""))
+    for r in result.rejected[:50]:
+        console.print(f"  [yellow]rejected[/yellow] {r['filename']}: {r['reason']}")
+    if len(result.rejected) > 50:
+        console.print(f"  ... and {len(result.rejected) - 50} more")
 
 
 def import_path(project_ref: str, path: Path, create: bool = False, labels_from_folders: bool = False) -> None:
@@ -111,32 +107,21 @@ def import_path(project_ref: str, path: Path, create: bool = False, labels_from_
         if project is None:
             if not create:
                 _fail(f"no project '{project_ref}' (pass --create to make one from the folder's class names)")
-            classes = sorted({p.name for p in path.iterdir() if p.is_dir()}) if path.is_dir() else []
+            classes = import_service.folder_classes(path)
             if not classes:
                 _fail("--create needs a folder with one sub-folder per class")
             project = project_service.create_project(s, project_ref, classes)
             s.commit()
-        def commit_chunk() -> None:
+
+        def commit_chunk() -> None:  # a long import keeps what it has done
             s.commit()
             run_after_commit(s)
 
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                      TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("", total=total)
-
-            def on_progress(seen: int, res) -> None:
-                bar.update(task, completed=seen,
-                           description=f"{res.created} new, {res.duplicates} duplicates, {len(res.rejected)} rejected")
-
-            result = import_candidates(s, project, expand_path(path, settings), settings, on_progress, commit_chunk)
-        labelled = apply_folder_labels(s, project, result, None) if labels_from_folders else 0
-        automation.after_import(s, project, result.created, settings.broker_url)
-    console.print(f"[green]{result.created} imported[/green], {result.duplicates} duplicates, "
-                  f"{len(result.rejected)} rejected" + (f", {labelled} labelled from folders" if labelled else ""))
-    for r in result.rejected[:50]:
-        console.print(f"  [yellow]rejected[/yellow] {r['filename']}: {r['reason']}")
-    if len(result.rejected) > 50:
-        console.print(f"  ... and {len(result.rejected) - 50} more")
+        bar, on_progress = _progress_bar(total)
+        with bar:
+            result, labelled = import_service.import_path(s, project, path, settings, labels_from_folders,
+                                                          on_progress, commit_chunk)
+    _report(result, labelled)
 
 
 @cli.command("import")

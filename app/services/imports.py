@@ -7,13 +7,15 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from app.db import on_rollback
 from app.models import Project
 from app.repos import samples as samples_repo
-from app.services.archives import Candidate
+from app.services import automation
+from app.services.archives import Candidate, expand_path
 from app.services.image_check import ImageRejected, check_image
 from app.settings import Settings
 from app.storage import BlobStore
@@ -53,84 +55,112 @@ def import_candidates(
     seen_hashes: set[str] = set()
     rows: list[dict] = []
     seen = 0
-
-    def flush() -> None:
-        if not rows:
-            return
-        existing = samples_repo.existing_hashes(session, project.id, [r["content_hash"] for r in rows])
-        fresh = [r for r in rows if r["content_hash"] not in existing]
-        result.duplicates += len(rows) - len(fresh)
-        for r in fresh:
-            work_key = r.pop("_work_key")  # not a column: derived from the hash (BlobStore.working_key)
-            for key, blob in ((r["storage_key"], r.pop("_data")), (r["thumbnail_key"], r.pop("_thumb")),
-                              (work_key, r.pop("_work"))):
-                if blob is not None and store.put(key, blob):
-                    on_rollback(session, lambda k=key: store.delete(k))
-        folders = {r["content_hash"]: r.pop("_folder") for r in fresh}
-        for r in rows:
-            for extra in ("_data", "_thumb", "_work", "_work_key", "_folder"):
-                r.pop(extra, None)
-        inserted = samples_repo.insert_samples(session, fresh)
-        # A concurrent import of the same file wins the unique constraint; ours counts as a duplicate.
-        result.duplicates += len(fresh) - len(inserted)
-        result.created += len(inserted)
-        for sid, digest in inserted:
-            result.sample_ids.append(sid)
-            if folders.get(digest):
-                result.folders[sid] = folders[digest]
-        rows.clear()
-        if after_chunk is not None:
-            after_chunk()
-
     for cand in candidates:
         seen += 1
-        if cand.rejected is not None or cand.data is None:
-            result.rejected.append({"filename": cand.filename, "reason": cand.rejected or "unreadable"})
-        else:
-            digest = hashlib.sha256(cand.data).hexdigest()
-            if digest in seen_hashes:
-                result.duplicates += 1
-            else:
-                try:
-                    checked = check_image(cand.data, max_pixels=settings.max_image_pixels,
-                                          thumbnail_size=settings.thumbnail_size, work_side=settings.work_side)
-                except ImageRejected as exc:
-                    result.rejected.append({"filename": cand.filename, "reason": exc.reason})
-                else:
-                    seen_hashes.add(digest)
-                    rows.append(
-                        {
-                            "project_id": project.id,
-                            "filename": cand.filename[:512],
-                            "content_hash": digest,
-                            "storage_key": store.key_for(digest, "images", checked.extension),
-                            # A small upright JPEG is its own thumbnail (one file, no re-encoding).
-                            "thumbnail_key": store.key_for(digest, "thumbs", ".jpg")
-                            if checked.thumbnail is not None else store.key_for(digest, "images", ".jpg"),
-                            "width": checked.width,
-                            "height": checked.height,
-                            "mode": checked.mode,
-                            "byte_size": len(cand.data),
-                            "source_folder": (cand.folder or None) and cand.folder[:200],
-                            "status": "unlabelled",
-                            "rand_key": (rk := secrets.randbits(62)),
-                            "is_audit": rk % AUDIT_POOL_EVERY == 0,
-                            "_data": cand.data,
-                            "_thumb": checked.thumbnail,
-                            "_work": checked.working,
-                            "_work_key": store.working_key(digest, settings.work_side, checked.working_ext),
-                            "_folder": cand.folder,
-                        }
-                    )
+        row = _accept(cand, project.id, store, settings, result, seen_hashes)
+        if row is not None:
+            rows.append(row)
         if len(rows) >= CHUNK:
-            flush()
+            _store_chunk(session, project.id, rows, store, result, after_chunk)
         if progress is not None:
             progress(seen, result)
-    flush()
+    _store_chunk(session, project.id, rows, store, result, after_chunk)
     if progress is not None:
         progress(seen, result)
     samples_repo.analyze_after_big_import(session, result.created)
     return result
+
+
+def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settings, result: ImportResult,
+            seen_hashes: set[str]) -> dict | None:
+    """The sample row (with its files, under ``_`` keys) for an acceptable candidate not yet seen in this
+    import; None for a duplicate (counted) or a rejected file (listed with the reason)."""
+    if cand.rejected is not None or cand.data is None:
+        result.rejected.append({"filename": cand.filename, "reason": cand.rejected or "unreadable"})
+        return None
+    digest = hashlib.sha256(cand.data).hexdigest()
+    if digest in seen_hashes:
+        result.duplicates += 1
+        return None
+    try:
+        checked = check_image(cand.data, max_pixels=settings.max_image_pixels,
+                              thumbnail_size=settings.thumbnail_size, work_side=settings.work_side)
+    except ImageRejected as exc:
+        result.rejected.append({"filename": cand.filename, "reason": exc.reason})
+        return None
+    seen_hashes.add(digest)
+    return {
+        "project_id": project_id,
+        "filename": cand.filename[:512],
+        "content_hash": digest,
+        "storage_key": store.key_for(digest, "images", checked.extension),
+        # A small upright JPEG is its own thumbnail (one file, no re-encoding).
+        "thumbnail_key": store.key_for(digest, "thumbs", ".jpg")
+        if checked.thumbnail is not None else store.key_for(digest, "images", ".jpg"),
+        "width": checked.width,
+        "height": checked.height,
+        "mode": checked.mode,
+        "byte_size": len(cand.data),
+        "source_folder": (cand.folder or None) and cand.folder[:200],
+        "status": "unlabelled",
+        "rand_key": (rk := secrets.randbits(62)),
+        "is_audit": rk % AUDIT_POOL_EVERY == 0,
+        "_data": cand.data,
+        "_thumb": checked.thumbnail,
+        "_work": checked.working,
+        "_work_key": store.working_key(digest, settings.work_side, checked.working_ext),
+        "_folder": cand.folder,
+    }
+
+
+_FILES = ("_data", "_thumb", "_work", "_work_key", "_folder")  # a row's keys that are not columns
+
+
+def _store_chunk(session: Session, project_id: int, rows: list[dict], store: BlobStore, result: ImportResult,
+                 after_chunk: Callable[[], None] | None) -> None:
+    """Store the files of the rows whose content the project lacks and insert those rows; empties ``rows``."""
+    if not rows:
+        return
+    existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
+    fresh = [r for r in rows if r["content_hash"] not in existing]
+    result.duplicates += len(rows) - len(fresh)
+    for r in fresh:
+        work_key = r["_work_key"]  # derived from the hash (BlobStore.working_key)
+        for key, blob in ((r["storage_key"], r["_data"]), (r["thumbnail_key"], r["_thumb"]), (work_key, r["_work"])):
+            if blob is not None and store.put(key, blob):
+                on_rollback(session, lambda k=key: store.delete(k))
+    folders = {r["content_hash"]: r["_folder"] for r in fresh}
+    for r in rows:
+        for extra in _FILES:
+            r.pop(extra, None)
+    inserted = samples_repo.insert_samples(session, fresh)
+    # A concurrent import of the same file wins the unique constraint; ours counts as a duplicate.
+    result.duplicates += len(fresh) - len(inserted)
+    result.created += len(inserted)
+    for sid, digest in inserted:
+        result.sample_ids.append(sid)
+        if folders.get(digest):
+            result.folders[sid] = folders[digest]
+    rows.clear()
+    if after_chunk is not None:
+        after_chunk()
+
+
+def folder_classes(path: Path) -> list[str]:
+    """The class names an ImageFolder tree gives: its sub-folders (none for a file)."""
+    return sorted({p.name for p in path.iterdir() if p.is_dir()}) if path.is_dir() else []
+
+
+def import_path(session: Session, project: Project, path: Path, settings: Settings, labels_from_folders: bool = False,
+                progress: Callable[[int, ImportResult], None] | None = None,
+                after_chunk: Callable[[], None] | None = None) -> tuple[ImportResult, int]:
+    """Import a file, a zip or a folder tree from the server's disk (``loupe import``): what it holds,
+    the class sub-folders as labels if asked, then what an import sets off (embedding, pretraining).
+    Returns the result and how many samples the folders labelled."""
+    result = import_candidates(session, project, expand_path(path, settings), settings, progress, after_chunk)
+    labelled = apply_folder_labels(session, project, result, None) if labels_from_folders else 0
+    automation.after_import(session, project, result.created, settings.broker_url)
+    return result, labelled
 
 
 def apply_folder_labels(session: Session, project: Project, result: ImportResult, user=None) -> int:
