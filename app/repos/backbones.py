@@ -28,3 +28,9 @@ def project_version(session: Session, project_id: int, version_id: int) -> Backb
 def has_samples(session: Session, project_id: int) -> bool:
     return bool(session.scalar(select(func.count()).select_from(
         select(Sample.id).where(Sample.project_id == project_id).limit(1).subquery())))
+
+
+def add(session: Session, row: RegisteredBackbone) -> RegisteredBackbone:
+    session.add(row)
+    session.flush()
+    return row

@@ -119,12 +119,6 @@ def _keep(session: Session, media: Path, tmp: Path, key: str) -> None:
     on_rollback(session, lambda: target.unlink(missing_ok=True))
 
 
-def _insert(session: Session, row: RegisteredBackbone) -> RegisteredBackbone:
-    session.add(row)
-    session.flush()
-    return row
-
-
 def register_file(session: Session, media: Path, user: User | None, source: BinaryIO, filename: str, fmt: str,
                   name: str | None = None, architecture: str | None = None, input_size: int | None = None,
                   normalization: str | None = None) -> RegisteredBackbone:
@@ -153,7 +147,7 @@ def register_file(session: Session, media: Path, user: User | None, source: Bina
         _keep(session, media, tmp, key)
     finally:
         tmp.unlink(missing_ok=True)
-    return _insert(session, _row(report, name, fmt, architecture, key, filename, sha, size, user))
+    return repo.add(session, _row(report, name, fmt, architecture, key, filename, sha, size, user))
 
 
 def _row(report: dict, name: str, fmt: str, architecture: str | None, key: str, filename: str, sha: str, size: int,
@@ -191,8 +185,8 @@ def export_version(session: Session, media: Path, user: User | None, project: Pr
         _keep(session, media, tmp, key)
     finally:
         tmp.unlink(missing_ok=True)
-    return _insert(session, _row(report, name, "torchscript", None, key, f"{name}.pt", sha, len(data), user,
-                                 source_project_id=project.id, source_backbone_version_id=bv.id))
+    return repo.add(session, _row(report, name, "torchscript", None, key, f"{name}.pt", sha, len(data), user,
+                          source_project_id=project.id, source_backbone_version_id=bv.id))
 
 
 def get_backbone(session: Session, backbone_id: int) -> RegisteredBackbone:

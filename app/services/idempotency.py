@@ -6,12 +6,11 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
+from app.repos import idempotency as idempotency_repo
 from app.services.errors import Invalid
 
 
@@ -20,9 +19,7 @@ def request_hash(payload: Any) -> str:
 
 
 def replay(session: Session, user_id: int, key: str, digest: str) -> IdempotencyRecord | None:
-    rec = session.scalar(
-        select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
-    )
+    rec = idempotency_repo.get(session, user_id, key)
     if rec is not None and rec.request_hash != digest:
         raise Invalid("this Idempotency-Key was already used for a different request")
     return rec
@@ -34,13 +31,4 @@ def remember(session: Session, user_id: int, key: str, digest: str, status_code:
     One statement (``INSERT ... ON CONFLICT DO NOTHING``). On PostgreSQL a request whose key another
     transaction has just claimed waits for it to end: False if it committed, stored if it rolled back.
     So of two requests with one key, one stores its work and the other can replay its answer."""
-    ins = _REMEMBER[session.get_bind().dialect.name == "postgresql"]
-    return session.execute(ins, {"user_id": user_id, "key": key, "request_hash": digest, "status_code": status_code,
-                                 "response": response, "created_at": utcnow()}).first() is not None
-
-
-# Built once per dialect (every label call with a key runs it): sqlite's for SQLite, postgresql's else.
-_T = IdempotencyRecord.__table__
-_REMEMBER = {pg: (postgresql.insert if pg else sqlite.insert)(_T)
-             .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_T.c.id)
-             for pg in (False, True)}
+    return idempotency_repo.insert_unless_taken(session, user_id, key, digest, status_code, response, utcnow())
