@@ -1,6 +1,7 @@
 // Loupe's browser UI: hash routes, a shell (top bar, project tabs), one view at a time.
 import { ApiError, get, post, setUnauthorizedHandler } from "./api.js";
 import { clear, fill, errorText, h } from "./dom.js";
+import { loadProject, state } from "./session.js";
 import * as login from "./views/login.js";
 import * as projects from "./views/projects.js";
 import * as label from "./views/label.js";
@@ -22,11 +23,10 @@ const ROUTES = [
   [/^\/account$/, account, { tab: "account" }],
 ];
 
-export const state = { me: null, project: null };
 let cleanup = null;
 let renderSeq = 0;
 
-export function go(hash) {
+function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
 }
@@ -35,14 +35,6 @@ function parseHash() {
   const raw = location.hash.replace(/^#/, "") || "/projects";
   const [path, qs] = raw.split("?");
   return { path, query: new URLSearchParams(qs || "") };
-}
-
-export async function loadProject(pid, force = false) {
-  if (!force && state.project && state.project.id === pid && Date.now() - state.project._at < 5000) return state.project;
-  const p = await get(`/projects/${pid}`);
-  p._at = Date.now();
-  state.project = p;
-  return p;
 }
 
 async function route() {

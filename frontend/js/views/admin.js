@@ -1,7 +1,7 @@
 // Project admin: import images, settings, jobs with live progress, members.
 import { ApiError, csrfToken, del, get, patch, post, upload } from "../api.js";
 import { add, clear, fill, errorText, h, num, progressBar, setProgress, timeAgo, toast, unavailable } from "../dom.js";
-import { loadProject } from "../app.js";
+import { loadProject } from "../session.js";
 
 const SECTIONS = [["import", "Import"], ["jobs", "Jobs"], ["settings", "Settings"], ["backbones", "Backbones"], ["members", "Members"]];
 const ESTIMATORS = ["logistic", "label_spreading"];

@@ -1,13 +1,13 @@
 // The label view: one large image, the model's suggestion and why it asked, keys for everything,
-// and a local buffer of leased items whose images are already decoded, so label-and-next is instant.
-import { del, get, post, postIdempotent } from "../api.js";
+// and a local buffer of leased items whose images are already decoded (queue_buffer.js), so
+// label-and-next is instant.
+import { del, get, postIdempotent } from "../api.js";
 import { clear, errorText, fill, h, num, pct, progressBar, setProgress, toast } from "../dom.js";
 import { isTyping, keyMap, strategyName } from "../keys.js";
 import { ZoomPan } from "../zoom.js";
 import { labelsUntilRetrain } from "../metrics.js";
+import { forget, QueueBuffer } from "../queue_buffer.js";
 
-const BUFFER_LOW = 4;      // refill when fewer than this many are waiting
-const FETCH_MORE = 10;     // new items per refill
 const UNDO_DEPTH = 50;
 
 export async function render({ main, project }) {
@@ -19,10 +19,14 @@ export async function render({ main, project }) {
   }
   const { keys, map } = keyMap(project.classes);
   const st = {
-    buffer: [], current: null, fetching: null, exhausted: false, held: new Set(), skipped: new Set(), done: new Set(),
     undo: [], session: 0, labelled: project.labelled_count, total: project.sample_count,
-    metrics: null, sinceMetrics: 0, pending: 0, undoing: 0, writes: 0, modelVersion: project.current_model_version, alive: true, busyUndo: false,
+    metrics: null, sinceMetrics: 0, pending: 0, undoing: 0, writes: 0, modelVersion: project.current_model_version, busyUndo: false,
   };
+  const queue = new QueueBuffer(pid, {
+    onShow: () => show(),
+    onReady: () => markReady(),
+    onError: (err) => toast(`Could not load the queue: ${errorText(err)}`, "error"),
+  });
 
   // ---------- layout
   const img = h("img", { alt: "", id: "label-image", draggable: "false" });
@@ -93,81 +97,23 @@ export async function render({ main, project }) {
   main.append(h("div", { class: "label-layout" }, stage, side));
   import("../status.js").then((m) => side.prepend(m.statusLine(project.id)));
 
-  // ---------- queue buffer
-  async function preload(item) {
-    try {
-      const res = await fetch(item.image_url, { credentials: "same-origin" });
-      if (!res.ok) throw new Error(`image ${res.status}`);
-      const url = URL.createObjectURL(await res.blob());
-      const pre = new Image();
-      pre.src = url;
-      await pre.decode().catch(() => {});
-      item.blobUrl = url;
-    } catch { item.blobUrl = null; }
-    markReady();
-    return item;
-  }
-
-  function refill() {
-    if (st.fetching || st.exhausted || !st.alive) return st.fetching;
-    const limit = Math.min(100, st.held.size + FETCH_MORE);
-    st.fetching = get(`/projects/${pid}/queue?limit=${limit}`).then(async (res) => {
-      const fresh = [];
-      const again = [];
-      for (const it of res.items) {
-        if (st.skipped.has(it.sample_id)) { again.push(it.sample_id); continue; }
-        // Held already, or labelled a moment ago (its POST may still be on the way): not new.
-        if (st.held.has(it.sample_id) || st.done.has(it.sample_id)) continue;
-        st.held.add(it.sample_id);
-        fresh.push(it);
-      }
-      if (again.length) post(`/projects/${pid}/queue/release`, { sample_ids: again }).catch(() => {});
-      if (!fresh.length) {
-        // Nothing new for now (all labelled, or leased to others): look again in a while, not in a loop.
-        st.exhausted = true;
-        clearTimeout(st.retry);
-        st.retry = setTimeout(() => { st.exhausted = false; if (st.alive && st.buffer.length < BUFFER_LOW) { refill(); if (!st.current) show(); } }, 15000);
-      }
-      // The first item is shown as soon as it is decoded; the rest decode in the background.
-      const loads = fresh.map(preload);
-      st.buffer.push(...fresh);
-      if (!st.current && fresh.length) { await loads[0]; if (!st.current) advance(); }
-      await Promise.all(loads);
-      return true;
-    }).catch((err) => {
-      if (st.alive) toast(`Could not load the queue: ${errorText(err)}`, "error");
-      if (err.status === 403 || err.status === 404) st.exhausted = true;  // retrying will not help
-      return false;
-    }).then((ok) => {
-      st.fetching = null;
-      if (!st.current) show();
-      if (st.alive && !st.exhausted && st.buffer.length < BUFFER_LOW) setTimeout(refill, ok ? 300 : 3000);
-    });
-    return st.fetching;
-  }
-
+  // ---------- the current item
   /** How many waiting items have their image decoded (a test hook, and honest about the buffer). */
   function markReady() {
-    stage.dataset.ready = String(st.buffer.filter((it) => it.blobUrl).length);
-    position.textContent = st.current ? `${st.buffer.length} more ready` : "";
-  }
-
-  function advance() {
-    st.current = st.buffer.shift() || null;
-    show();
-    if (st.buffer.length < BUFFER_LOW) refill();
+    stage.dataset.ready = String(queue.ready);
+    position.textContent = queue.current ? `${queue.items.length} more ready` : "";
   }
 
   function show() {
-    const it = st.current;
+    const it = queue.current;
     classBtns.forEach((b) => b.classList.remove("suggested"));
     if (!it) {
       viewport.hidden = true;
       done.hidden = false;
-      fill(done, st.fetching ? h("div", null, "Loading the next samples…") : h("div", null,
+      fill(done, queue.fetching ? h("div", null, "Loading the next samples…") : h("div", null,
         h("h2", null, "Nothing left in your queue"),
-        h("p", null, st.exhausted ? "Every sample is labelled or leased to someone else." : ""),
-        h("button", { class: "btn", type: "button", onclick: () => { st.exhausted = false; st.skipped.clear(); refill(); show(); } }, "Check again")));
+        h("p", null, queue.exhausted ? "Every sample is labelled or leased to someone else." : ""),
+        h("button", { class: "btn", type: "button", onclick: () => { queue.lookAgain(); show(); } }, "Check again")));
       headInfo.textContent = "";
       stage.removeAttribute("data-sample-id");
       setSuggestion(null);
@@ -207,7 +153,7 @@ export async function render({ main, project }) {
     if (!sug) {
       sugBox.classList.add("none");
       sugLabel.textContent = audit ? "hidden" : "none yet";
-      sugText.textContent = !st.current ? "" : audit ? "An audit sample: label it on your own, so the accuracy estimate stays honest." :
+      sugText.textContent = !queue.current ? "" : audit ? "An audit sample: label it on your own, so the accuracy estimate stays honest." :
         st.modelVersion == null ? "No model yet: your labels train the first one." : "The model has no suggestion for this one.";
       setProgress(sugConf, 0);
       acceptBtn.disabled = true;
@@ -224,8 +170,8 @@ export async function render({ main, project }) {
 
   // ---------- actions
   function choose(label, startedAt = performance.now()) {
-    const it = st.current;
-    if (!it || !st.alive) return;
+    const it = queue.current;
+    if (!it || !queue.alive) return;
     st.swapStart = startedAt;
     const duration = Math.round(performance.now() - (it.shownAt || performance.now()));
     const btn = classBtns.find((b) => b.dataset.class === label);
@@ -245,25 +191,23 @@ export async function render({ main, project }) {
       })
       .finally(() => { st.pending -= 1; });
     entry.promise.catch((err) => {
-      if (!st.alive) return;
+      if (!queue.alive) return;
       toast(`Label for #${it.sample_id} was not saved: ${errorText(err)}`, "error", 6000);
       const i = st.undo.indexOf(entry);
       if (i >= 0) { st.undo.splice(i, 1); counted(-1, -1); }
-      st.done.delete(it.sample_id);
-      st.buffer.unshift(it);
+      queue.unsaved(it);
     });
     st.undo.push(entry);
-    st.done.add(it.sample_id);
-    if (st.undo.length > UNDO_DEPTH) forget(st.undo.shift());
-    st.held.delete(it.sample_id);
+    if (st.undo.length > UNDO_DEPTH) forget(st.undo.shift().item);
+    queue.labelled(it);
     counted(1);
     addHistory(entry);
-    advance();
+    queue.advance();
     maybeRefreshMetrics();
   }
 
   function accept() {
-    const it = st.current;
+    const it = queue.current;
     if (!it) return;
     if (!it.suggestion || it.is_audit) { toast(it.is_audit ? "Audit sample: pick the class yourself." : "No suggestion yet: pick a class with its key."); return; }
     choose(it.suggestion.label);
@@ -274,10 +218,7 @@ export async function render({ main, project }) {
     const entry = st.undo.pop();
     if (!entry) { toast("Nothing to undo."); return; }
     st.busyUndo = true;
-    if (st.current) st.buffer.unshift(st.current);
-    st.current = entry.item;
-    st.held.add(entry.item.sample_id);
-    st.done.delete(entry.item.sample_id);
+    queue.back(entry.item);
     show();
     st.undoing += 1;
     st.writes += 1;
@@ -294,19 +235,7 @@ export async function render({ main, project }) {
     } finally { st.busyUndo = false; st.undoing -= 1; }
   }
 
-  function skip() {
-    const it = st.current;
-    if (!it) return;
-    st.skipped.add(it.sample_id);
-    st.held.delete(it.sample_id);
-    post(`/projects/${pid}/queue/release`, { sample_ids: [it.sample_id] }).catch(() => {});
-    forget({ item: it });
-    advance();
-  }
-
-  function forget(entry) {
-    if (entry && entry.item && entry.item.blobUrl) { URL.revokeObjectURL(entry.item.blobUrl); entry.item.blobUrl = null; }
-  }
+  function skip() { queue.skip(); }
 
   /** ``d`` labelled samples more (or fewer); ``toRetrain`` new labels towards the retrain (undos: 0). */
   function counted(d, toRetrain = d) {
@@ -357,7 +286,7 @@ export async function render({ main, project }) {
         const v = m.model_number ?? m.model_version;
         toast(first ? `The first model (v${v}) is ready: suggestions are on.` :
           `Model v${v} is ready: your queue now follows it.`, "ok", 4500);
-        requeue();
+        queue.requeue();
       }
     } catch { /* the counters stay as they are */ }
   }
@@ -365,32 +294,6 @@ export async function render({ main, project }) {
     st.sinceMetrics += 1;
     if (st.sinceMetrics >= 5) { st.sinceMetrics = 0; refreshMetrics(); }
   }
-  /** A new model re-ranks the queue: hand back what we hold (not the one on screen), lease again, and
-   * swap the buffer only once the new first items are decoded, so the expert never waits. */
-  async function requeue() {
-    if (st.fetching) await st.fetching.catch(() => {});
-    const old = new Map(st.buffer.map((it) => [it.sample_id, it]));
-    const job = (async () => {
-      if (old.size) await post(`/projects/${pid}/queue/release`, { sample_ids: [...old.keys()] }).catch(() => {});
-      const keep = st.current ? 1 : 0;
-      const res = await get(`/projects/${pid}/queue?limit=${keep + FETCH_MORE}`);
-      const fresh = res.items.filter((it) => !(st.current && it.sample_id === st.current.sample_id) &&
-        !st.done.has(it.sample_id) && !st.skipped.has(it.sample_id));
-      for (const it of fresh) { const was = old.get(it.sample_id); if (was && was.blobUrl) { it.blobUrl = was.blobUrl; was.blobUrl = null; } }
-      await Promise.all(fresh.slice(0, 2).filter((it) => !it.blobUrl).map(preload));
-      if (!st.alive) return;
-      old.forEach((it) => forget({ item: it }));
-      st.buffer = fresh;
-      st.held = new Set([...(st.current ? [st.current.sample_id] : []), ...fresh.map((it) => it.sample_id)]);
-      st.exhausted = false;
-      markReady();
-      if (!st.current) advance();
-      fresh.slice(2).filter((it) => !it.blobUrl).forEach(preload);
-    })();
-    st.fetching = job.catch(() => {}).finally(() => { st.fetching = null; });
-    return st.fetching;
-  }
-
   // ---------- keyboard
   function onKey(e) {
     if (isTyping(e) || e.altKey) return;
@@ -411,32 +314,17 @@ export async function render({ main, project }) {
   }
   window.addEventListener("keydown", onKey);
   const poll = setInterval(refreshMetrics, 15000);
-  // Keep the leases of what waits in the buffer alive: asking for as many as we hold renews them
-  // (the queue serves an annotator's own leases first).
-  const leaseS = Number((project.settings || {}).lease_seconds) || 300;
-  const renew = setInterval(() => {
-    if (!st.held.size || st.fetching) return;
-    get(`/projects/${pid}/queue?limit=${Math.min(100, st.held.size)}`).then((res) => {
-      const extra = res.items.filter((it) => !st.held.has(it.sample_id)).map((it) => it.sample_id);
-      if (extra.length) post(`/projects/${pid}/queue/release`, { sample_ids: extra }).catch(() => {});
-    }).catch(() => {});
-  }, Math.max(20, leaseS / 2) * 1000);
+  queue.keepLeases(Number((project.settings || {}).lease_seconds) || 300);
 
   renderCounts();
   show();
   refreshMetrics();
-  refill();
+  queue.refill();
 
   return () => {
-    st.alive = false;
     window.removeEventListener("keydown", onKey);
     clearInterval(poll);
-    clearInterval(renew);
-    clearTimeout(st.retry);
     zoom.destroy();
-    // Hand back what is waiting in the buffer so others can have it now rather than when the lease ends.
-    const ids = [...st.held];
-    if (ids.length) post(`/projects/${pid}/queue/release`, { sample_ids: ids }).catch(() => {});
-    st.buffer.forEach((it) => forget({ item: it }));
+    queue.close();
   };
 }

@@ -1,6 +1,6 @@
 import { get, post } from "../api.js";
 import { errorText, h } from "../dom.js";
-import { state } from "../app.js";
+import { state } from "../session.js";
 
 export async function render({ main, query, go }) {
   const user = h("input", { type: "text", id: "login-username", name: "username", autocomplete: "username", required: true, autofocus: true });
