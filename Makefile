@@ -1,16 +1,18 @@
-# The two commands of the README: `make run` and `make test`. Everything else is set-up they share.
+# The two commands of the README: `make run` and `make test`. Everything else is set-up they share,
+# and `make check`, the habits CI enforces after the tests: lint, types, import contracts.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test setup init lint clean
+.PHONY: run test setup init lint types contracts check constraints clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins what CI tested (pip freeze of this venv); pyproject.toml keeps the ranges.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Loupe needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -26,7 +28,23 @@ test: init
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check app workers ml tests bench
+	$(BIN)/ruff check app workers ml imaging tests bench
+
+# mypy's level and why: pyproject.toml [tool.mypy]
+types: setup
+	$(BIN)/mypy
+
+# the dependency rule as import-linter contracts: pyproject.toml [tool.importlinter] (no cache: grimp's
+# on-disk cache has answered with imports from before an edit)
+contracts: setup
+	$(BIN)/lint-imports --no-cache
+
+check: lint types contracts
+
+# after changing a dependency: pin what is now installed (then run `make test`, and commit both files)
+constraints: setup
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf var .pytest_cache
