@@ -53,6 +53,42 @@ def as_zip(items: list[tuple[str, bytes]]) -> bytes:
     return buf.getvalue()
 
 
+def import_once(c, db: str, server_workers: int, mode: str, items: list[tuple[str, bytes]], batch: int) -> dict:
+    """Import ``items`` into a new project one way (one zip, or ``batch`` files a request), timed."""
+    classes = sorted({n.split("/")[1] for n, _ in items})
+    r = c.post("/projects", json={"name": f"{mode}-{uuid.uuid4().hex[:6]}", "classes": classes,
+                                  "settings": {"auto_pretrain": False, "auto_embed": False}})
+    r.raise_for_status()
+    pid = r.json()["id"]
+    payload = as_zip(items) if mode == "zip" else None
+    created = duplicates = rejected = requests = 0
+    t0 = time.perf_counter()
+    if mode == "zip":
+        r = c.post(f"/projects/{pid}/samples", files=[("files", ("cifar10-test.zip", payload))])
+        r.raise_for_status()
+        answers = [r.json()]
+    else:
+        answers = []
+        for s in range(0, len(items), batch):
+            chunk = items[s:s + batch]
+            r = c.post(f"/projects/{pid}/samples", files=[("files", (n, d)) for n, d in chunk])
+            r.raise_for_status()
+            answers.append(r.json())
+    wall = time.perf_counter() - t0
+    for a in answers:
+        created += a["created"]
+        duplicates += a["duplicates"]
+        rejected += len(a["rejected"])
+    requests = len(answers)
+    row = {"db": db, "server_workers": server_workers,
+           "mode": mode, "batch": batch if mode == "batches" else None, "images": len(items),
+           "created": created, "duplicates": duplicates, "rejected": rejected, "requests": requests,
+           "seconds": round(wall, 3), "images_per_s": round(len(items) / wall, 1)}
+    log(f"  {db} {mode}: {row['images_per_s']} images/s ({created} created, {duplicates} duplicates, "
+        f"{rejected} rejected) in {wall:.2f}s")
+    return row
+
+
 def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int, server_workers: int) -> list[dict]:
     import httpx
 
@@ -83,38 +119,7 @@ def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: in
     try:
         with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}) as c:
             for mode in modes:
-                classes = sorted({n.split("/")[1] for n, _ in items})
-                r = c.post("/projects", json={"name": f"{mode}-{uuid.uuid4().hex[:6]}", "classes": classes,
-                                              "settings": {"auto_pretrain": False, "auto_embed": False}})
-                r.raise_for_status()
-                pid = r.json()["id"]
-                payload = as_zip(items) if mode == "zip" else None
-                created = duplicates = rejected = requests = 0
-                t0 = time.perf_counter()
-                if mode == "zip":
-                    r = c.post(f"/projects/{pid}/samples", files=[("files", ("cifar10-test.zip", payload))])
-                    r.raise_for_status()
-                    answers = [r.json()]
-                else:
-                    answers = []
-                    for s in range(0, len(items), batch):
-                        chunk = items[s:s + batch]
-                        r = c.post(f"/projects/{pid}/samples", files=[("files", (n, d)) for n, d in chunk])
-                        r.raise_for_status()
-                        answers.append(r.json())
-                wall = time.perf_counter() - t0
-                for a in answers:
-                    created += a["created"]
-                    duplicates += a["duplicates"]
-                    rejected += len(a["rejected"])
-                requests = len(answers)
-                row = {"db": db, "server_workers": server_workers,
-                       "mode": mode, "batch": batch if mode == "batches" else None, "images": len(items),
-                       "created": created, "duplicates": duplicates, "rejected": rejected, "requests": requests,
-                       "seconds": round(wall, 3), "images_per_s": round(len(items) / wall, 1)}
-                log(f"  {db} {mode}: {row['images_per_s']} images/s ({created} created, {duplicates} duplicates, "
-                    f"{rejected} rejected) in {wall:.2f}s")
-                out.append(row)
+                out.append(import_once(c, db, server_workers, mode, items, batch))
         peak = max(peak_rss_mb(p) for p in process_tree(api.pid))  # the largest API process
         for row in out:
             row["api_peak_mb"] = round(peak, 1)

@@ -213,7 +213,7 @@ def replot(paths, out):
          f"{summary['dataset']}, {summary['embedding']} embeddings, {summary['estimator']}")
 
 
-def main(argv=None):
+def _arguments() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", default="digits", help="'digits', an .npz (images, labels) or an ImageFolder")
     ap.add_argument("--test", default=None, help="test set (.npz or ImageFolder); digits splits its own")
@@ -240,20 +240,48 @@ def main(argv=None):
     ap.add_argument("--tag", default=None, help="name used in the plot title and cache files")
     ap.add_argument("--replot", nargs="+", default=None, metavar="JSONL",
                     help="no runs: merge these --jsonl files into one table and --plot")
-    args = ap.parse_args(argv)
-    if args.replot:
-        return replot(args.replot, args.plot)
+    return ap
 
+
+def _pool_and_test(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pool images, test images, pool labels, test labels) as --pool, --test and --split say."""
     images, labels = load_images(args.pool)
     if args.test is None and args.split:
         order = np.random.default_rng(0).permutation(len(images))
-        pool_img, y = images[order[:args.split]], labels[order[:args.split]]
-        test_img, yt = images[order[args.split:]], labels[order[args.split:]]
-    elif args.test is None:
-        pool_img, test_img, y, yt = split_digits(images, labels)
-    else:
-        pool_img, y = images, labels
-        test_img, yt = load_images(args.test)
+        return (images[order[:args.split]], images[order[args.split:]], labels[order[:args.split]],
+                labels[order[args.split:]])
+    if args.test is None:
+        return split_digits(images, labels)
+    test_img, yt = load_images(args.test)
+    return images, test_img, labels, yt
+
+
+def _full_label_accuracy(args: argparse.Namespace, est, est_params: dict, tag: str, X, y, Xt, yt) -> float:
+    """The accuracy with every pool label (the ceiling the curves approach), cached per data and estimator."""
+    emb_tag = "+".join(Path(m).stem for m in args.embedding.split("+")) + f"-{args.layer}"
+    ref_cache = OUT / f"full-{tag}-{emb_tag}-{args.estimator}-{len(X)}-{len(Xt)}.json"
+    if ref_cache.exists() and json.loads(ref_cache.read_text())["params"] == est_params:
+        return json.loads(ref_cache.read_text())["accuracy"]
+    t0 = time.perf_counter()
+    ref = clone(est)
+    if "calibrate" in ref.get_params():
+        # A temperature never changes the argmax, so the reference skips the calibration folds (4x faster).
+        ref.set_params(calibrate=False)
+    _, pred = fit_predict(ref, X, y, np.ones(len(X), dtype=bool), Xt)
+    full_acc = float(np.mean(pred == yt))
+    OUT.mkdir(parents=True, exist_ok=True)
+    ref_cache.write_text(json.dumps({"params": est_params, "accuracy": full_acc}))
+    print(f"{tag}/{args.embedding}/{args.estimator}: all {len(X)} labels -> {full_acc:.4f} "
+          f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    return full_acc
+
+
+def main(argv=None):
+    args = _arguments().parse_args(argv)
+    if args.replot:
+        return replot(args.replot, args.plot)
+
+    pool_img, test_img, y, yt = _pool_and_test(args)
     tag = args.tag or Path(args.pool).stem
     # "a+b" puts two embeddings side by side: the two views co-training needs (view_split = width of a).
     views = [embed(m, pool_img, test_img, args.pretrain_budget, tag, args.layer) for m in args.embedding.split("+")]
@@ -269,23 +297,7 @@ def main(argv=None):
     budgets = [int(b) for b in args.budgets.split(",")]
     strategy_params = json.loads(args.strategy_params)
 
-    full_acc = None
-    emb_tag = "+".join(Path(m).stem for m in args.embedding.split("+")) + f"-{args.layer}"
-    ref_cache = OUT / f"full-{tag}-{emb_tag}-{args.estimator}-{len(X)}-{len(Xt)}.json"
-    if not args.no_full and ref_cache.exists() and json.loads(ref_cache.read_text())["params"] == est_params:
-        full_acc = json.loads(ref_cache.read_text())["accuracy"]
-    elif not args.no_full:
-        t0 = time.perf_counter()
-        ref = clone(est)
-        if "calibrate" in ref.get_params():
-            # A temperature never changes the argmax, so the reference skips the calibration folds (4x faster).
-            ref.set_params(calibrate=False)
-        _, pred = fit_predict(ref, X, y, np.ones(len(X), dtype=bool), Xt)
-        full_acc = float(np.mean(pred == yt))
-        OUT.mkdir(parents=True, exist_ok=True)
-        ref_cache.write_text(json.dumps({"params": est_params, "accuracy": full_acc}))
-        print(f"{tag}/{args.embedding}/{args.estimator}: all {len(X)} labels -> {full_acc:.4f} "
-              f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    full_acc = None if args.no_full else _full_label_accuracy(args, est, est_params, tag, X, y, Xt, yt)
     # Records stream to --jsonl as they are measured (summary line first), so an interrupted run keeps
     # everything it finished.
     sink = open(args.jsonl, "w") if args.jsonl else None  # noqa: SIM115

@@ -35,22 +35,15 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+from harness import ROOT, cpu_seconds, free_port, percentile, start_api, stop
 
-ROOT = Path(__file__).resolve().parent.parent
 ANNOTATOR_PASSWORD = "bench-annotator-pw"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
 class Stats:
@@ -161,86 +154,86 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
     due = time.monotonic() + random.uniform(0, period)
     async with _client(client_kind, base, token) as client:
         while time.monotonic() < deadline:
-            rec = stats.recording  # calls that start in the warm-up count errors only
-            t0 = time.perf_counter()
-            try:
-                r = await client.get(f"/projects/{pid}/queue", params={"limit": page})
-            except httpx.HTTPError as exc:
-                stats.errors[f"queue {type(exc).__name__}"] += 1
-                await asyncio.sleep(0.05)
-                continue
-            if rec:
-                stats.queue_ms.append((time.perf_counter() - t0) * 1000)
-                stats.requests += 1
-            if r.status_code != 200:
-                stats.errors[f"queue {r.status_code}"] += 1
-                stats.example(f"queue {r.status_code} {r.content[:300]!r}")
-                await asyncio.sleep(0.05)
-                continue
-            items = r.json()["items"]
-            if not items:
-                stats.errors["queue empty"] += 1
-                await asyncio.sleep(0.2)
-                continue
-            now = datetime.now().astimezone()
-            for item in items:
-                sid = item["sample_id"]
-                holder = stats.held.get(sid)
-                if holder is not None and holder[0] != name and holder[1] > now:
-                    stats.duplicate_leases += 1
-                    if len(stats.duplicate_examples) < 5:
-                        stats.duplicate_examples.append({"sample_id": sid, "held_by": holder[0], "served_to": name})
-                stats.held[sid] = (name, datetime.fromisoformat(item["lease_expires_at"]))
+            items = await _take_page(client, pid, page, stats)
+            _note_leases(items, name, stats)
             for item in items:
                 if time.monotonic() >= deadline:
                     break
                 sid = item["sample_id"]
                 label = truth.get(sid) or random.choice(classes)
+                behind = None
                 if period:
                     if (wait := due - time.monotonic()) > 0:
                         await asyncio.sleep(wait)
                     behind = max(0.0, time.monotonic() - due)
                     due += period
-                rec = stats.recording
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": label},
-                                          headers={"Idempotency-Key": uuid.uuid4().hex})
-                except httpx.HTTPError as exc:
-                    stats.errors[f"label {type(exc).__name__}"] += 1
-                    continue
-                if rec:
-                    stats.label_ms.append((time.perf_counter() - t0) * 1000)
-                    stats.label_ms_by.setdefault(name, []).append(stats.label_ms[-1])
-                    if period:  # the call's time plus how late it went out: what the annotator waited for
-                        stats.label_from_due_ms.append(stats.label_ms[-1] + behind * 1000)
-                    stats.requests += 1
-                if r.status_code != 201:
-                    stats.errors[f"label {r.status_code}"] += 1
-                    stats.example(f"label {r.status_code} {r.content[:300]!r}")
-                    continue
-                stats.labels += rec
-                if stats.held.get(sid, (None,))[0] == name:
-                    del stats.held[sid]
-                if sid in stats.labelled_by and stats.labelled_by[sid] != name:
-                    stats.double_labelled += 1
-                stats.labelled_by[sid] = name
+                await _label(client, pid, sid, label, name, stats, behind)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User+system CPU of a process and its children (the uvicorn workers), from /proc."""
-    total, todo = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            todo += [int(c) for t in Path(f"/proc/{p}/task").iterdir()
-                     for c in (t / "children").read_text().split()]
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+async def _take_page(client, pid: int, page: int, stats: Stats) -> list[dict]:
+    """``GET queue``, timed; after an error or an empty page, a short pause and no items."""
+    rec = stats.recording  # calls that start in the warm-up count errors only
+    t0 = time.perf_counter()
+    try:
+        r = await client.get(f"/projects/{pid}/queue", params={"limit": page})
+    except httpx.HTTPError as exc:
+        stats.errors[f"queue {type(exc).__name__}"] += 1
+        await asyncio.sleep(0.05)
+        return []
+    if rec:
+        stats.queue_ms.append((time.perf_counter() - t0) * 1000)
+        stats.requests += 1
+    if r.status_code != 200:
+        stats.errors[f"queue {r.status_code}"] += 1
+        stats.example(f"queue {r.status_code} {r.content[:300]!r}")
+        await asyncio.sleep(0.05)
+        return []
+    items = r.json()["items"]
+    if not items:
+        stats.errors["queue empty"] += 1
+        await asyncio.sleep(0.2)
+    return items
+
+
+def _note_leases(items: list[dict], name: str, stats: Stats) -> None:
+    """Count an item served while another annotator holds an unexpired lease on it; hold these."""
+    now = datetime.now().astimezone()
+    for item in items:
+        sid = item["sample_id"]
+        holder = stats.held.get(sid)
+        if holder is not None and holder[0] != name and holder[1] > now:
+            stats.duplicate_leases += 1
+            if len(stats.duplicate_examples) < 5:
+                stats.duplicate_examples.append({"sample_id": sid, "held_by": holder[0], "served_to": name})
+        stats.held[sid] = (name, datetime.fromisoformat(item["lease_expires_at"]))
+
+
+async def _label(client, pid: int, sid: int, label: str, name: str, stats: Stats, behind: float | None) -> None:
+    """``POST labels`` for one item, timed; ``behind``: how late a paced call went out (None unpaced)."""
+    rec = stats.recording
+    t0 = time.perf_counter()
+    try:
+        r = await client.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": label},
+                              headers={"Idempotency-Key": uuid.uuid4().hex})
+    except httpx.HTTPError as exc:
+        stats.errors[f"label {type(exc).__name__}"] += 1
+        return
+    if rec:
+        stats.label_ms.append((time.perf_counter() - t0) * 1000)
+        stats.label_ms_by.setdefault(name, []).append(stats.label_ms[-1])
+        if behind is not None:  # the call's time plus how late it went out: what the annotator waited for
+            stats.label_from_due_ms.append(stats.label_ms[-1] + behind * 1000)
+        stats.requests += 1
+    if r.status_code != 201:
+        stats.errors[f"label {r.status_code}"] += 1
+        stats.example(f"label {r.status_code} {r.content[:300]!r}")
+        return
+    stats.labels += rec
+    if stats.held.get(sid, (None,))[0] == name:
+        del stats.held[sid]
+    if sid in stats.labelled_by and stats.labelled_by[sid] != name:
+        stats.double_labelled += 1
+    stats.labelled_by[sid] = name
 
 
 def _login(base: str, username: str, password: str) -> str:
@@ -327,69 +320,25 @@ def _digits(n: int) -> list[tuple[str, bytes, str]]:
 
 @contextmanager
 def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: int,
-            pretrain: dict | None = None):
+            pretrain: dict | None = None) -> Iterator[tuple[str, str, int, dict[int, str], int]]:
+    """A server of our own (``workers`` uvicorn processes) on a fresh database with a project of ``samples``
+    digits; yields (API base, admin token, project id, the true class of each sample id, server pid)."""
     sys.path.insert(0, str(ROOT))
-    from sqlalchemy import create_engine, text
-
     tmp = Path(tempfile.mkdtemp(prefix="loupe-load-"))
-    pg_db = None
-    if kind == "sqlite":
-        db_url = f"sqlite:///{tmp / 'loupe.db'}"
-    else:
-        pg_db = f"loupe_load_{uuid.uuid4().hex[:8]}"
-        admin_engine = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{pg_db}"'))
-        db_url = pg_admin_url.rsplit("/", 1)[0] + f"/{pg_db}"
+    db_url, drop = _fresh_database(kind, pg_admin_url, tmp)
     env = dict(os.environ, LOUPE_ENVIRONMENT="test", LOUPE_VAR_DIR=str(tmp), LOUPE_DATABASE_URL=db_url,
                LOUPE_BROKER_URL=f"sqla+sqlite:///{tmp / 'broker.db'}", LOUPE_MEDIA_DIR=str(tmp / "media"),
                LOUPE_ADMIN_PASSWORD="bench-admin-password", LOUPE_DEFAULT_LEASE_SECONDS=str(lease_s))
-    server, job_workers = None, []
+    server, job_workers, h = None, [], {}
     try:
         subprocess.run([sys.executable, "-m", "app.cli", "init", "--no-demo"], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL)
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        log = (tmp / "server.log").open("wb")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        port = free_port()
+        server = start_api(env, port, workers, log_path=tmp / "server.log")
         base = f"http://127.0.0.1:{port}/api/v1"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None:
-                raise RuntimeError((tmp / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
         token = _login(base, "admin", "bench-admin-password")
         h = {"Authorization": f"Bearer {token}"}
-        r = httpx.post(f"{base}/projects", headers=h, timeout=60, json={
-            "name": "load", "classes": [str(i) for i in range(10)],
-            # No worker here: the bench measures the API, so no job is due during the run.
-            "settings": {"auto_pretrain": False, "auto_embed": False, "retrain_every": 100_000}})
-        r.raise_for_status()
-        pid = r.json()["id"]
-        items = _digits(samples)
-        truth_by_name = {n: c for n, _, c in items}
-        for i in range(0, len(items), 500):
-            r = httpx.post(f"{base}/projects/{pid}/samples", headers=h, timeout=300,
-                           files=[("files", (n, d)) for n, d, _ in items[i:i + 500]])
-            r.raise_for_status()
-        truth, cursor = {}, None
-        while True:
-            r = httpx.get(f"{base}/projects/{pid}/samples", headers=h, timeout=60,
-                          params={"limit": 1000} | ({"cursor": cursor} if cursor else {}))
-            page = r.json()
-            truth.update({s["id"]: truth_by_name[s["filename"]] for s in page["items"]})
-            if not (cursor := page["next_cursor"]):
-                break
+        pid, truth = _digits_project(base, h, samples)
         if pretrain is not None:
             job_workers = start_pretraining(base, h, env, tmp, pretrain)
         yield base, token, pid, truth, server.pid
@@ -399,24 +348,57 @@ def spawned(kind: str, samples: int, workers: int, pg_admin_url: str, lease_s: i
             pretrain.update(state=job["state"], progress_at_end=round(job["progress"], 3), message=job["message"])
             httpx.post(f"{base}/jobs/{pretrain['job']}/cancel", headers=h)
         for proc in job_workers:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, 30)
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if pg_db is not None:
-            from app.db import get_engine
-
-            get_engine.cache_clear()
-            with admin_engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+            stop(server)
+        drop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fresh_database(kind: str, pg_admin_url: str, tmp: Path) -> tuple[str, Callable[[], None]]:
+    """A new SQLite file in ``tmp`` or a new PostgreSQL database: its URL, and what drops it."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'loupe.db'}", lambda: None
+    from sqlalchemy import create_engine, text
+
+    pg_db = f"loupe_load_{uuid.uuid4().hex[:8]}"
+    admin_engine = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{pg_db}"'))
+
+    def drop() -> None:
+        from app.db import get_engine
+
+        get_engine.cache_clear()
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+
+    return pg_admin_url.rsplit("/", 1)[0] + f"/{pg_db}", drop
+
+
+def _digits_project(base: str, h: dict[str, str], samples: int) -> tuple[int, dict[int, str]]:
+    """A project of ``samples`` digits, with no job due during the run; its id and each sample's class."""
+    r = httpx.post(f"{base}/projects", headers=h, timeout=60, json={
+        "name": "load", "classes": [str(i) for i in range(10)],
+        # No worker here: the bench measures the API, so no job is due during the run.
+        "settings": {"auto_pretrain": False, "auto_embed": False, "retrain_every": 100_000}})
+    r.raise_for_status()
+    pid = r.json()["id"]
+    items = _digits(samples)
+    truth_by_name = {n: c for n, _, c in items}
+    for i in range(0, len(items), 500):
+        r = httpx.post(f"{base}/projects/{pid}/samples", headers=h, timeout=300,
+                       files=[("files", (n, d)) for n, d, _ in items[i:i + 500]])
+        r.raise_for_status()
+    truth, cursor = {}, None
+    while True:
+        r = httpx.get(f"{base}/projects/{pid}/samples", headers=h, timeout=60,
+                      params={"limit": 1000} | ({"cursor": cursor} if cursor else {}))
+        page = r.json()
+        truth.update({s["id"]: truth_by_name[s["filename"]] for s in page["items"]})
+        if not (cursor := page["next_cursor"]):
+            break
+    return pid, truth
 
 
 def start_pretraining(base: str, h: dict, env: dict, tmp: Path, pretrain: dict) -> list[subprocess.Popen]:
@@ -448,7 +430,7 @@ def start_pretraining(base: str, h: dict, env: dict, tmp: Path, pretrain: dict) 
     return procs
 
 
-def main() -> None:
+def _arguments() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8000")
     ap.add_argument("--username", default="admin")
@@ -476,47 +458,60 @@ def main() -> None:
                     help="with --spawn: start the embedded workers as `loupe serve` does and run a pretraining of "
                          "this many budget seconds (of a second project, 2,000 images) beside the load")
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    return ap
 
+
+@contextmanager
+def _external(url: str, username: str, password: str, pid: int) -> Iterator[tuple[str, str, int, dict, None]]:
+    base = url.rstrip("/") + "/api/v1"
+    yield base, _login(base, username, password), pid, {}, None
+
+
+def _measure(args: argparse.Namespace, base: str, admin_token: str, pid: int, truth: dict[int, str],
+             server_pid: int | None) -> dict:
+    """The load against a server: the annotators' figures, with the server's and our own CPU over the
+    recorded part (after the warm-up) and the load average around it."""
+    project = httpx.get(f"{base}/projects/{pid}", headers={"Authorization": f"Bearer {admin_token}"}).json()
+    tokens = prepare_annotators(base, admin_token, pid, args.annotators)
+    spy = None
+    if args.profile and server_pid:
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "-p",
+                                str(server_pid), "-f", "raw", "-o", args.profile, "-d", str(int(args.duration)),
+                                "-r", "100", "--gil", "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mark: dict = {}  # CPU at the end of the warm-up: the figures are for the recorded part
+
+    def at_record() -> None:
+        mark.update(cpu=cpu_seconds(server_pid) if server_pid else None, own=os.times(), load=os.getloadavg()[0])
+
+    result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page,
+                                  args.client, args.rate, args.warmup, at_record))
+    own1, own0 = os.times(), mark["own"]
+    result.update(
+        server_cpu_s=round(cpu_seconds(server_pid) - mark["cpu"], 1) if server_pid else None,
+        client_cpu_s=round(own1.user + own1.system - own0.user - own0.system, 1),
+        loadavg_before=round(mark["load"], 2), loadavg_after=round(os.getloadavg()[0], 2))
+    result.update(database=args.spawn or "external", samples=project.get("sample_count"),
+                  server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
+    if spy is not None:
+        spy.wait(timeout=60)
+    return result
+
+
+def main() -> None:
+    ap = _arguments()
+    args = ap.parse_args()
     if args.pretrain and not args.spawn:
         ap.error("--pretrain needs --spawn (against your own server, start a pretraining in it and run the load)")
     pretrain = {"budget_s": args.pretrain} if args.pretrain else None
     if args.spawn:
         ctx = spawned(args.spawn, args.samples, args.server_workers, args.pg_admin_url, args.lease_seconds, pretrain)
     elif args.url and args.project and args.password:
-        @contextmanager
-        def external():
-            base = args.url.rstrip("/") + "/api/v1"
-            yield base, _login(base, args.username, args.password), args.project, {}, None
-        ctx = external()
+        ctx = _external(args.url, args.username, args.password, args.project)
     else:
         ap.error("give --spawn sqlite|postgres, or --url with --project and --password")
-
     with ctx as (base, admin_token, pid, truth, server_pid):
-        project = httpx.get(f"{base}/projects/{pid}", headers={"Authorization": f"Bearer {admin_token}"}).json()
-        tokens = prepare_annotators(base, admin_token, pid, args.annotators)
-        spy = None
-        if args.profile and server_pid:
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "-p",
-                                    str(server_pid), "-f", "raw", "-o", args.profile, "-d", str(int(args.duration)),
-                                    "-r", "100", "--gil", "--nonblocking"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        mark: dict = {}  # CPU at the end of the warm-up: the figures are for the recorded part
-
-        def at_record() -> None:
-            mark.update(cpu=_cpu_seconds(server_pid) if server_pid else None, own=os.times(), load=os.getloadavg()[0])
-
-        result = asyncio.run(run_load(base, pid, project["classes"], truth, tokens, args.duration, args.page,
-                                      args.client, args.rate, args.warmup, at_record))
-        own1, own0 = os.times(), mark["own"]
-        result.update(
-            server_cpu_s=round(_cpu_seconds(server_pid) - mark["cpu"], 1) if server_pid else None,
-            client_cpu_s=round(own1.user + own1.system - own0.user - own0.system, 1),
-            loadavg_before=round(mark["load"], 2), loadavg_after=round(os.getloadavg()[0], 2))
-        result.update(database=args.spawn or "external", samples=project.get("sample_count"),
-                      server_workers=args.server_workers if args.spawn else None, cpus=os.cpu_count())
-        if spy is not None:
-            spy.wait(timeout=60)
+        result = _measure(args, base, admin_token, pid, truth, server_pid)
     if pretrain is not None:
         result["pretrain"] = pretrain
     if args.json:

@@ -40,8 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from harness import ROOT, free_port, peak_rss_mb, percentile, process_tree, rounded, start_api, stop
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PG_BASE = os.environ.get("LOUPE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -53,13 +53,6 @@ PASSWORD = "bench-password-1"
 
 def log(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, int(round(q / 100 * (len(v) - 1)))))]
 
 
 # ---------------------------------------------------------------- database
@@ -235,54 +228,6 @@ def refresh(env: dict, pid: int) -> dict:
 # ---------------------------------------------------------------- the API under load
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_api(env: dict, port: int, workers: int) -> subprocess.Popen:
-    import httpx
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"API did not start: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-        time.sleep(0.2)
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its descendants (uvicorn's supervisor and its worker processes)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            todo += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
 async def annotate(base: str, pid: int, tokens: list[str], pages: int, warmup: int, think_s: float,
                    truth: np.ndarray, first_id: int) -> dict:
     """Each annotator takes a page of 10, then labels every item with its true class (the synthetic
@@ -354,12 +299,10 @@ def run_size(n: int, args) -> dict:
     from app.settings import get_settings
 
     get_settings.cache_clear()
-    api = None
     try:
         log(f"size {n}: setting up in {name}")
         pool = setup_pool(url, tmp / "media", n, args.annotators, args.labels, args.seed)
-        pid = pool["project_id"]
-        runs = [refresh(env, pid) for _ in range(args.refreshes)]
+        runs = [refresh(env, pool["project_id"]) for _ in range(args.refreshes)]
         for r in runs:
             log(f"  refresh {r['refresh_s']:.2f}s {r['metrics']} peak {r['peak_mb']:.0f} MB")
         get_engine(url).dispose()
@@ -369,9 +312,32 @@ def run_size(n: int, args) -> dict:
         with vac.connect() as c:  # what autovacuum would do soon after a big COPY
             c.exec_driver_sql("VACUUM ANALYZE")
         vac.dispose()
+        return {
+            "size": n,
+            "import_s": round(pool["import_s"], 3),
+            "import_rows_per_s": round(n / pool["import_s"]),
+            "refresh_s": round(max(r["refresh_s"] for r in runs), 3),
+            "refresh_runs_s": [round(r["refresh_s"], 3) for r in runs],
+            "refresh_parts_s": runs[-1]["metrics"],
+            "worker_peak_mb": round(max(r["peak_mb"] for r in runs), 1),
+            **serve_and_measure(env, tmp, pool, args),
+        }
+    finally:
+        get_engine(url).dispose()
+        get_engine.cache_clear()
+        if not args.keep:
+            drop_db(name)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log(f"  kept database {name} and {tmp}")
 
-        port = free_port()
-        api = start_api(env, port, args.server_workers)
+
+def serve_and_measure(env: dict, tmp: Path, pool: dict, args) -> dict:
+    """The API on the pool: annotators labelling, then the metrics and project list, and its memory."""
+    pid = pool["project_id"]
+    port = free_port()
+    api = start_api(env, port, args.server_workers, log_path=tmp / "server.log")
+    try:
         base = f"http://127.0.0.1:{port}"
         load = asyncio.run(annotate(base, pid, pool["tokens"][1:], args.pages, warmup=1, think_s=args.think,
                                     truth=pool["y"], first_id=pool["first_id"]))
@@ -381,45 +347,27 @@ def run_size(n: int, args) -> dict:
         projects_ms = timed_get(base, "/api/v1/projects", pool["tokens"][0], args.repeat)
         # Per process: with --server-workers > 1 the supervisor is small and each worker holds an app.
         api_peaks = [peak_rss_mb(p) for p in process_tree(api.pid)]
-        api_peak = max(api_peaks)
-        out = {
-            "size": n,
-            "import_s": round(pool["import_s"], 3),
-            "import_rows_per_s": round(n / pool["import_s"]),
-            "refresh_s": round(max(r["refresh_s"] for r in runs), 3),
-            "refresh_runs_s": [round(r["refresh_s"], 3) for r in runs],
-            "refresh_parts_s": runs[-1]["metrics"],
-            "worker_peak_mb": round(max(r["peak_mb"] for r in runs), 1),
-            "annotators": args.annotators,
-            "think_s": args.think,
-            "queue_requests": len(load["queue_ms"]),
-            "queue_p50_ms": round(pct(load["queue_ms"], 50), 2),
-            "queue_p99_ms": round(pct(load["queue_ms"], 99), 2),
-            "label_requests": len(load["label_ms"]),
-            "label_p50_ms": round(pct(load["label_ms"], 50), 2),
-            "label_p99_ms": round(pct(load["label_ms"], 99), 2),
-            "labels_per_s": round(len(load["label_ms"]) / load["wall_s"], 1),
-            "errors": len(load["errors"]),
-            "metrics_ms": round(statistics.median(metrics_ms), 2),
-            "metrics_p99_ms": round(pct(metrics_ms, 99), 2),
-            "projects_ms": round(statistics.median(projects_ms), 2),
-            "api_peak_mb": round(api_peak, 1),
-            "api_processes": len(api_peaks),
-            "api_total_peak_mb": round(sum(api_peaks), 1),
-            "server_workers": args.server_workers,
-        }
-        return out
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=20)
-        get_engine(url).dispose()
-        get_engine.cache_clear()
-        if not args.keep:
-            drop_db(name)
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            log(f"  kept database {name} and {tmp}")
+        stop(api)
+    return {
+        "annotators": args.annotators,
+        "think_s": args.think,
+        "queue_requests": len(load["queue_ms"]),
+        "queue_p50_ms": rounded(percentile(load["queue_ms"], 50)),
+        "queue_p99_ms": rounded(percentile(load["queue_ms"], 99)),
+        "label_requests": len(load["label_ms"]),
+        "label_p50_ms": rounded(percentile(load["label_ms"], 50)),
+        "label_p99_ms": rounded(percentile(load["label_ms"], 99)),
+        "labels_per_s": round(len(load["label_ms"]) / load["wall_s"], 1),
+        "errors": len(load["errors"]),
+        "metrics_ms": round(statistics.median(metrics_ms), 2),
+        "metrics_p99_ms": rounded(percentile(metrics_ms, 99)),
+        "projects_ms": round(statistics.median(projects_ms), 2),
+        "api_peak_mb": round(max(api_peaks), 1),
+        "api_processes": len(api_peaks),
+        "api_total_peak_mb": round(sum(api_peaks), 1),
+        "server_workers": args.server_workers,
+    }
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from harness import free_port
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def wait_job(api: httpx.Client, job_id: int, quiet: bool) -> dict:
         time.sleep(2)
 
 
-def main() -> None:
+def _arguments() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", required=True, help=".npz with images/labels, or an ImageFolder")
     ap.add_argument("--n", type=int, default=3000)
@@ -97,15 +98,93 @@ def main() -> None:
     ap.add_argument("--url", help="use a running server instead of spawning one")
     ap.add_argument("--password", default="bench-admin-pw")
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    return ap
 
+
+def _import(api: httpx.Client, images: np.ndarray, truth: np.ndarray, settings: dict) -> tuple[int, dict[int, str]]:
+    """A project of ``images`` (one zip); its id and each sample's true class."""
+    pid = api.post("/projects", json={"name": f"loop-{int(time.time())}", "classes": [str(c) for c in
+                                      sorted(set(truth.tolist()))],
+                                      "settings": settings}).json()["id"]
+    r = api.post(f"/projects/{pid}/samples", files=[("files", ("images.zip", as_zip(images)))])
+    assert r.status_code == 201, r.text
+    samples, cursor = [], None
+    while True:
+        params = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = api.get(f"/projects/{pid}/samples", params=params).json()
+        samples += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return pid, {s["id"]: str(truth[int(s["filename"].split("_")[1].split(".")[0])]) for s in samples}
+
+
+def _first_queues(api: httpx.Client, pid: int, since: float, verbose: bool) -> tuple[float, float, float]:
+    """Seconds from ``since`` to the first model-driven queue, the first pretraining chunk's end and the first
+    queue on its backbone; returns once the train after it is done, so the first questions are its picks."""
+    jobs = {j["kind"]: j for j in reversed(api.get(f"/projects/{pid}/jobs").json())}
+    # The first model-driven queue comes from the pixel embedding, before any backbone exists.
+    while api.get(f"/projects/{pid}/metrics").json()["model_version"] is None:
+        time.sleep(0.5)
+    first_model_s = time.perf_counter() - since
+    pretrain = wait_job(api, jobs["pretrain"]["id"], verbose)  # the first chunk
+    assert pretrain["state"] == "succeeded", pretrain
+    pretrain_s = time.perf_counter() - since
+
+    def on_backbone() -> bool:  # the current model was fitted on the pretrained backbone's embedding
+        v = api.get(f"/projects/{pid}/versions").json()
+        model = next((m for m in v["models"] if m["current"]), None)
+        return model is not None and model["embedding_version_id"] == pretrain["result"]["embedding_version"]
+
+    while not on_backbone():
+        time.sleep(1)
+    backbone_queue_s = time.perf_counter() - since
+    while training(api, pid):
+        time.sleep(1)
+    return first_model_s, pretrain_s, backbone_queue_s
+
+
+def _label_as_oracle(api: httpx.Client, pid: int, true_of: dict[int, str], labels: int, page_size: int) -> list[float]:
+    """Label ``labels`` queue items with their true class, a page at a time; the waits for each retrain."""
+    given, waits = 0, []
+    while given < labels:
+        before = api.get(f"/projects/{pid}").json()["current_model_version"]
+        limit = min(page_size, labels - given)
+        page = api.get(f"/projects/{pid}/queue", params={"limit": limit}).json()["items"]
+        if not page:
+            break
+        body = [{"sample_id": i["sample_id"], "label": true_of[i["sample_id"]]} for i in page]
+        assert api.post(f"/projects/{pid}/labels", json=body).status_code == 201
+        given += len(body)
+        if api.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 0 or training(api, pid):
+            w0 = time.perf_counter()
+            while api.get(f"/projects/{pid}").json()["current_model_version"] == before:
+                time.sleep(0.5)
+            waits.append(time.perf_counter() - w0)
+    return waits
+
+
+def _accuracy_on_the_rest(api: httpx.Client, pid: int, true_of: dict[int, str]) -> tuple[float, int, int]:
+    """The model after the last label on the samples nobody labelled: (accuracy, their number, labelled)."""
+    job = api.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()
+    wait_job(api, job["id"], True)
+    while training(api, pid):
+        time.sleep(0.5)
+    done = api.get(f"/projects/{pid}/samples", params={"status": "labelled", "limit": 1000}).json()["items"]
+    labelled = {s["id"] for s in done}
+    preds, cursor = [], 0
+    while cursor is not None:
+        page = api.get(f"/projects/{pid}/predictions", params={"limit": 10000, "cursor": cursor}).json()
+        preds += page["items"]
+        cursor = int(page["next_cursor"]) if page["next_cursor"] else None
+    rest = [p for p in preds if p["sample_id"] not in labelled]
+    return float(np.mean([p["label"] == true_of[p["sample_id"]] for p in rest])), len(rest), len(labelled)
+
+
+def main() -> None:
+    args = _arguments().parse_args()
     images, truth = load_images(args.images, args.n, args.seed)
-    if not args.port:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            args.port = sock.getsockname()[1]
+    args.port = args.port or free_port()
     tmp = Path(tempfile.mkdtemp(prefix="loupe-loop-"))
     proc = None if args.url else spawn(tmp, args.port)
     base = (args.url or f"http://127.0.0.1:{args.port}") + "/api/v1"
@@ -122,73 +201,14 @@ def main() -> None:
         settings = {k: v for k, v in (("pretrain_budget_s", args.pretrain_budget),
                                       ("pretrain_total_budget_s", args.pretrain_total)) if v is not None}
         t0 = time.perf_counter()
-        pid = api.post("/projects", json={"name": f"loop-{int(time.time())}", "classes": [str(c) for c in
-                                          sorted(set(truth.tolist()))],
-                                          "settings": settings}).json()["id"]
-        r = api.post(f"/projects/{pid}/samples", files=[("files", ("images.zip", as_zip(images)))])
-        assert r.status_code == 201, r.text
+        pid, true_of = _import(api, images, truth, settings)
         import_s = time.perf_counter() - t0
-        samples, cursor = [], None
-        while True:
-            params = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
-            page = api.get(f"/projects/{pid}/samples", params=params).json()
-            samples += page["items"]
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-        true_of = {s["id"]: str(truth[int(s["filename"].split("_")[1].split(".")[0])]) for s in samples}
-        jobs = {j["kind"]: j for j in reversed(api.get(f"/projects/{pid}/jobs").json())}
-        # The first model-driven queue comes from the pixel embedding, before any backbone exists.
-        while api.get(f"/projects/{pid}/metrics").json()["model_version"] is None:
-            time.sleep(0.5)
-        first_model_s = time.perf_counter() - t0 - import_s
-        pretrain = wait_job(api, jobs["pretrain"]["id"], args.json)  # the first chunk
-        assert pretrain["state"] == "succeeded", pretrain
-        pretrain_s = time.perf_counter() - t0 - import_s
-
-        def on_backbone() -> bool:  # the current model was fitted on the pretrained backbone's embedding
-            v = api.get(f"/projects/{pid}/versions").json()
-            model = next((m for m in v["models"] if m["current"]), None)
-            return model is not None and model["embedding_version_id"] == pretrain["result"]["embedding_version"]
-
-        while not on_backbone():
-            time.sleep(1)
-        backbone_queue_s = time.perf_counter() - t0 - import_s
-        # Wait for the train that follows the pretrain, so the first questions are the cold-start picks.
-        while training(api, pid):
-            time.sleep(1)
-        given, waits = 0, []
-        while given < args.labels:
-            before = api.get(f"/projects/{pid}").json()["current_model_version"]
-            limit = min(args.page, args.labels - given)
-            page = api.get(f"/projects/{pid}/queue", params={"limit": limit}).json()["items"]
-            if not page:
-                break
-            body = [{"sample_id": i["sample_id"], "label": true_of[i["sample_id"]]} for i in page]
-            assert api.post(f"/projects/{pid}/labels", json=body).status_code == 201
-            given += len(body)
-            if api.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 0 or training(api, pid):
-                w0 = time.perf_counter()
-                while api.get(f"/projects/{pid}").json()["current_model_version"] == before:
-                    time.sleep(0.5)
-                waits.append(time.perf_counter() - w0)
-        # The model after the last label.
-        job = api.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()
-        wait_job(api, job["id"], True)
-        while training(api, pid):
-            time.sleep(0.5)
-        done = api.get(f"/projects/{pid}/samples", params={"status": "labelled", "limit": 1000}).json()["items"]
-        labelled = {s["id"] for s in done}
-        preds, cursor = [], 0
-        while cursor is not None:
-            page = api.get(f"/projects/{pid}/predictions", params={"limit": 10000, "cursor": cursor}).json()
-            preds += page["items"]
-            cursor = int(page["next_cursor"]) if page["next_cursor"] else None
-        rest = [p for p in preds if p["sample_id"] not in labelled]
-        accuracy = float(np.mean([p["label"] == true_of[p["sample_id"]] for p in rest]))
+        first_model_s, pretrain_s, backbone_queue_s = _first_queues(api, pid, t0 + import_s, args.json)
+        waits = _label_as_oracle(api, pid, true_of, args.labels, args.page)
+        accuracy, rest, labelled = _accuracy_on_the_rest(api, pid, true_of)
         metrics = api.get(f"/projects/{pid}/metrics").json()
-        out = {"images": len(images), "labels": len(labelled), "accuracy_unlabelled_rest": round(accuracy, 4),
-               "unlabelled_rest": len(rest), "audit_estimate": metrics["accuracy_estimate"],
+        out = {"images": len(images), "labels": labelled, "accuracy_unlabelled_rest": round(accuracy, 4),
+               "unlabelled_rest": rest, "audit_estimate": metrics["accuracy_estimate"],
                "audit_labels": metrics["audit_label_count"], "import_s": round(import_s, 1),
                "pretrain_s": round(pretrain_s, 1), "first_model_queue_s": round(first_model_s, 1),
                "first_backbone_queue_s": round(backbone_queue_s, 1),

@@ -51,6 +51,31 @@ def make_photos(folder: Path, n: int) -> Path:
     return folder
 
 
+def timings(ctx, originals: list[str], ids: np.ndarray, size: int) -> tuple[float, float, float, float, np.ndarray]:
+    """Seconds to decode the originals, build the working set (all but one sample), extend it by one and
+    read all of it again; and the set as first built."""
+    from ml.images import load_arrays
+    from workers.jobs.working_set import load_working_set
+
+    t0 = time.perf_counter()
+    load_arrays(originals, size, 3)
+    decode_s = time.perf_counter() - t0
+    log(f"decode originals: {decode_s:.1f} s")
+    t0 = time.perf_counter()
+    first = load_working_set(ctx, size, 3, ids[:-1])
+    build_s = time.perf_counter() - t0
+    log(f"build working set: {build_s:.1f} s")
+    t0 = time.perf_counter()
+    again = load_working_set(ctx, size, 3, ids)  # one new sample: extended (rows copied)
+    np.asarray(again[:: max(1, len(ids) // 100)]).sum()  # touch it
+    extend_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    reread = load_working_set(ctx, size, 3, ids)
+    np.asarray(reread).sum()  # every row read from the map
+    read_s = time.perf_counter() - t0
+    return decode_s, build_s, extend_s, read_s, first
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, help="an ImageFolder tree")
@@ -71,9 +96,8 @@ def main() -> None:
     from app.services.archives import expand_path
     from app.services.imports import import_candidates
     from app.settings import get_settings
-    from ml.images import load_arrays
     from workers.jobs.context import JobContext, load_samples
-    from workers.jobs.working_set import load_working_set, working_side
+    from workers.jobs.working_set import working_side
 
     settings = get_settings()
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -96,22 +120,7 @@ def main() -> None:
         originals = [str(ctx.media / k) for k in samples.storage_keys]
         ids = samples.ids
 
-        t0 = time.perf_counter()
-        load_arrays(originals, args.size, 3)
-        decode_s = time.perf_counter() - t0
-        log(f"decode originals: {decode_s:.1f} s")
-        t0 = time.perf_counter()
-        first = load_working_set(ctx, args.size, 3, ids[:-1])
-        build_s = time.perf_counter() - t0
-        log(f"build working set: {build_s:.1f} s")
-        t0 = time.perf_counter()
-        again = load_working_set(ctx, args.size, 3, ids)  # one new sample: extended (rows copied)
-        np.asarray(again[:: max(1, len(ids) // 100)]).sum()  # touch it
-        extend_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        reread = load_working_set(ctx, args.size, 3, ids)
-        np.asarray(reread).sum()  # every row read from the map
-        read_s = time.perf_counter() - t0
+        decode_s, build_s, extend_s, read_s, first = timings(ctx, originals, ids, args.size)
         side = working_side(args.size)
         work_mb = sum(p.stat().st_size for p in (ctx.media / "work").rglob("*") if p.is_file()) / 1e6 \
             if (ctx.media / "work").exists() else 0.0
