@@ -181,6 +181,40 @@ def run_peers(args, config, train_arr, train_img, train_y, test_img, test_y, lay
               **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
 
 
+def run_method(args, name, config, train_img, train_y, test_img, test_y, layers, kwargs, emit, progress) -> None:
+    """One method's run; with ``--snapshots`` it trains as background pretraining does (one run of the whole
+    budget, paused and resumed from its checkpoint at each snapshot) and probes each snapshot."""
+    ends = sorted({float(x) for x in args.snapshots.split(",") if x} | {args.budget}) if args.snapshots else [None]
+    run_path = os.path.join(args.save_dir or "bench/out/ckpt", f"{name}-{args.tag or 'run'}-{args.seed}-run.pt")
+    if args.snapshots:
+        os.makedirs(os.path.dirname(run_path), exist_ok=True)
+        if os.path.exists(run_path):
+            os.remove(run_path)
+    t0, done = time.perf_counter(), 0.0
+    for end in ends:
+        chunk = None if end is None else end - done
+        ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
+                      image_size=args.image_size,
+                      epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
+                      batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock,
+                      precision=args.precision, checkpoint_path=run_path if args.snapshots else None,
+                      resume=bool(args.snapshots), stop_after_seconds=chunk if end and end < args.budget else None)
+        done = end or args.budget
+        seconds = time.perf_counter() - t0
+        suffix = f"-at{int(done)}" if args.snapshots else ""
+        if args.save_dir:
+            os.makedirs(args.save_dir, exist_ok=True)
+            ck.without_training_state().save(
+                os.path.join(args.save_dir, f"{name}-{args.tag or 'run'}-{args.seed}{suffix}.pt"))
+        emit({"method": name, "seconds": ck.state["elapsed_s"], "wall_seconds": seconds, "snapshot_s": done,
+              "cpu_seconds": ck.state.get("cpu_s"), "load_avg": os.getloadavg()[0],
+              "images_per_s": ck.state["images_per_s"], "steps": ck.state["step"],
+              "epochs": ck.state["images_seen"] / len(train_img), "lr": ck.config["train"]["lr"],
+              "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
+              "bf16": use_bf16(args.precision, torch.device("cpu")),
+              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", help=".npz (images, labels) or ImageFolder directory")
@@ -215,6 +249,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
     ap.add_argument("--out", help="append the JSON records to this .jsonl file")
     ap.add_argument("--save-dir", help="also save each pretrained checkpoint here (to probe it again later)")
+    ap.add_argument("--snapshots", default="", help="comma list of budget seconds: train our methods as "
+                    "background pretraining does, one --budget run paused at each, and probe every snapshot")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.peer_workers:
         ap.error("--clock cpu counts this process only; the peer's loader workers would be free time")
@@ -289,23 +325,7 @@ def main(argv=None) -> int:
                 state["last"] = time.perf_counter()
                 log(f"  {frac:5.1%} {msg}")
 
-        t0 = time.perf_counter()
-        ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
-                      image_size=args.image_size,
-                      epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
-                      batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock,
-                      precision=args.precision)
-        seconds = time.perf_counter() - t0
-        if args.save_dir:
-            os.makedirs(args.save_dir, exist_ok=True)
-            ck.without_training_state().save(os.path.join(args.save_dir, f"{name}-{args.tag or 'run'}-{args.seed}.pt"))
-        emit({"method": name, "seconds": ck.state["elapsed_s"], "wall_seconds": seconds,
-              "cpu_seconds": ck.state.get("cpu_s"), "load_avg": os.getloadavg()[0],
-              "images_per_s": ck.state["images_per_s"], "steps": ck.state["step"],
-              "epochs": ck.state["images_seen"] / len(train_img), "lr": ck.config["train"]["lr"],
-              "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
-              "bf16": use_bf16(args.precision, torch.device("cpu")),
-              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+        run_method(args, name, config, train_img, train_y, test_img, test_y, layers, kwargs, emit, progress)
 
     return 0
 
