@@ -72,7 +72,8 @@ def _revision(engine: Engine) -> str | None:
 def _ordered_tables(meta: MetaData) -> tuple[list[Table], dict[str, list[str]]]:
     """Tables parents first, and the columns of foreign keys in a cycle (projects <-> model_versions):
     those are loaded NULL and set once every table is in."""
-    tables, cyclic = [], {}
+    tables: list[Table] = []
+    cyclic: dict[str, list[str]] = {}
 
     def only_nullable_may_wait(fkc) -> bool | None:
         # A NOT NULL foreign key must be loaded after its parent; a nullable one may break a cycle.
@@ -160,8 +161,8 @@ def _media_files(media_dir: Path) -> list[Path]:
 def _write_archive(out: Path, tmp: Path, media_dir: Path, media_files: list[Path]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    mode = "w:gz" if out.name.endswith((".gz", ".tgz")) else "w"
-    with tarfile.open(partial, mode) as tar:
+    gz = out.name.endswith((".gz", ".tgz"))
+    with tarfile.open(partial, "w:gz") if gz else tarfile.open(partial, "w") as tar:
         tar.add(tmp / "manifest.json", arcname="manifest.json")
         tar.add(tmp / "db", arcname="db")
         for p in media_files:

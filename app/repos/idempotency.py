@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import IdempotencyRecord
 
 # Built once per dialect (every label call with a key runs it): sqlite's for SQLite, postgresql's else.
-_T = IdempotencyRecord.__table__
+_T = cast(Table, IdempotencyRecord.__table__)
 _REMEMBER = {pg: (postgresql.insert if pg else sqlite.insert)(_T)
              .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_T.c.id)
              for pg in (False, True)}

@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from app.settings import Settings
 
@@ -40,7 +40,7 @@ def _hidden(name: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in parts) or parts[-1] in SKIPPED_NAMES
 
 
-def _read_limited(fh: BinaryIO, limit: int) -> bytes | None:
+def _read_limited(fh: IO[bytes], limit: int) -> bytes | None:
     data = fh.read(limit + 1)
     return None if len(data) > limit else data
 

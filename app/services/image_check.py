@@ -60,7 +60,7 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = img.format or ""
             if fmt not in ACCEPTED_FORMATS:
                 raise ImageRejected(f"unsupported image format {fmt or 'unknown'}")

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -128,7 +129,7 @@ def _store_chunk(session: Session, project_id: int, rows: list[dict], store: Blo
         work_key = r["_work_key"]  # derived from the hash (BlobStore.working_key)
         for key, blob in ((r["storage_key"], r["_data"]), (r["thumbnail_key"], r["_thumb"]), (work_key, r["_work"])):
             if blob is not None and store.put(key, blob):
-                on_rollback(session, lambda k=key: store.delete(k))
+                on_rollback(session, partial(store.delete, key))
     folders = {r["content_hash"]: r["_folder"] for r in fresh}
     for r in rows:
         for extra in _FILES:

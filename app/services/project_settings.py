@@ -78,7 +78,8 @@ _PATCH_TYPES: dict[str, Any] = {"input_size": InputSize | Literal["auto"] | None
 
 
 def _patch_field(name: str, field: FieldInfo) -> tuple[Any, FieldInfo]:
-    kind = _PATCH_TYPES.get(name, field.annotation | None)
+    setting: Any = field.annotation
+    kind = _PATCH_TYPES.get(name, setting | None)
     return kind, FieldInfo.merge_field_infos(field, default=None, description=CLEARABLE.get(name))
 
 

@@ -27,8 +27,9 @@ def role_in(session: Session, user: User, project_id: int) -> str | None:
 def get_project_for(session: Session, user: User, project_id: int, need: Need = "view") -> tuple[Project, str]:
     """The project and the caller's role, or 404 if they may not know it exists, 403 if they may
     see it but not do this."""
+    role: str | None = "admin"
     if user.is_admin:
-        project, role = project_repo.get(session, project_id), "admin"
+        project = project_repo.get(session, project_id)
     else:
         project, role = project_repo.with_role(session, project_id, user.id)
     return _allowed(project, role, project_id, need)
@@ -38,10 +39,13 @@ def access_by_token(session: Session, token: str, project_id: int, need: Need) -
     """``user_for_token`` and ``get_project_for`` in one round trip, for the calls every annotator makes
     many times a minute (the queue, labels). None if the token is not valid (a 401)."""
     found = project_repo.access_by_digest(session, token_digest(token), project_id)
-    user = None if found is None else auth.token_user(found[0], found[1])
+    if found is None:
+        return None
+    token_row, user_row, project_row, member_role = found
+    user = auth.token_user(token_row, user_row)
     if user is None:
         return None
-    project, role = _allowed(found[2], "admin" if user.is_admin else found[3], project_id, need)
+    project, role = _allowed(project_row, "admin" if user.is_admin else member_role, project_id, need)
     return user, project, role
 
 
