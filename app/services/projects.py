@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.models import BackboneVersion, EmbeddingVersion, Membership, ModelVersion, Project, User
 from app.repos import projects as project_repo
+from app.repos import samples as samples_repo
 from app.repos import users as user_repo
 from app.security import token_digest
 from app.services import auth
@@ -125,6 +126,15 @@ def embedding_settings_changed(session: Session, project: Project, before: dict,
     if now["embedding_layer"] != before.get("embedding_layer") and project.current_backbone_version_id:
         create_job(session, project, None, "embed", {"reason": f"embedding layer {now['embedding_layer']}"},
                    broker_url)
+
+
+def sample_counts_of(session: Session, project_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(sample_count, labelled_count) of each project that has samples."""
+    return samples_repo.counts(session, project_ids)
+
+
+def sample_counts(session: Session, project_id: int) -> tuple[int, int]:
+    return samples_repo.counts(session, [project_id]).get(project_id, (0, 0))
 
 
 def accuracy_estimates(session: Session, projects: list[Project]) -> dict[int, dict]:

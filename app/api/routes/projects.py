@@ -4,7 +4,6 @@ from fastapi import APIRouter
 
 from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
 from app.models import Project
-from app.repos import samples as samples_repo
 from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch
 from app.services import backbones as backbone_service
 from app.services import projects as project_service
@@ -54,13 +53,13 @@ def update_project(body: ProjectPatch, session: SessionDep, settings: SettingsDe
                                    patch_values(body.settings) if body.settings else {})
     backbone_service.settings_changed(session, project, before, settings.broker_url)
     project_service.embedding_settings_changed(session, project, before, settings.broker_url)
-    return project_out(project, access.role, samples_repo.counts(session, [project.id]).get(project.id, (0, 0)))
+    return project_out(project, access.role, project_service.sample_counts(session, project.id))
 
 
 @router.get("")
 def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
     visible = project_service.visible_projects(session, user)
-    counts = samples_repo.counts(session, [p.id for p, _ in visible])
+    counts = project_service.sample_counts_of(session, [p.id for p, _ in visible])
     accuracy = project_service.accuracy_estimates(session, [p for p, _ in visible])
     return [project_out(p, role, counts.get(p.id, (0, 0)), accuracy.get(p.id)) for p, role in visible]
 
@@ -68,7 +67,7 @@ def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
 @router.get("/{pid}")
 def get_project(session: SessionDep, access: ProjectMember) -> ProjectOut:
     project = access.project
-    return project_out(project, access.role, samples_repo.counts(session, [project.id]).get(project.id, (0, 0)),
+    return project_out(project, access.role, project_service.sample_counts(session, project.id),
                        project_service.accuracy_estimates(session, [project]).get(project.id))
 
 
