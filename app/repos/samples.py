@@ -107,3 +107,34 @@ def compact_counts(session: Session, project_id: int) -> None:
         ),
         {"p": project_id},
     )
+
+
+def get(session: Session, sample_id: int) -> Sample | None:
+    return session.get(Sample, sample_id)
+
+
+def page(session: Session, project_id: int, after_id: int, limit: int, status: str | None = None,
+         label: str | None = None) -> list[Sample]:
+    """Up to ``limit`` of the project's samples with ids above ``after_id``, in id order."""
+    q = select(Sample).where(Sample.project_id == project_id, Sample.id > after_id)
+    if status:
+        q = q.where(Sample.status == status)
+    if label is not None:
+        q = q.where(Sample.label == label)
+    return list(session.scalars(q.order_by(Sample.id).limit(limit)))
+
+
+def by_ids(session: Session, sample_ids: Sequence[int]) -> dict[int, Sample]:
+    return {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(sample_ids)))} if sample_ids else {}
+
+
+def ids_in_project(session: Session, project_id: int, sample_ids: Sequence[int]) -> set[int]:
+    """Those of ``sample_ids`` that are the project's."""
+    return set(session.scalars(select(Sample.id).where(Sample.id.in_(sample_ids), Sample.project_id == project_id)))
+
+
+def class_balance(session: Session, project_id: int) -> dict[str, int]:
+    """Labelled samples per current label."""
+    q = (select(Sample.label, func.count())
+         .where(Sample.project_id == project_id, Sample.status == "labelled").group_by(Sample.label))
+    return {label: int(n) for label, n in session.execute(q).all()}

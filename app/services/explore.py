@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from app import embedding_store
 from app.models import EmbeddingVersion, ModelVersion, Prediction, Project, Sample
+from app.repos import queue as queue_repo
+from app.repos import samples as samples_repo
 from app.services.errors import Invalid, NotFound
 from app.settings import Settings
 
@@ -18,6 +20,10 @@ def neighbours(session: Session, settings: Settings, project: Project, sample_id
                unlabelled_only: bool) -> list[tuple[int, float]]:
     """The ``limit`` samples most similar (cosine) to any of ``sample_ids``, best first, the query
     samples excluded. With several (a cluster), a sample's similarity is its best to any of them."""
+    if any(not 1 <= sid <= 2**62 for sid in sample_ids):
+        raise Invalid("sample_id must be between 1 and 2**62")
+    if missing := sorted(set(sample_ids) - samples_repo.ids_in_project(session, project.id, sample_ids)):
+        raise NotFound(f"sample {', '.join(map(str, missing))} not found in project {project.id}")
     if project.current_embedding_version_id is None:
         raise Invalid("the project has no embeddings yet (they are computed after an import)")
     ev = session.get(EmbeddingVersion, project.current_embedding_version_id)
@@ -75,3 +81,13 @@ def suggested(session: Session, project: Project, label: str, limit: int, min_co
         .limit(limit)
     )
     return list(session.scalars(q))
+
+
+def with_samples(session: Session, project: Project, pairs: list[tuple[int, float | None]]) \
+        -> list[tuple[int, float | None, Sample, Prediction | None]]:
+    """(sample id, similarity) pairs with each sample and its current prediction, if it has one."""
+    ids = [sid for sid, _ in pairs]
+    samples = samples_repo.by_ids(session, ids)
+    mv = project.current_model_version_id
+    preds = queue_repo.predictions(session, mv, ids) if ids and mv else {}
+    return [(sid, sim, samples[sid], preds.get(sid)) for sid, sim in pairs]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Job, Project
+from app.repos import samples as samples_repo
 from app.services.project_settings import effective_settings
 
 # Fewer audit labels than this, and an estimate at the target says little: with 10 all correct, the 95 %
@@ -48,6 +49,12 @@ def retrain(session: Session, project: Project, labels_to_go: int) -> dict:
                                         Job.state.in_(("queued", "running"))).order_by(Job.id.desc()).limit(1)
     ).first()
     return {"labels_to_go": labels_to_go, "job": {"id": job[0], "state": job[1]} if job else None}
+
+
+def class_balance(session: Session, project: Project) -> dict[str, int]:
+    """Labelled samples per class of the project (0 for a class nobody labelled)."""
+    counts = samples_repo.class_balance(session, project.id)
+    return {c: counts.get(c, 0) for c in project.classes}
 
 
 FEW_LABELS = 5  # as the train job's (workers/jobs/train.py): below it, a class is flagged

@@ -10,7 +10,7 @@ The queries are ``app/repos/labels.py`` (with the rule of what is live), the cou
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -188,17 +188,20 @@ def _undo_rows(session: Session, targets: Sequence[Label], user: User, batch_id:
     return rows
 
 
-def undo_label(session: Session, label_id: int, user: User,
-               project_for: Callable[[int, str], tuple[Project, str]]) -> Label:
-    """Undo one label: an admin may undo any; an annotator only their own newest live label."""
+def label_to_undo(session: Session, label_id: int) -> Label:
     target = label_repo.get(session, label_id)
     if target is None:
         raise NotFound(f"label {label_id} not found")
-    project_for(target.project_id, "label")
+    return target
+
+
+def undo_label(session: Session, target: Label, user: User) -> Label:
+    """Undo one label (the caller may label in its project): an admin may undo any; an annotator only
+    their own newest live label."""
     if target.action != "set":
-        raise Invalid(f"label {label_id} is itself an undo")
-    if not label_repo.is_live_id(session, label_id):
-        raise Invalid(f"label {label_id} is already undone")
+        raise Invalid(f"label {target.id} is itself an undo")
+    if not label_repo.is_live_id(session, target.id):
+        raise Invalid(f"label {target.id} is already undone")
     if not user.is_admin:
         if target.user_id != user.id:
             raise Forbidden("you can only undo your own labels")
@@ -207,13 +210,16 @@ def undo_label(session: Session, label_id: int, user: User,
     return _undo_rows(session, [target], user)[0]
 
 
-def undo_batch(session: Session, batch_id: str, user: User,
-               project_for: Callable[[int, str], tuple[Project, str]]) -> list[Label]:
-    """Undo every live label of one batch (a neighbourhood batch) as one action."""
+def batch_to_undo(session: Session, batch_id: str) -> list[tuple[Label, bool]]:
+    """A batch's "set" revisions, each with whether it is live."""
     rows = label_repo.batch(session, batch_id)
     if not rows:
         raise NotFound(f"label batch {batch_id} not found")
-    project_for(rows[0][0].project_id, "label")
+    return rows
+
+
+def undo_batch(session: Session, batch_id: str, rows: list[tuple[Label, bool]], user: User) -> list[Label]:
+    """Undo every live label of one batch (``batch_to_undo``; a neighbourhood batch) as one action."""
     if not user.is_admin and any(r.user_id != user.id for r, _ in rows):
         raise Forbidden("you can only undo your own labels")
     live = [r for r, alive in rows if alive]

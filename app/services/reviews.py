@@ -7,7 +7,6 @@ reverse.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -18,7 +17,7 @@ from app.repos import labels as label_repo
 from app.repos import reviews as review_repo
 from app.repos.label_counts import LabelTotals
 from app.repos.labels import StoredLabel
-from app.services.errors import Forbidden, Invalid, NotFound
+from app.services.errors import Invalid, NotFound
 from app.services.labels import LabelRequest, add_labels
 
 
@@ -39,17 +38,18 @@ class Decision:
     totals: LabelTotals | None  # the label counters after it (``labels.Added.totals``)
 
 
-def resolve(session: Session, review_id: int, label: str, user: User,
-            project_for: Callable[[int, str], tuple[Project, str]]) -> Decision:
-    """The reviewer's decision becomes the sample's primary label; the review closes."""
+def get_review(session: Session, review_id: int) -> Review:
     review = review_repo.get(session, review_id)
     if review is None:
         raise NotFound(f"review {review_id} not found")
-    project, role = project_for(review.project_id, "view")
-    if role not in ("admin", "reviewer"):
-        raise Forbidden("only an admin or a project reviewer resolves reviews")
+    return review
+
+
+def resolve(session: Session, review: Review, project: Project, label: str, user: User) -> Decision:
+    """The reviewer's decision (the caller may review in ``project``, the review's) becomes the sample's
+    primary label; the review closes."""
     if review.status != "open":
-        raise Invalid(f"review {review_id} is already {review.status}")
+        raise Invalid(f"review {review.id} is already {review.status}")
     sample = session.get(Sample, review.sample_id)
     assert sample is not None
     # The decision overrides whatever is current, so clear the label first and add it as primary.

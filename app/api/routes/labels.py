@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -16,13 +16,14 @@ from app.api.deps import (
     finish,
     project_access,
     recycle_connection,
+    require,
 )
+from app.api.routes.samples import VisibleSample
 from app.models import Label, Project, User
 from app.repos.labels import StoredLabel
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
 from app.services import labels as label_service
-from app.services import projects as project_service
 from app.services.errors import Conflict, ServiceError
 from app.settings import Settings
 
@@ -103,29 +104,34 @@ def _store_labels(project: Project, items: list[LabelIn], session: Session, sett
     return JSONResponse(payload, status_code=201)
 
 
+def _label_target(lid: int, session: SessionDep, user: CurrentUser) -> Label:
+    target = label_service.label_to_undo(session, lid)
+    require(session, user, target.project_id, "label")
+    return target
+
+
+def _batch_target(batch_id: str, session: SessionDep, user: CurrentUser) -> list[tuple[Label, bool]]:
+    rows = label_service.batch_to_undo(session, batch_id)
+    require(session, user, rows[0][0].project_id, "label")
+    return rows
+
+
 @router.delete("/labels/{lid}")
-def undo_label(lid: int, session: SessionDep, user: CurrentUser) -> LabelOut:
+def undo_label(target: Annotated[Label, Depends(_label_target)], session: SessionDep, user: CurrentUser) -> LabelOut:
     """Undo: appends a revision that cancels label ``lid``; the history keeps both."""
-    row = label_service.undo_label(
-        session, lid, user, lambda project_id, need: project_service.get_project_for(session, user, project_id, need)
-    )
-    return label_out(row, {user.id: user.username})
+    return label_out(label_service.undo_label(session, target, user), {user.id: user.username})
 
 
 @router.delete("/label-batches/{batch_id}")
-def undo_batch(batch_id: str, session: SessionDep, user: CurrentUser) -> LabelsOut:
+def undo_batch(batch_id: str, rows: Annotated[list[tuple[Label, bool]], Depends(_batch_target)], session: SessionDep,
+               user: CurrentUser) -> LabelsOut:
     """Undo every label of a batch (sent with ``X-Label-Batch: 1``) as one action."""
-    rows = label_service.undo_batch(
-        session, batch_id, user,
-        lambda project_id, need: project_service.get_project_for(session, user, project_id, need),
-    )
-    return LabelsOut(created=len(rows), batch_id=batch_id, items=[label_out(r, {user.id: user.username}) for r in rows])
+    undone = label_service.undo_batch(session, batch_id, rows, user)
+    return LabelsOut(created=len(undone), batch_id=batch_id, items=[label_out(r, {user.id: user.username})
+                                                                    for r in undone])
 
 
 @router.get("/samples/{sid}/labels")
-def sample_history(sid: int, session: SessionDep, user: CurrentUser) -> list[LabelOut]:
-    from app.api.routes.samples import _visible_sample
-
-    sample = _visible_sample(session, user, sid)
+def sample_history(sample: VisibleSample, session: SessionDep) -> list[LabelOut]:
     rows, users = label_service.history_with_names(session, sample.id)
     return [label_out(r, users) for r in rows]

@@ -6,10 +6,17 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import BearerToken, CurrentUser, SessionDep, SettingsDep, finish, project_access, recycle_connection
+from app.api.deps import (
+    BearerToken,
+    ProjectLabeller,
+    SessionDep,
+    SettingsDep,
+    finish,
+    project_access,
+    recycle_connection,
+)
 from app.models import Project, User
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
-from app.services import projects as project_service
 from app.services import queue as queue_service
 from app.services import reasons
 from app.settings import Settings
@@ -75,11 +82,9 @@ def _lease(project: Project, session: Session, settings: Settings, user: User, l
 
 @router.post("/projects/{pid}/queue/release")
 def release(
-    pid: int,
     sample_ids: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Body(embed=True, max_length=1000)],
     session: SessionDep,
-    user: CurrentUser,
+    access: ProjectLabeller,
 ) -> dict[str, int]:
     """Gives leased samples back to the queue (skip)."""
-    project, _ = project_service.get_project_for(session, user, pid, "label")
-    return {"released": queue_service.release(session, project, user, sample_ids)}
+    return {"released": queue_service.release(session, access.project, access.user, sample_ids)}

@@ -7,17 +7,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import ProjectMember, SessionDep, SettingsDep
 from app.db import session_scope
-from app.models import ModelVersion, Prediction, Project, Sample
+from app.models import Project
+from app.repos import results as results_repo
 from app.repos import samples as samples_repo
 from app.schemas.labels import PredictionOut, PredictionsOut
 from app.services import automation, figures
 from app.services import export as export_service
-from app.services import projects as project_service
 from app.services import reviews as review_service
 from app.storage import BlobStore
 
@@ -26,25 +24,16 @@ router = APIRouter(tags=["results"])
 
 @router.get("/projects/{pid}/predictions")
 def predictions(
-    pid: int,
+    access: ProjectMember,
     session: SessionDep,
-    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     cursor: Annotated[int, Query(ge=0)] = 0,
 ) -> PredictionsOut:
     """The current model's suggestion and confidence for every sample, paged by sample id."""
-    project, _ = project_service.get_project_for(session, user, pid)
-    mv = project.current_model_version_id
+    mv = access.project.current_model_version_id
     if mv is None:
         return PredictionsOut(model_version=None, items=[], next_cursor=None)
-    rows = list(
-        session.scalars(
-            select(Prediction)
-            .where(Prediction.model_version_id == mv, Prediction.sample_id > cursor)
-            .order_by(Prediction.sample_id)
-            .limit(limit + 1)
-        )
-    )
+    rows = results_repo.predictions_page(session, mv, cursor, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return PredictionsOut(
@@ -55,29 +44,18 @@ def predictions(
     )
 
 
-def _class_balance(session: Session, project: Project) -> dict[str, int]:
-    q = (
-        select(Sample.label, func.count())
-        .where(Sample.project_id == project.id, Sample.status == "labelled")
-        .group_by(Sample.label)
-    )
-    counts = dict(session.execute(q).all())
-    return {c: int(counts.get(c, 0)) for c in project.classes}
-
-
 @router.get("/projects/{pid}/metrics")
-def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
+def metrics(access: ProjectMember, session: SessionDep) -> dict:
     """Counts, class balance, the learning curve (audit accuracy per model version vs labels), the
     confusion on the audit set, and how many labels the target accuracy still needs."""
-    project, _ = project_service.get_project_for(session, user, pid)
+    project = access.project
+    pid = project.id
     total, labelled = samples_repo.counts(session, [pid]).get(pid, (0, 0))
-    versions = list(
-        session.scalars(select(ModelVersion).where(ModelVersion.project_id == pid).order_by(ModelVersion.id))
-    )
+    versions = results_repo.model_versions(session, pid)
     current = next((v for v in versions if v.id == project.current_model_version_id), None)
     cur = (current.metrics or {}) if current else {}
     until = automation.labels_until_retrain(session, project)
-    balance = _class_balance(session, project)
+    balance = figures.class_balance(session, project)
     return {
         "sample_count": total,
         "labelled_count": labelled,
@@ -113,13 +91,13 @@ def metrics(pid: int, session: SessionDep, user: CurrentUser) -> dict:
 
 @router.get("/projects/{pid}/export")
 def export(
-    pid: int,
+    access: ProjectMember,
     session: SessionDep,
     settings: SettingsDep,
-    user: CurrentUser,
     format: Literal["csv", "jsonl", "imagefolder"] = "csv",
 ) -> StreamingResponse:
-    project, _ = project_service.get_project_for(session, user, pid)
+    project = access.project
+    pid = project.id
     name = f"{project.name}-labels"
 
     def rows():

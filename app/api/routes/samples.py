@@ -4,12 +4,12 @@ import base64
 import mimetypes
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy import select
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
 from app.models import Sample
+from app.repos import samples as samples_repo
 from app.schemas.common import ImportOut, SampleOut, SamplePage
 from app.services import automation
 from app.services import projects as project_service
@@ -35,11 +35,11 @@ def import_samples(
     files: Annotated[list[UploadFile], File(description="images, or zips of images (ImageFolder layout kept)")],
     session: SessionDep,
     settings: SettingsDep,
-    admin: AdminUser,
+    access: ProjectAdmin,
 ) -> ImportOut:
     """Imports images; bad files are listed with reasons and the good ones imported. If nothing could
     be imported and something was rejected, the answer is 422 and nothing is stored."""
-    project, _ = project_service.get_project_for(session, admin, pid, "admin")
+    project = access.project
 
     def candidates():
         for upload in files:
@@ -68,37 +68,33 @@ def _encode_cursor(last_id: int) -> str:
 
 @router.get("/projects/{pid}/samples")
 def list_samples(
-    pid: int,
+    access: ProjectMember,
     session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
     status: Literal["unlabelled", "labelled"] | None = None,
     label: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SamplePage:
-    project, _ = project_service.get_project_for(session, user, pid)
-    q = select(Sample).where(Sample.project_id == project.id, Sample.id > _decode_cursor(cursor))
-    if status:
-        q = q.where(Sample.status == status)
-    if label is not None:
-        q = q.where(Sample.label == label)
-    rows = list(session.scalars(q.order_by(Sample.id).limit(limit + 1)))
+    rows = samples_repo.page(session, access.project.id, _decode_cursor(cursor), limit + 1, status, label)
     more = len(rows) > limit
     rows = rows[:limit]
     return SamplePage(items=[sample_out(s) for s in rows], next_cursor=_encode_cursor(rows[-1].id) if more else None)
 
 
-def _visible_sample(session, user, sid: int) -> Sample:
-    sample = session.get(Sample, sid)
+def _visible_sample(sid: int, session: SessionDep, user: CurrentUser) -> Sample:
+    """The sample, if the caller may see its project; 404 alike if it is missing or they may not."""
+    sample = samples_repo.get(session, sid)
     if sample is None or project_service.role_in(session, user, sample.project_id) is None:
         raise NotFound(f"sample {sid} not found")
     return sample
 
 
+VisibleSample = Annotated[Sample, Depends(_visible_sample)]
+
+
 @router.get("/samples/{sid}")
-def get_sample(sid: int, session: SessionDep, user: CurrentUser) -> SampleOut:
-    return sample_out(_visible_sample(session, user, sid))
+def get_sample(sample: VisibleSample) -> SampleOut:
+    return sample_out(sample)
 
 
 def _file(settings, key: str, media_type: str | None = None) -> FileResponse:
@@ -111,10 +107,10 @@ def _file(settings, key: str, media_type: str | None = None) -> FileResponse:
 
 
 @router.get("/samples/{sid}/image", response_class=FileResponse)
-def sample_image(sid: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> FileResponse:
-    return _file(settings, _visible_sample(session, user, sid).storage_key)
+def sample_image(sample: VisibleSample, settings: SettingsDep) -> FileResponse:
+    return _file(settings, sample.storage_key)
 
 
 @router.get("/samples/{sid}/thumbnail", response_class=FileResponse)
-def sample_thumbnail(sid: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> FileResponse:
-    return _file(settings, _visible_sample(session, user, sid).thumbnail_key, "image/jpeg")
+def sample_thumbnail(sample: VisibleSample, settings: SettingsDep) -> FileResponse:
+    return _file(settings, sample.thumbnail_key, "image/jpeg")

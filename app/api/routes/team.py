@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, StringConstraints
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import Access, CurrentUser, ProjectMember, SessionDep, SettingsDep, require
+from app.models import Review
 from app.services import activity as activity_service
 from app.services import automation
-from app.services import projects as project_service
 from app.services import reviews as review_service
 
 router = APIRouter(tags=["team"])
@@ -32,29 +32,32 @@ class ResolveIn(BaseModel):
 
 
 @router.get("/projects/{pid}/reviews")
-def reviews(pid: int, session: SessionDep, user: CurrentUser,
+def reviews(access: ProjectMember, session: SessionDep,
             status: Literal["open", "resolved"] = "open",
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ReviewOut]:
-    project, _ = project_service.get_project_for(session, user, pid)
     return [ReviewOut(id=r.id, sample_id=r.sample_id, reason=r.reason, detail=r.detail, status=r.status,
                       opinions=review_service.opinions(session, r.sample_id), created_at=r.created_at)
-            for r in review_service.list_reviews(session, project, status, limit)]
+            for r in review_service.list_reviews(session, access.project, status, limit)]
+
+
+def _review_target(rid: int, session: SessionDep, user: CurrentUser) -> tuple[Review, Access]:
+    review = review_service.get_review(session, rid)
+    return review, require(session, user, review.project_id, "review")
 
 
 @router.post("/reviews/{rid}/resolve")
-def resolve(rid: int, body: ResolveIn, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict:
+def resolve(rid: int, body: ResolveIn, target: Annotated[tuple[Review, Access], Depends(_review_target)],
+            session: SessionDep, settings: SettingsDep) -> dict:
     """An admin or project reviewer decides; the decision becomes the sample's label (a new label for the
     retrain trigger, as any correction)."""
-    decision = review_service.resolve(
-        session, rid, body.label, user, lambda project_id, need: project_service.get_project_for(
-            session, user, project_id, need))
+    review, access = target
+    decision = review_service.resolve(session, review, access.project, body.label, access.user)
     automation.after_labels(session, decision.project, settings.broker_url, decision.totals)
     return {"review": rid, "label_id": decision.label.id, "label": decision.label.label}
 
 
 @router.get("/projects/{pid}/activity")
-def activity(pid: int, session: SessionDep, user: CurrentUser,
+def activity(access: ProjectMember, session: SessionDep,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     """Who labelled how many and when, and the latest events (labels, undos, jobs)."""
-    project, _ = project_service.get_project_for(session, user, pid)
-    return activity_service.activity(session, project, limit)
+    return activity_service.activity(session, access.project, limit)

@@ -1,0 +1,24 @@
+"""Queries behind the results routes: the current model's predictions, page by page, and the
+project's model versions (the learning curve)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ModelVersion, Prediction
+
+
+def predictions_page(session: Session, model_version_id: int, after_sample_id: int, limit: int) -> list[Prediction]:
+    """Up to ``limit`` predictions of a model version for sample ids above ``after_sample_id``, in id order."""
+    return list(session.scalars(
+        select(Prediction)
+        .where(Prediction.model_version_id == model_version_id, Prediction.sample_id > after_sample_id)
+        .order_by(Prediction.sample_id).limit(limit)
+    ))
+
+
+def model_versions(session: Session, project_id: int) -> list[ModelVersion]:
+    """The project's model versions, oldest first."""
+    return list(session.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)
+                                .order_by(ModelVersion.id)))
