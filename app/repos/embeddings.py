@@ -1,16 +1,54 @@
-"""Queries on a project's representation: its embedding and backbone versions and the switch between
-them (the embed, pretrain, fine-tune and registered-backbone jobs).
+"""Queries of the jobs that make a project's representation (embed, pretrain, fine-tune, registered
+backbones): the samples as they read them, the embedding and backbone versions, and the switch.
 
 Functions take the caller's session and never commit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import BackboneVersion, EmbeddingVersion, Project, RegisteredBackbone
+from app.models import BackboneVersion, EmbeddingVersion, Project, RegisteredBackbone, Sample
+
+
+def samples(session: Session, project_id: int) -> Sequence[tuple[int, str, str | None, bool]]:
+    """(id, storage_key, label, is_audit) of every sample of the project, by id."""
+    return session.execute(select(Sample.id, Sample.storage_key, Sample.label, Sample.is_audit)
+                           .where(Sample.project_id == project_id).order_by(Sample.id)).tuples().all()
+
+
+def some_sizes(session: Session, project_id: int, limit: int = 2000) -> list[tuple[int, int]]:
+    """(width, height) of the project's first ``limit`` samples, as stored at import."""
+    return [(w, h) for w, h in session.execute(select(Sample.width, Sample.height).where(
+        Sample.project_id == project_id).order_by(Sample.id).limit(limit))]
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """What locating a sample's working copy needs."""
+
+    id: int
+    content_hash: str
+    storage_key: str
+    mode: str
+    width: int
+    height: int
+
+
+def image_rows(session: Session, project_id: int, ids: Sequence[int]) -> dict[int, ImageRow]:
+    """The rows of ``ids`` that are samples of the project, by id."""
+    cols = select(Sample.id, Sample.content_hash, Sample.storage_key, Sample.mode, Sample.width, Sample.height)
+    found: dict[int, ImageRow] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), 1000):  # bounded IN lists: a few new samples of a big project
+        part = wanted[start:start + 1000]
+        found |= {r[0]: ImageRow(*r) for r in session.execute(
+            cols.where(Sample.project_id == project_id, Sample.id.in_(part)))}
+    return found
 
 
 def checkpoint_key(session: Session, backbone_version_id: int | None) -> str | None:

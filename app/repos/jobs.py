@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Job, Project
+from app.models import EmbeddingVersion, Job, Project
 from app.models.base import utcnow
 from app.models.job import ACTIVE_STATES
 
@@ -54,6 +54,20 @@ def mark_sent(engine: Engine, job_id: int) -> None:
 # ---------------------------------------------------------------- the workers' side
 
 
+def with_project(session: Session, job_id: int) -> tuple[Job, Project, EmbeddingVersion | None]:
+    """The job, its project and the project's current embedding version (detached: usable after the
+    session closes, while the job runs)."""
+    job = session.get(Job, job_id)
+    assert job is not None, f"job {job_id} vanished"
+    project = session.get(Project, job.project_id)
+    assert project is not None
+    emb_id = project.current_embedding_version_id
+    emb = session.get(EmbeddingVersion, emb_id) if emb_id else None
+    if emb is not None:
+        session.expunge(emb)
+    return job, project, emb
+
+
 def claim(session: Session, job_id: int) -> str | None:
     """Move a queued job to running and return its kind; None if someone else has it (or it is finished
     or cancelled), or if a job of the same kind is already running for its project (it then stays
@@ -78,8 +92,9 @@ def claim(session: Session, job_id: int) -> str | None:
     # Stamped after the check saw the previous job's end committed, so a project's jobs never
     # appear to overlap (a stamp taken before waiting on the lock could precede that job's end).
     now = utcnow()
-    res = session.execute(update(Job).where(Job.id == job_id, Job.state == "queued")
-                          .values(state="running", started_at=now, heartbeat_at=now, message="started"))
+    res = cast(CursorResult[Any], session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "queued")
+        .values(state="running", started_at=now, heartbeat_at=now, message="started")))
     return kind if res.rowcount == 1 else None
 
 

@@ -63,7 +63,7 @@ def switch_backbone(ctx: JobContext, bv_id: int, ev_id: int, reason: str, replac
 
     with session_scope(ctx.db_url) as s:
         project = embeddings_repo.use_backbone(s, ctx.project_id, bv_id, ev_id, only_if_backbone=replacing is not ANY,
-                                               replacing=None if replacing is ANY else replacing)
+                                               replacing=replacing if isinstance(replacing, int) else None)
         if project is None:
             return False
         queue_train(s, project, reason=reason)

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from app.db import session_scope
-from app.models import EmbeddingVersion, Job, Project, Sample
+from app.models import EmbeddingVersion
+from app.repos import embeddings as embeddings_repo
+from app.repos import jobs as jobs_repo
 from app.services.project_settings import effective_settings
 from app.settings import get_settings
 
@@ -32,17 +33,7 @@ class JobContext:
 def load_context(job_id: int) -> JobContext:
     settings = get_settings()
     with session_scope(settings.database_url) as s:
-        job = s.get(Job, job_id)
-        assert job is not None, f"job {job_id} vanished"
-        project = s.get(Project, job.project_id)
-        assert project is not None
-        emb = (
-            s.get(EmbeddingVersion, project.current_embedding_version_id)
-            if project.current_embedding_version_id
-            else None
-        )
-        if emb is not None:
-            s.expunge(emb)
+        job, project, emb = jobs_repo.with_project(s, job_id)
         return JobContext(
             job_id=job_id, project_id=project.id, classes=list(project.classes),
             settings=effective_settings(project.settings), params=dict(job.params or {}),
@@ -61,11 +52,7 @@ class SampleTable:
 
 def load_samples(ctx: JobContext) -> SampleTable:
     with session_scope(ctx.db_url) as s:
-        rows = s.execute(
-            select(Sample.id, Sample.storage_key, Sample.label, Sample.is_audit)
-            .where(Sample.project_id == ctx.project_id)
-            .order_by(Sample.id)
-        ).all()
+        rows = embeddings_repo.samples(s, ctx.project_id)
     return SampleTable(
         ids=np.array([r[0] for r in rows], dtype=np.int64),
         storage_keys=[r[1] for r in rows],

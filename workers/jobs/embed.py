@@ -8,6 +8,7 @@ embedded is ``workers.jobs.embedding``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from workers.jobs.scheduling import queue_train
 from workers.jobs.working_set import working_copy_paths
 
 
-def run(job_id: int, progress: Progress, follow_up_train: bool = True) -> dict:
+def run(job_id: int, progress: Progress | Callable[..., None], follow_up_train: bool = True) -> dict:
     """Embed the samples the current embedding version lacks (all of them if there is none).
 
     follow_up_train: queue a train on the new embeddings; a train job that embeds first passes False

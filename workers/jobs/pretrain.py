@@ -7,9 +7,14 @@ short jobs (embed, train) never wait for a chunk: they have their own worker (do
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from workers.jobs.backbones import input_for, record_backbone, switch_backbone
-from workers.jobs.context import load_context, load_samples
+from workers.jobs.context import JobContext, SampleTable, load_context, load_samples
 from workers.jobs.monitor import judge
 from workers.jobs.progress import Progress
 from workers.jobs.registered import initial_backbone
@@ -19,89 +24,138 @@ from workers.jobs.working_set import load_working_set, working_copy_paths
 # queue it improves, come early; later chunks are the project's ``pretrain_budget_s``.
 FIRST_CHUNK_S = 120.0
 
+if TYPE_CHECKING:
+    from ml.training import Checkpoint
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """What one pretrain job of a run trains: the run's settings and this chunk's share of its budget."""
+
+    method: str
+    total_s: float  # the run's budget
+    epochs: int | None  # a fixed number of epochs instead of a budget (tests, benchmarks)
+    seed: int
+    number: int
+    run_key: str  # the run's checkpoint, which every chunk resumes
+    done_s: float  # trained by the chunks before this one
+    chunk_s: float  # this chunk's budget
+    clock: str  # "wall" on a GPU, "cpu" seconds on a CPU
+
+
+def plan_chunk(ctx: JobContext, job_id: int, cuda: bool) -> Chunk:
+    """The chunk this job trains, from its params (a later chunk carries the run's), the project's
+    settings and the run's checkpoint (how much it has trained)."""
+    from ml.training import Checkpoint
+
+    params, cfg = ctx.params, ctx.settings
+    total = float(params.get("budget_seconds") or cfg["pretrain_total_budget_s"])
+    # One checkpoint per run, with the optimiser state, which every chunk of the run resumes; each
+    # chunk's backbone is saved beside it (without training state) for its backbone version.
+    run_key = params.get("run") or f"checkpoints/p{ctx.project_id}/run{job_id}.pt"
+    run_path = ctx.media / run_key
+    run_path.parent.mkdir(parents=True, exist_ok=True)
+    done_s = float(Checkpoint.load(str(run_path)).state.get("elapsed_s", 0.0)) if run_path.exists() else 0.0
+    chunk_s = float(params.get("chunk_seconds") or cfg["pretrain_budget_s"])
+    chunk_s = min(chunk_s, FIRST_CHUNK_S) if done_s == 0 else chunk_s
+    # A GPU's time is the budget where there is one; on a CPU, CPU seconds (per thread), so that a
+    # busy machine (the API, short jobs) slows the chunk down instead of shrinking it.
+    return Chunk(method=params.get("method") or cfg["ssl_method"], total_s=total, epochs=params.get("epochs"),
+                 seed=int(params.get("seed", 0)), number=int(params.get("chunk", 1)), run_key=run_key,
+                 done_s=done_s, chunk_s=max(0.0, min(chunk_s, total - done_s)), clock="wall" if cuda else "cpu")
+
 
 def run(job_id: int, progress: Progress) -> dict:
     import torch
-
-    from ml.pretrain import pretrain
-    from ml.training import Checkpoint
 
     ctx = load_context(job_id)
     samples = load_samples(ctx)
     if len(samples.ids) < 2:
         raise ValueError("the project needs at least 2 images to pretrain on")
-    method = ctx.params.get("method") or ctx.settings["ssl_method"]
-    total = float(ctx.params.get("budget_seconds") or ctx.settings["pretrain_total_budget_s"])
-    epochs = ctx.params.get("epochs")
-    seed = int(ctx.params.get("seed", 0))
-    chunk_no = int(ctx.params.get("chunk", 1))
+    chunk = plan_chunk(ctx, job_id, cuda=torch.cuda.is_available())
     paths = working_copy_paths(ctx, samples.ids)  # never the originals (made here where missing)
-    # One checkpoint per run, with the optimiser state, which every chunk of the run resumes; each
-    # chunk's backbone is saved beside it (without training state) for its backbone version.
-    run_key = ctx.params.get("run") or f"checkpoints/p{ctx.project_id}/run{job_id}.pt"
-    run_path = ctx.media / run_key
-    run_path.parent.mkdir(parents=True, exist_ok=True)
-    done_s = float(Checkpoint.load(str(run_path)).state.get("elapsed_s", 0.0)) if run_path.exists() else 0.0
-    chunk_s = float(ctx.params.get("chunk_seconds") or ctx.settings["pretrain_budget_s"])
-    chunk_s = min(chunk_s, FIRST_CHUNK_S) if done_s == 0 else chunk_s
-    chunk_s = max(0.0, min(chunk_s, total - done_s))
-    # A GPU's time is the budget where there is one; on a CPU, CPU seconds (per thread), so that a
-    # busy machine (the API, short jobs) slows the chunk down instead of shrinking it.
-    clock = "wall" if torch.cuda.is_available() else "cpu"
-
     progress(0.0, f"reading {len(paths)} images", force=True)
     start = initial_backbone(ctx)  # a registered backbone to continue from, keeping its input contract
     size, channels = ((start.config["image_size"], start.config["in_channels"]) if start is not None
                       else input_for(paths, ctx.settings.get("input_size")))
     # (N, S, S, C) memory-mapped, S = 2 x size: pretrain crops or resizes it to ``size``.
     images = load_working_set(ctx, size, channels, samples.ids, progress=lambda f, msg: progress(0.02 * f, msg))
-
     embed_guess_s = float(ctx.params.get("embed_seconds") or len(paths) / 200.0)
-    report = _chunk_reporter(progress, method, total, done_s, chunk_s, embed_guess_s)
     t0 = time.perf_counter()
-    checkpoint = pretrain(
-        images, image_size=size, channels=channels,
-        method=method, budget_seconds=None if epochs else total, epochs=epochs, seed=seed,
-        progress=report, checkpoint_path=str(run_path), resume=bool(ctx.params.get("resume", True)),
-        budget_clock=clock, stop_after_seconds=None if epochs else chunk_s, initial_backbone=start,
-    )
+    checkpoint = _train(ctx, chunk, images, size, channels, start,
+                        _chunk_reporter(progress, chunk.method, chunk.total_s, chunk.done_s, chunk.chunk_s,
+                                        embed_guess_s))
     train_s = time.perf_counter() - t0
     state = checkpoint.state or {}
     ckpt_key = f"checkpoints/p{ctx.project_id}/job{job_id}.pt"
     checkpoint.without_training_state().save(str(ctx.media / ckpt_key))
-    verdicts: list[dict] = []
-
-    def judged(vectors) -> dict:
-        verdicts.append(judge(ctx, samples, vectors, run_key, float(ctx.params.get("min_gain", 0.0)),
-                              continues_in_use=start is not None))
-        return {"switch": verdicts[-1]}
-
     t1 = time.perf_counter()
-    bv_id, ev_id = record_backbone(
-        ctx, samples.ids, paths, ckpt_key, method=method, backbone=str(checkpoint.config.get("backbone")),
-        params={"budget_seconds": total, "chunk": chunk_no, "chunk_seconds": chunk_s, "run": run_key,
-                "epochs": epochs, "seed": seed, "image_size": size, "channels": channels,
-                "input_size_from": "project setting" if ctx.settings.get("input_size") else "automatic",
-                "budget_clock": clock},
+    bv_id, ev_id, verdict = _record(
+        ctx, samples, paths, ckpt_key, chunk, backbone=str(checkpoint.config.get("backbone")),
+        params={"image_size": size, "channels": channels}, continues_in_use=start is not None,
         metrics={"train_seconds": round(train_s, 2), **{k: v for k, v in state.items()
                                                         if isinstance(v, int | float) and k != "done"}},
-        progress=lambda f, msg: progress(0.8 + 0.15 * f, msg, eta_s=(1 - f) * embed_guess_s), judge=judged)
+        progress=lambda f, msg: progress(0.8 + 0.15 * f, msg, eta_s=(1 - f) * embed_guess_s))
     embed_s = time.perf_counter() - t1
-    verdict = verdicts[0]
     switched = verdict["switch"] and switch_backbone(ctx, bv_id, ev_id, reason="better backbone")
-    left = 0.0 if epochs or state.get("done") else max(0.0, total - float(state.get("elapsed_s", total)))
-    # A rest under a tenth of a chunk is not worth embedding every sample again for.
-    worth = left > 0.1 * float(ctx.params.get("chunk_seconds") or ctx.settings["pretrain_budget_s"])
-    next_job = _queue_next_chunk(ctx, run_key, chunk_no, left, embed_s, 1 - left / total) if worth else None
+    next_job = _next_chunk(ctx, chunk, state, embed_s)
     # Samples imported while this ran are embedded by a follow-up embed job (scheduled by the import).
     return {"backbone_version": bv_id, "embedding_version": ev_id, "switched": bool(switched),
             "verdict": verdict["reason"], "train_seconds": round(train_s, 2), "images": len(paths),
-            "chunk": chunk_no, "steps": state.get("step"), "trained_s": round(float(state.get("elapsed_s", 0)), 1),
-            "budget_s": total, "next_chunk_job": next_job, "threads": torch.get_num_threads()}
+            "chunk": chunk.number, "steps": state.get("step"), "trained_s": round(float(state.get("elapsed_s", 0)), 1),
+            "budget_s": chunk.total_s, "next_chunk_job": next_job, "threads": torch.get_num_threads()}
+
+
+def _train(ctx: JobContext, chunk: Chunk, images: np.ndarray, size: int, channels: int, start: Checkpoint | None,
+           report: Callable[[float, str], None]) -> Checkpoint:
+    from ml.pretrain import pretrain
+
+    return pretrain(
+        images, image_size=size, channels=channels,
+        method=chunk.method, budget_seconds=None if chunk.epochs else chunk.total_s, epochs=chunk.epochs,
+        seed=chunk.seed, progress=report, checkpoint_path=str(ctx.media / chunk.run_key),
+        resume=bool(ctx.params.get("resume", True)), budget_clock=chunk.clock,
+        stop_after_seconds=None if chunk.epochs else chunk.chunk_s, initial_backbone=start,
+    )
+
+
+def _record(ctx: JobContext, samples: SampleTable, paths: list[str], ckpt_key: str, chunk: Chunk, *, backbone: str,
+            params: dict, metrics: dict, continues_in_use: bool,
+            progress: Callable[[float, str], None]) -> tuple[int, int, dict]:
+    """Embed every sample under the chunk's backbone, judge it against the one in use, and record both
+    versions (the verdict in the backbone version's metrics): (backbone version, embedding version, verdict)."""
+    verdicts: list[dict] = []
+
+    def judged(vectors: np.ndarray) -> dict:
+        verdicts.append(judge(ctx, samples, vectors, chunk.run_key, float(ctx.params.get("min_gain", 0.0)),
+                              continues_in_use=continues_in_use))
+        return {"switch": verdicts[-1]}
+
+    bv_id, ev_id = record_backbone(
+        ctx, samples.ids, paths, ckpt_key, method=chunk.method, backbone=backbone,
+        params={"budget_seconds": chunk.total_s, "chunk": chunk.number, "chunk_seconds": chunk.chunk_s,
+                "run": chunk.run_key, "epochs": chunk.epochs, "seed": chunk.seed, **params,
+                "input_size_from": "project setting" if ctx.settings.get("input_size") else "automatic",
+                "budget_clock": chunk.clock},
+        metrics=metrics, progress=progress, judge=judged)
+    return bv_id, ev_id, verdicts[0]
+
+
+def _next_chunk(ctx: JobContext, chunk: Chunk, state: dict, embed_s: float) -> int | None:
+    """Queue the run's next chunk while budget is left (a rest under a tenth of a chunk is not worth
+    embedding every sample again for)."""
+    if chunk.epochs or state.get("done"):
+        left = 0.0
+    else:
+        left = max(0.0, chunk.total_s - float(state.get("elapsed_s", chunk.total_s)))
+    worth = left > 0.1 * float(ctx.params.get("chunk_seconds") or ctx.settings["pretrain_budget_s"])
+    if not worth:
+        return None
+    return _queue_next_chunk(ctx, chunk.run_key, chunk.number, left, embed_s, 1 - left / chunk.total_s)
 
 
 def _chunk_reporter(progress: Progress, method: str, total: float, done_s: float, chunk_s: float,
-                    embed_s: float):
+                    embed_s: float) -> Callable[[float, str], None]:
     """The training's progress (a fraction of the whole run) as this job's: the chunk's fraction, the
     time until its backbone is checked (the rest of the chunk at the pace seen so far, then the
     embedding), and the run's overall fraction for the status line."""
@@ -117,7 +171,7 @@ def _chunk_reporter(progress: Progress, method: str, total: float, done_s: float
     return report
 
 
-def _queue_next_chunk(ctx, run_key: str, chunk_no: int, left_s: float, embed_s: float,
+def _queue_next_chunk(ctx: JobContext, run_key: str, chunk_no: int, left_s: float, embed_s: float,
                       run_fraction: float) -> int | None:
     """The run's next chunk, at the back of the long jobs' queue (other projects' chunks go first)."""
     from app.db import session_scope

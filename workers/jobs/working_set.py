@@ -21,14 +21,13 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 
 from app.db import session_scope
-from app.models import Sample
+from app.repos import embeddings as embeddings_repo
+from app.repos.embeddings import ImageRow
 from app.settings import get_settings
 from app.storage import BlobStore
 from imaging import working_copy
@@ -53,38 +52,22 @@ def working_side(size: int, work_side: int | None = None, native: int | None = N
 def typical_short_side(ctx: JobContext) -> int | None:
     """Median short side of (up to 2,000 of) the project's images, from the sizes stored at import."""
     with session_scope(ctx.db_url) as s:
-        rows = s.execute(select(Sample.width, Sample.height).where(Sample.project_id == ctx.project_id)
-                         .order_by(Sample.id).limit(2000)).all()
+        rows = embeddings_repo.some_sizes(s, ctx.project_id)
     return int(np.median([min(w, h) for w, h in rows])) if rows else None
 
 
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    content_hash: str
-    storage_key: str
-    mode: str
-    width: int
-    height: int
-
-
-def _rows(ctx: JobContext, ids: np.ndarray) -> list[_Row]:
+def _rows(ctx: JobContext, ids: np.ndarray) -> list[ImageRow]:
     """The rows of ``ids`` (in that order) with what locating their working copies needs."""
-    wanted = sorted(set(int(i) for i in ids))
-    cols = select(Sample.id, Sample.content_hash, Sample.storage_key, Sample.mode, Sample.width, Sample.height)
-    found: dict[int, _Row] = {}
+    wanted = [int(i) for i in ids]
     with session_scope(ctx.db_url) as s:
-        for start in range(0, len(wanted), 1000):  # bounded IN lists: a few new samples of a big project
-            part = wanted[start:start + 1000]
-            found |= {r[0]: _Row(*r) for r in s.execute(
-                cols.where(Sample.project_id == ctx.project_id, Sample.id.in_(part)))}
+        found = embeddings_repo.image_rows(s, ctx.project_id, wanted)
     missing = set(wanted) - found.keys()
     if missing:
         raise ValueError(f"samples {sorted(missing)[:5]} are not in project {ctx.project_id}")
     return [found[int(i)] for i in ids]
 
 
-def _copy_path(store: BlobStore, row: _Row, side: int) -> Path:
+def _copy_path(store: BlobStore, row: ImageRow, side: int) -> Path:
     """The working copy of ``row``, made from its original when it is missing."""
     if working_copy.original_serves(row.mode, row.width, row.height, side):
         return store.path(row.storage_key)
@@ -164,8 +147,8 @@ def _extend(ctx: JobContext, array_path: Path, ids_path: Path, old_ids: np.ndarr
         rows = np.searchsorted(ids, new_ids)
         with ThreadPoolExecutor(_threads()) as pool:
             for start in range(0, len(paths), CHUNK):
-                part = pool.map(lambda p: _decode(p, side, channels), paths[start:start + CHUNK])
-                out[rows[start:start + CHUNK]] = np.stack(list(part))
+                decoded = pool.map(lambda p: _decode(p, side, channels), paths[start:start + CHUNK])
+                out[rows[start:start + CHUNK]] = np.stack(list(decoded))
                 if progress is not None:
                     done = min(len(paths), start + CHUNK)
                     progress(done / len(paths), f"working set: {done}/{len(paths)} new images at {side} px")
