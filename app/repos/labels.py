@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Label, Prediction, Sample, User
@@ -68,22 +69,23 @@ class StoredLabel:
 
 # The hot path's statements are built once: building one (and its cache key) on every call cost
 # more of a label call's CPU than running it (bench/load.py). Core, on the tables: no ORM objects.
-_S, _P, _L = Sample.__table__.c, Prediction.__table__.c, Label.__table__
+_SAMPLES, _PREDS, _L = cast(Table, Sample.__table__), cast(Table, Prediction.__table__), cast(Table, Label.__table__)
+_S, _P = _SAMPLES.c, _PREDS.c
 _TARGET_COLS = (_S.id, _S.label, _S.status, _S.is_audit, _S.leased_by)
 _IN_PROJECT = (_S.project_id == bindparam("pid"), _S.id.in_(bindparam("ids", expanding=True)))
 # Locked in id order, so two requests labelling overlapping samples cannot deadlock.
-_TARGETS = select(*_TARGET_COLS).where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=Sample.__table__)
+_TARGETS = select(*_TARGET_COLS).where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=_SAMPLES)
 _TARGETS_SHOWN = (
     select(*_TARGET_COLS, _P.sample_id, _P.label, _P.confidence)
-    .outerjoin(Prediction.__table__, (_P.sample_id == _S.id) & (_P.model_version_id == bindparam("mv")))
-    .where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=Sample.__table__)
+    .outerjoin(_PREDS, (_P.sample_id == _S.id) & (_P.model_version_id == bindparam("mv")))
+    .where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=_SAMPLES)
 )
 _INSERT_LABELS = insert(_L).returning(_L.c.id, sort_by_parameter_order=True)
-_IDS = bindparam("ids", expanding=True)
-_SET_LABEL = update(Sample.__table__).where(_S.id.in_(_IDS)).values(label=bindparam("label"), status="labelled")
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_SET_LABEL = update(_SAMPLES).where(_S.id.in_(_IDS)).values(label=bindparam("label"), status="labelled")
 _SET_LABEL_FREE = _SET_LABEL.values(leased_by=None, lease_expires_at=None)
-_FREE = update(Sample.__table__).where(_S.id.in_(_IDS)).values(leased_by=None, lease_expires_at=None)
-_TO_QUEUE_END = (update(Prediction.__table__)
+_FREE = update(_SAMPLES).where(_S.id.in_(_IDS)).values(leased_by=None, lease_expires_at=None)
+_TO_QUEUE_END = (update(_PREDS)
                  .where(_P.model_version_id == bindparam("mv"), _P.sample_id.in_(_IDS))
                  .values(priority=LABELLED_PRIORITY))
 
@@ -101,8 +103,8 @@ def targets(session: Session, project_id: int, model_version_id: int | None,
         for r in session.execute(_TARGETS, params):
             out[r[0]] = Target(r[0], r[1], r[2], bool(r[3]), r[4], False, None, None)
     else:
-        for r in session.execute(_TARGETS_SHOWN, params | {"mv": model_version_id}):
-            out[r[0]] = Target(r[0], r[1], r[2], bool(r[3]), r[4], r[5] is not None, r[6], r[7])
+        for p in session.execute(_TARGETS_SHOWN, params | {"mv": model_version_id}):
+            out[p[0]] = Target(p[0], p[1], p[2], bool(p[3]), p[4], p[5] is not None, p[6], p[7])
     return out
 
 
@@ -193,7 +195,7 @@ def newest_actions(session: Session, project_id: int, limit: int) -> list[tuple]
         .order_by(Label.id.desc()).limit(limit))]
 
 
-def batch_sizes(session: Session, batch_ids: set[str]) -> dict[tuple[str, str], int]:
+def batch_sizes(session: Session, batch_ids: set[str]) -> dict[tuple[str | None, str], int]:
     """(batch id, action) -> revisions."""
     return {(b, act): int(n) for b, act, n in session.execute(
         select(Label.batch_id, Label.action, func.count()).where(Label.batch_id.in_(batch_ids))

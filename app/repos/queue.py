@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import ModelVersion, Prediction, Sample
@@ -43,29 +44,28 @@ class Caller:
                 "mv": self.model_version_id}
 
 
-_S, _P = Sample.__table__, Prediction.__table__
+_S, _P = cast(Table, Sample.__table__), cast(Table, Prediction.__table__)
 _UNLABELLED = (_S.c.project_id == bindparam("pid"), _S.c.status == "unlabelled")
 _FREE = or_(_S.c.lease_expires_at.is_(None), _S.c.lease_expires_at < bindparam("now"))
 _NOT_TAKEN = _S.c.id.not_in(bindparam("taken", expanding=True))
-_LOCK = {"skip_locked": True, "of": _S}
 # A lease belongs to a user's client (a browser tab, "" for a caller that names none): two tabs of one
 # user are served different samples, as two annotators are.
 _MINE = (_S.c.leased_by == bindparam("uid")) & (_S.c.lease_client == bindparam("client"))
 _HELD = (select(_S.c.id, _S.c.is_audit).where(*_UNLABELLED, _MINE)
-         .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
+         .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(skip_locked=True, of=_S))
 # Plain ``is_audit``, not ``is_audit IS true``: PostgreSQL matches the partial index
 # ix_samples_audit_queue (WHERE is_audit AND ...) only to the former; with ``IS true`` it walked the
 # whole-pool index instead, stepping over thousands of non-audit rows (11 ms a page at 1M samples).
 _AUDIT = (select(_S.c.id).where(*_UNLABELLED, _S.c.is_audit, _FREE, _NOT_TAKEN)
-          .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
+          .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(skip_locked=True, of=_S))
 _ON_PRED = (_P.c.sample_id == _S.c.id) & (_P.c.model_version_id == bindparam("mv"))
 _BEST_FIRST = (_P.c.priority.desc(), _P.c.sample_id.desc())
 _HELD_WITH_PRED = (select(_S.c.id).join(_P, _ON_PRED).where(_S.c.id.in_(bindparam("ids", expanding=True)))
                    .order_by(*_BEST_FIRST))
 _FRESH_BY_PRED = (select(_S.c.id).join(_P, _ON_PRED).where(*_UNLABELLED, _S.c.is_audit.is_(False), _FREE, _NOT_TAKEN)
-                  .order_by(*_BEST_FIRST).limit(bindparam("limit")).with_for_update(**_LOCK))
+                  .order_by(*_BEST_FIRST).limit(bindparam("limit")).with_for_update(skip_locked=True, of=_S))
 _FRESH_RANDOM = (select(_S.c.id).where(*_UNLABELLED, _S.c.is_audit.is_(False), _FREE, _NOT_TAKEN)
-                 .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(**_LOCK))
+                 .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(skip_locked=True, of=_S))
 # The claim returns the rows it took: only those are served (a candidate someone else claimed
 # meanwhile is not free any more and is left out).
 _CLAIM = (update(_S)
@@ -124,4 +124,4 @@ def release(session: Session, project_id: int, user_id: int, sample_ids: list[in
         .values(leased_by=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
-    return res.rowcount or 0
+    return cast(CursorResult, res).rowcount or 0

@@ -137,4 +137,4 @@ def class_balance(session: Session, project_id: int) -> dict[str, int]:
     """Labelled samples per current label."""
     q = (select(Sample.label, func.count())
          .where(Sample.project_id == project_id, Sample.status == "labelled").group_by(Sample.label))
-    return {label: int(n) for label, n in session.execute(q).all()}
+    return {label: int(n) for label, n in session.execute(q).all() if label is not None}

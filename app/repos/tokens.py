@@ -34,6 +34,3 @@ def api_tokens(session: Session, user_id: int | None) -> list[tuple[ApiToken, st
         q = q.where(ApiToken.user_id == user_id)
     return [(t, u) for t, u in session.execute(q.order_by(ApiToken.id))]
 
-
-def user_named(session: Session, username: str) -> User | None:
-    return session.scalar(select(User).where(User.username == username))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,8 +24,8 @@ def neighbours(session: Session, settings: Settings, project: Project, sample_id
     samples excluded. With several (a cluster), a sample's similarity is its best to any of them."""
     if any(not 1 <= sid <= 2**62 for sid in sample_ids):
         raise Invalid("sample_id must be between 1 and 2**62")
-    if missing := sorted(set(sample_ids) - samples_repo.ids_in_project(session, project.id, sample_ids)):
-        raise NotFound(f"sample {', '.join(map(str, missing))} not found in project {project.id}")
+    if unknown := sorted(set(sample_ids) - samples_repo.ids_in_project(session, project.id, sample_ids)):
+        raise NotFound(f"sample {', '.join(map(str, unknown))} not found in project {project.id}")
     if project.current_embedding_version_id is None:
         raise Invalid("the project has no embeddings yet (they are computed after an import)")
     ev = session.get(EmbeddingVersion, project.current_embedding_version_id)
@@ -83,7 +85,7 @@ def suggested(session: Session, project: Project, label: str, limit: int, min_co
     return list(session.scalars(q))
 
 
-def with_samples(session: Session, project: Project, pairs: list[tuple[int, float | None]]) \
+def with_samples(session: Session, project: Project, pairs: Sequence[tuple[int, float | None]]) \
         -> list[tuple[int, float | None, Sample, Prediction | None]]:
     """(sample id, similarity) pairs with each sample and its current prediction, if it has one."""
     ids = [sid for sid, _ in pairs]

@@ -136,7 +136,7 @@ def add_labels(
     label_repo.update_samples(session, b.sample_updates)
     # A labelled sample goes to the end of the current version's queue order.
     done = [x.sample_id for x in b.out if x.opinion == "primary" and targets[x.sample_id].shown]
-    if done:
+    if done and project.current_model_version_id is not None:
         label_repo.to_queue_end(session, project.current_model_version_id, done)
     if source != "review":
         _open_reviews(project, b.out, targets, session)

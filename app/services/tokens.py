@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.repos import tokens as token_repo
+from app.repos import users as users_repo
 from app.services import auth as auth_service
 from app.services.errors import Forbidden, NotFound
 
@@ -17,7 +18,7 @@ def create(session: Session, user: User, name: str, username: str | None) -> tup
     if username and username != user.username:
         if not user.is_admin:
             raise Forbidden("only an admin creates tokens for other users")
-        found = token_repo.user_named(session, username)
+        found = users_repo.by_username(session, username)
         if found is None:
             raise NotFound(f"no user named '{username}'")
         owner = found

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -29,7 +30,7 @@ class NeighbourPage(BaseModel):
     items: list[NeighbourItem]
 
 
-def _items(session: Session, project: Project, pairs: list[tuple[int, float | None]]) -> NeighbourPage:
+def _items(session: Session, project: Project, pairs: Sequence[tuple[int, float | None]]) -> NeighbourPage:
     out = []
     for sid, sim, s, p in explore.with_samples(session, project, pairs):
         out.append(NeighbourItem(

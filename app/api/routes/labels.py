@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -49,7 +49,7 @@ async def post_labels(
     token: BearerToken,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     x_label_batch: Annotated[str | None, Header(max_length=8)] = None,
-) -> JSONResponse:
+) -> Response:
     """Stores one label or a list of them (all or nothing). With an ``Idempotency-Key`` header a retry
     returns the first answer and stores nothing new."""
     # The hottest write of the service: the token's check, the work and the commit in one trip to the
