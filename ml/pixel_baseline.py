@@ -18,12 +18,12 @@ def pixel_features(paths: Sequence[str], size: int = 16,
     """(N, size*size) float32 in [0, 1]: each image upright, greyscale, resized."""
     out = np.empty((len(paths), size * size), dtype=np.float32)
     for i, path in enumerate(paths):
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
+        with Image.open(path) as opened:
+            img = ImageOps.exif_transpose(opened)
             if img.mode.startswith("I") or img.mode == "F":
                 arr = np.asarray(img, dtype=np.float32)
                 img = Image.fromarray((arr * (255.0 / max(float(arr.max()), 1.0))).astype(np.uint8))
-            grey = img.convert("L").resize((size, size), Image.BILINEAR)
+            grey = img.convert("L").resize((size, size), Image.Resampling.BILINEAR)
         out[i] = np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0
         if progress is not None and i % 256 == 0:
             progress(i / max(len(paths), 1))

@@ -66,7 +66,8 @@ def lr_factor(fraction: float, warmup: float, final_ratio: float) -> float:
 
 def make_optimizer(method: SSLMethod, cfg: TrainConfig) -> torch.optim.Optimizer:
     # No weight decay on BatchNorm and biases: decaying them only fights the normalisation.
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for p in method.parameters():
         if p.requires_grad:
             (decay if p.ndim > 1 else no_decay).append(p)
@@ -112,7 +113,7 @@ class _Batches:
 
     def __init__(self, data: torch.Tensor | Dataset, batch_size: int, num_workers: int, device: torch.device):
         self.data, self.batch_size, self.num_workers, self.device = data, batch_size, num_workers, device
-        self.n = len(data)
+        self.n = len(data)  # type: ignore[arg-type]  # a map-style Dataset has __len__; its stub does not say
         self.steps_per_epoch = max(1, self.n // batch_size)  # drop_last: BatchNorm hates tiny batches
 
     def epoch(self, seed: int, epoch: int, skip: int) -> Iterator[torch.Tensor]:

@@ -22,6 +22,8 @@ class Backbone(nn.Module):
     """
 
     name: str = "backbone"
+    input_mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    input_std: torch.Tensor
 
     def __init__(self, in_channels: int, image_size: int) -> None:
         super().__init__()

@@ -18,6 +18,9 @@ from ml.checkpoint import Checkpoint
 class _Normalized(nn.Module):
     """The first block with the project's normalisation in front of it (so the file takes [0, 1] images)."""
 
+    mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    std: torch.Tensor
+
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()
         self.block = backbone.blocks[0]

@@ -57,6 +57,7 @@ class Jigsaw(SSLMethod):
 
     name = "jigsaw"
     default_batch_size = 128
+    perms: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
     def __init__(
         self,
