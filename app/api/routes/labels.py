@@ -20,11 +20,11 @@ from app.api.deps import (
 )
 from app.api.routes.samples import VisibleSample
 from app.models import Label, Project, User
-from app.repos.labels import StoredLabel
 from app.schemas.labels import LabelIn, LabelOut, LabelsOut
 from app.services import automation, idempotency
 from app.services import labels as label_service
 from app.services.errors import Conflict, ServiceError
+from app.services.labels import StoredLabel
 from app.settings import Settings
 
 router = APIRouter(tags=["labels"])

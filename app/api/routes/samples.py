@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import mimetypes
 from typing import Annotated, Literal
 
@@ -9,10 +8,9 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
 from app.models import Sample
-from app.repos import samples as samples_repo
 from app.schemas.common import ImportOut, SampleOut, SamplePage
 from app.services import automation
-from app.services import projects as project_service
+from app.services import samples as sample_service
 from app.services.archives import expand_upload
 from app.services.errors import Invalid, NotFound
 from app.services.imports import import_candidates
@@ -53,19 +51,6 @@ def import_samples(
     return JSONResponse(body.model_dump(), status_code=201 if result.created else 200)  # type: ignore[return-value]
 
 
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid("cursor is not one this API gave out") from None
-
-
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode()
-
-
 @router.get("/projects/{pid}/samples")
 def list_samples(
     access: ProjectMember,
@@ -75,18 +60,12 @@ def list_samples(
     status: Literal["unlabelled", "labelled"] | None = None,
     label: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SamplePage:
-    rows = samples_repo.page(session, access.project.id, _decode_cursor(cursor), limit + 1, status, label)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return SamplePage(items=[sample_out(s) for s in rows], next_cursor=_encode_cursor(rows[-1].id) if more else None)
+    rows, next_cursor = sample_service.page(session, access.project, cursor, limit, status, label)
+    return SamplePage(items=[sample_out(s) for s in rows], next_cursor=next_cursor)
 
 
 def _visible_sample(sid: int, session: SessionDep, user: CurrentUser) -> Sample:
-    """The sample, if the caller may see its project; 404 alike if it is missing or they may not."""
-    sample = samples_repo.get(session, sid)
-    if sample is None or project_service.role_in(session, user, sample.project_id) is None:
-        raise NotFound(f"sample {sid} not found")
-    return sample
+    return sample_service.visible(session, user, sid)
 
 
 VisibleSample = Annotated[Sample, Depends(_visible_sample)]
