@@ -3,23 +3,51 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
+# An argon2 check is about half a second of CPU. Without a bound, a flood of sign-ins fills every thread
+# and core and every other call waits behind it; with one, at most this many hash at once, per process.
+HASH_SLOT_COUNT = max(1, (os.cpu_count() or 2) // 2)
+HASH_SLOTS = threading.BoundedSemaphore(HASH_SLOT_COUNT)
+# How long a password check waits for a slot before it is refused (HashBusy) rather than queued.
+HASH_WAIT_S = 2.0
+
+
+class HashBusy(Exception):
+    """Every password-hashing slot stayed taken for HASH_WAIT_S."""
+
+
+@contextmanager
+def _hash_slot(wait_s: float | None) -> Iterator[None]:
+    if not HASH_SLOTS.acquire(timeout=wait_s):
+        raise HashBusy(f"every password-hashing slot was busy for {wait_s} s")
+    try:
+        yield
+    finally:
+        HASH_SLOTS.release()
+
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hash_slot(None):  # an admin's or the CLI's call: it waits its turn
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    """True if the password matches; HashBusy if no hashing slot came free in time."""
+    with _hash_slot(HASH_WAIT_S):
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def new_token() -> str:

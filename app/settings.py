@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     work_side: int = 256
 
     token_ttl_hours: int = 24 * 14
+    # Sign-in throttling: failed sign-ins allowed per account, and per client address (any accounts),
+    # within a moving window; past either, 429 with Retry-After until the oldest failure leaves it.
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 30
+    login_window_s: int = 300
     default_lease_seconds: int = 300
     max_page_size: int = 1000
     broker_timeout_s: float = 2.0

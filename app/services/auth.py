@@ -10,8 +10,14 @@ from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.repos import tokens as token_repo
 from app.repos import users as user_repo
-from app.security import hash_password, new_token, token_digest, verify_password
-from app.services.errors import Conflict, Invalid, NotFound
+from app.security import HashBusy, hash_password, new_token, token_digest, verify_password
+from app.services import login_throttle
+from app.services.errors import Conflict, Invalid, NotFound, ServiceError
+from app.settings import Settings
+
+
+class Unauthenticated(ServiceError):
+    status_code = 401
 
 # Verifying against a real hash when the user is unknown keeps response times alike, so timing does
 # not tell an attacker which usernames exist.
@@ -24,6 +30,24 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         verify_password(_DUMMY_HASH, password)
         return None
     return user if verify_password(user.password_hash, password) else None
+
+
+def sign_in(session: Session, settings: Settings, username: str, password: str, address: str) -> User:
+    """The account, if the password is right and neither it nor the address is throttled.
+
+    Unauthenticated (401) for a wrong password, login_throttle.Throttled (429) past the failures
+    allowed, or when every password-hashing slot stays busy (a flood of sign-ins)."""
+    throttle = login_throttle.for_settings(settings)
+    throttle.check(username, address)
+    try:
+        user = authenticate(session, username, password)
+    except HashBusy:
+        raise login_throttle.Throttled("the server is busy checking other sign-ins; retry in a second", 1) \
+            from None
+    if user is None:
+        throttle.failed(username, address)
+        raise Unauthenticated("wrong username or password")
+    return user
 
 
 def issue_token(session: Session, user: User, *, name: str, kind: str, ttl_hours: int | None) -> str:

@@ -7,16 +7,23 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
 from app.schemas.common import LoginIn, TokenOut, UserOut
 from app.services import auth as auth_service
+from app.services.login_throttle import Throttled
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/login")
-def login(body: LoginIn, response: Response, session: SessionDep, settings: SettingsDep) -> TokenOut:
-    """Returns a bearer token; also sets an HttpOnly session cookie (and a CSRF cookie) for browsers."""
-    user = auth_service.authenticate(session, body.username, body.password)
-    if user is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+def login(body: LoginIn, request: Request, response: Response, session: SessionDep,
+          settings: SettingsDep) -> TokenOut:
+    """Returns a bearer token; also sets an HttpOnly session cookie (and a CSRF cookie) for browsers.
+
+    Failed sign-ins are throttled per account and per client address: 429 with ``Retry-After``."""
+    address = request.client.host if request.client else "unknown"
+    try:
+        user = auth_service.sign_in(session, settings, body.username, body.password, address)
+    except Throttled as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, exc.detail,
+                            headers={"Retry-After": str(exc.retry_after_s)}) from None
     token = auth_service.issue_token(session, user, name="login", kind="session", ttl_hours=settings.token_ttl_hours)
     max_age = settings.token_ttl_hours * 3600
     secure = settings.environment == "production"
