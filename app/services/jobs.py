@@ -18,7 +18,7 @@ from app.services.errors import Invalid, NotFound
 from app.services.project_settings import SSL_METHODS
 
 
-def validate_params(kind: str, params: dict) -> None:
+def validate_params(kind: JobKind, params: dict) -> None:
     """Refuse parameters a job would only fail on later, with a message that names them."""
     if kind == JobKind.PRETRAIN:
         method = params.get("method")
@@ -90,8 +90,8 @@ def _resend_now_and_then(session: Session, job: Job, broker_url: str) -> None:
 
 
 def _send_after_commit(session: Session, job_id: int, kind: str, broker_url: str) -> None:
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
 
     def send() -> None:
         if task_client.send_job(broker_url, job_id, kind):  # a failed send is tried again next time
