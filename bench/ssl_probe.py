@@ -215,7 +215,7 @@ def run_method(args, name, config, train_img, train_y, test_img, test_y, layers,
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", help=".npz (images, labels) or ImageFolder directory")
     ap.add_argument("--table", nargs="+", metavar="JSONL", help="print a markdown table of earlier results and exit")
@@ -251,6 +251,58 @@ def main(argv=None) -> int:
     ap.add_argument("--save-dir", help="also save each pretrained checkpoint here (to probe it again later)")
     ap.add_argument("--snapshots", default="", help="comma list of budget seconds: train our methods as "
                     "background pretraining does, one --budget run paused at each, and probe every snapshot")
+    return ap
+
+
+def load_sets(args, ap) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(name, train images, labels, test images, labels): ``--test``, or ``--split`` of ``--train``."""
+    train_img, train_y = load(args.train)
+    if args.test:
+        test_img, test_y = load(args.test)
+        return os.path.basename(args.train.rstrip("/")), train_img, train_y, test_img, test_y
+    if not args.split:
+        ap.error("give --test or --split")
+    order = np.random.default_rng(args.split_seed).permutation(len(train_img))
+    test, train = order[args.split:], order[:args.split]
+    name = f"{os.path.basename(args.train.rstrip('/'))}[{args.split}/{len(test)}]"
+    return name, train_img[train], train_y[train], train_img[test], train_y[test]
+
+
+def run_baselines(args, config, train_img, train_y, test_img, test_y, layers, emit) -> None:
+    """Raw pixels and the untrained backbone, probed as the methods are."""
+    if not args.no_baselines and not args.no_raw:
+        t0 = time.perf_counter()
+        flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+        emit({"method": "raw_pixels", **probe(flat(train_img), train_y, flat(test_img), test_y),
+              "seconds": 0.0, "images_per_s": None, "probe_seconds": time.perf_counter() - t0})
+    if not args.no_baselines:
+        ck = random_backbone_checkpoint(train_img, seed=args.seed, backbone=config["backbone"], device="cpu")
+        emit({"method": "untrained", "seconds": 0.0, "images_per_s": None,
+              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+
+
+def emitter(args, common: dict, log):
+    """The function that records one result: the common fields, the main layer's figures on top, a JSON
+    line to stdout (``--json``) and to ``--out``, a summary line to the log."""
+    def emit(rec: dict) -> None:
+        rec = {**common, **rec}
+        main_layer = rec.get("layers", {}).get(args.layer)
+        if main_layer:
+            rec.update(main_layer, layer=args.layer)
+        line = json.dumps(rec)
+        if args.json:
+            print(line, flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(line + "\n")
+        log(f"{rec['method']:>16}: full {rec.get('accuracy_full', float('nan')):.4f}  "
+            f"100 {rec.get('accuracy_100', float('nan')):.4f}  {rec.get('seconds', 0):.0f}s")
+
+    return emit
+
+
+def main(argv=None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.peer_workers:
         ap.error("--clock cpu counts this process only; the peer's loader workers would be free time")
@@ -262,17 +314,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
-    train_img, train_y = load(args.train)
-    if args.test:
-        test_img, test_y = load(args.test)
-        dataset = os.path.basename(args.train.rstrip("/"))
-    else:
-        if not args.split:
-            ap.error("give --test or --split")
-        order = np.random.default_rng(args.split_seed).permutation(len(train_img))
-        test_img, test_y = train_img[order[args.split:]], train_y[order[args.split:]]
-        train_img, train_y = train_img[order[:args.split]], train_y[order[:args.split]]
-        dataset = f"{os.path.basename(args.train.rstrip('/'))}[{args.split}/{len(test_img)}]"
+    dataset, train_img, train_y, test_img, test_y = load_sets(args, ap)
     config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu", image_size=args.image_size)
     layers = [args.layer] + [x for x in (LAYERS if args.all_layers else args.extra_layers.split(","))
                              if x and x != args.layer]
@@ -286,32 +328,8 @@ def main(argv=None) -> int:
     common = {"dataset": dataset, "n_train": len(train_img), "n_test": len(test_img), "backbone": config["backbone"],
               "image_size": config["image_size"], "in_channels": config["in_channels"], "budget_s": args.budget,
               "threads": args.threads, "clock": args.clock, "tag": args.tag}
-    records = []
-
-    def emit(rec: dict) -> None:
-        rec = {**common, **rec}
-        main_layer = rec.get("layers", {}).get(args.layer)
-        if main_layer:
-            rec.update(main_layer, layer=args.layer)
-        records.append(rec)
-        line = json.dumps(rec)
-        if args.json:
-            print(line, flush=True)
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(line + "\n")
-        log(f"{rec['method']:>16}: full {rec.get('accuracy_full', float('nan')):.4f}  "
-            f"100 {rec.get('accuracy_100', float('nan')):.4f}  {rec.get('seconds', 0):.0f}s")
-
-    if not args.no_baselines and not args.no_raw:
-        t0 = time.perf_counter()
-        flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
-        emit({"method": "raw_pixels", **probe(flat(train_img), train_y, flat(test_img), test_y),
-              "seconds": 0.0, "images_per_s": None, "probe_seconds": time.perf_counter() - t0})
-    if not args.no_baselines:
-        ck = random_backbone_checkpoint(train_img, seed=args.seed, backbone=config["backbone"], device="cpu")
-        emit({"method": "untrained", "seconds": 0.0, "images_per_s": None,
-              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+    emit = emitter(args, common, log)
+    run_baselines(args, config, train_img, train_y, test_img, test_y, layers, emit)
 
     kwargs = json.loads(args.method_kwargs)
     for name in methods:
