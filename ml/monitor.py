@@ -55,3 +55,29 @@ def score(vectors: np.ndarray, labels: np.ndarray, kind: str, seed: int = 0) -> 
     else:
         raise ValueError(f"unknown figure {kind!r}")
     return Score(kind, acc, len(y))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A new embedding against the one in use, by the same figure on the same labelled samples."""
+
+    labels: int  # the labelled samples both embeddings cover
+    kind: str | None  # the figure ("probe" or "knn"); None: too few labels to compare
+    new: float | None = None
+    current: float | None = None
+
+
+def compare(new_vectors: np.ndarray, ids: np.ndarray, labels: list, cur_ids: np.ndarray,
+            cur_vectors: np.ndarray) -> Comparison:
+    """``new_vectors`` (N, D), one row per sample ``ids`` (N,), with ``labels`` (N, None where
+    unlabelled), against the embedding in use: ``cur_vectors`` (M, D') for ``cur_ids`` (M,, ascending).
+
+    Only labelled samples the embedding in use covers take part (one imported after it has no row)."""
+    labelled = np.array([lab is not None for lab in labels], dtype=bool) & np.isin(ids, cur_ids)
+    y = np.array([lab for lab, m in zip(labels, labelled, strict=True) if m])
+    kind = figure_kind(y) if len(y) else None
+    if kind is None:
+        return Comparison(int(len(y)), None)
+    new = score(np.asarray(new_vectors)[labelled], y, kind)
+    current = score(np.asarray(cur_vectors)[np.searchsorted(cur_ids, ids[labelled])], y, kind)
+    return Comparison(int(len(y)), kind, new.accuracy, current.accuracy)

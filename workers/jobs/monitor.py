@@ -21,25 +21,20 @@ def judge(ctx: JobContext, samples: SampleTable, vectors: np.ndarray, run_key: s
     current embedding: ``{"switch": bool, "reason": str, ...figures}``. ``min_gain``: how much the
     figure must improve (0: any improvement, at least one more label right). ``continues_in_use``: the
     run started from the backbone in use (a registered backbone in ``continue`` mode)."""
-    from ml.monitor import figure_kind, score
+    from ml.monitor import compare
 
     cur = ctx.current_embedding
     if cur is None:
         return {"switch": True, "reason": "the project had no embedding yet"}
     cur_ids, cur_vectors = embedding_store.read(ctx.media, cur.file_key, cur.ids_key)
-    labelled = np.array([lab is not None for lab in samples.labels], dtype=bool) & np.isin(samples.ids, cur_ids)
-    ids, y = samples.ids[labelled], np.array([lab for lab, m in zip(samples.labels, labelled, strict=True) if m])
-    kind = figure_kind(y) if len(y) else None
-    if kind is None:
-        return _without_labels(ctx, run_key, len(y), continues_in_use)
-    new = score(vectors[labelled], y, kind)
-    old = score(np.asarray(cur_vectors)[np.searchsorted(cur_ids, ids)], y, kind)
-    better = new.accuracy > old.accuracy + min_gain
-    name = FIGURE_NAMES[kind]
-    reason = (f"{name} on {len(y)} labels: {new.accuracy:.1%} with the new backbone, "
-              f"{old.accuracy:.1%} with the one in use: " + ("switched" if better else "kept the one in use"))
-    return {"switch": better, "reason": reason, "figure": kind, "new": round(new.accuracy, 4),
-            "current": round(old.accuracy, 4), "labels": len(y), "min_gain": min_gain}
+    c = compare(vectors, samples.ids, samples.labels, cur_ids, cur_vectors)
+    if c.kind is None or c.new is None or c.current is None:
+        return _without_labels(ctx, run_key, c.labels, continues_in_use)
+    better = c.new > c.current + min_gain
+    reason = (f"{FIGURE_NAMES[c.kind]} on {c.labels} labels: {c.new:.1%} with the new backbone, "
+              f"{c.current:.1%} with the one in use: " + ("switched" if better else "kept the one in use"))
+    return {"switch": better, "reason": reason, "figure": c.kind, "new": round(c.new, 4),
+            "current": round(c.current, 4), "labels": c.labels, "min_gain": min_gain}
 
 
 def _without_labels(ctx: JobContext, run_key: str, n_labels: int, continues_in_use: bool) -> dict:
