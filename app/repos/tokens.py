@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import ApiToken, User
@@ -34,3 +36,14 @@ def api_tokens(session: Session, user_id: int | None) -> list[tuple[ApiToken, st
         q = q.where(ApiToken.user_id == user_id)
     return [(t, u) for t, u in session.execute(q.order_by(ApiToken.id))]
 
+
+
+def revoke_all(session: Session, user_id: int, when: datetime, *, kind: str | None = None,
+               keep_digest: str | None = None) -> None:
+    """Revoke a user's live tokens (of one kind, if given), all but the one with ``keep_digest``."""
+    q = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    if kind is not None:
+        q = q.where(ApiToken.kind == kind)
+    if keep_digest is not None:
+        q = q.where(ApiToken.token_hash != keep_digest)
+    session.execute(q.values(revoked_at=when).execution_options(synchronize_session=False))

@@ -24,3 +24,7 @@ def add(session: Session, user: User) -> User:
     session.add(user)
     session.flush()
     return user
+
+
+def get(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from app.models import ApiToken, User
@@ -12,8 +14,11 @@ from app.services import auth as auth_service
 from app.services.errors import Forbidden, NotFound
 
 
-def create(session: Session, user: User, name: str, username: str | None) -> tuple[ApiToken, User, str]:
-    """A new API token of ``user`` (or, for an admin, of ``username``): its row, owner and secret."""
+def create(session: Session, user: User, name: str, username: str | None,
+           expires_at: datetime | None = None) -> tuple[ApiToken, User, str]:
+    """A new API token of ``user`` (or, for an admin, of ``username``), valid until revoked or until
+    ``expires_at``: its row, owner and secret."""
+    expires_at = auth_service.expiry_ahead(expires_at)
     owner = user
     if username and username != user.username:
         if not user.is_admin:
@@ -22,7 +27,7 @@ def create(session: Session, user: User, name: str, username: str | None) -> tup
         if found is None:
             raise NotFound(f"no user named '{username}'")
         owner = found
-    secret = auth_service.issue_token(session, owner, name=name, kind="api", ttl_hours=None)
+    secret = auth_service.issue_token(session, owner, name=name, kind="api", expires_at=expires_at)
     row = token_repo.newest_of(session, owner.id)
     assert row is not None
     return row, owner, secret

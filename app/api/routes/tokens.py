@@ -17,6 +17,7 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
 class TokenIn(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     username: Annotated[str | None, StringConstraints(max_length=64)] = None  # admins may create for others
+    expires_at: datetime | None = None  # none: valid until revoked; past it the token answers 401 "expired"
 
 
 class TokenInfo(BaseModel):
@@ -26,6 +27,7 @@ class TokenInfo(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 class NewToken(TokenInfo):
@@ -34,16 +36,17 @@ class NewToken(TokenInfo):
 
 @router.post("", status_code=201)
 def create_token(body: TokenIn, session: SessionDep, user: CurrentUser) -> NewToken:
-    row, owner, token = token_service.create(session, user, body.name, body.username)
+    row, owner, token = token_service.create(session, user, body.name, body.username, body.expires_at)
     return NewToken(id=row.id, name=row.name, username=owner.username, created_at=row.created_at,
-                    last_used_at=None, revoked_at=None, token=token)
+                    last_used_at=None, revoked_at=None, expires_at=row.expires_at, token=token)
 
 
 @router.get("")
 def list_tokens(session: SessionDep, user: CurrentUser, all: bool = False) -> list[TokenInfo]:
     """Your API tokens (an admin may ask for everyone's with ``all=true``); never the secrets."""
     return [TokenInfo(id=t.id, name=t.name, username=u, created_at=t.created_at, last_used_at=t.last_used_at,
-                      revoked_at=t.revoked_at) for t, u in token_service.listed(session, user, all)]
+                      revoked_at=t.revoked_at, expires_at=t.expires_at)
+            for t, u in token_service.listed(session, user, all)]
 
 
 @router.delete("/{tid}", status_code=204)
