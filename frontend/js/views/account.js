@@ -1,5 +1,5 @@
 // Accounts: every user's API tokens (#/account), and for admins the users (#/admin/users).
-import { ApiError, del, get, post } from "../api.js";
+import { ApiError, del, get, patch, post } from "../api.js";
 import { fill, errorText, h, timeAgo, toast, unavailable } from "../dom.js";
 
 export async function render({ main, match, me }) {
@@ -11,11 +11,31 @@ export async function render({ main, match, me }) {
     me.is_admin ? h("a", { href: "#/admin/users", class: which === "users" ? "active" : "" }, "Users") : null));
   if (which === "users") {
     if (!me.is_admin) { page.append(h("div", { class: "notice" }, "Only admins manage users.")); return; }
-    await usersView(page);
-  } else await tokensView(page, me);
+    await usersView(page, me);
+  } else {
+    await tokensView(page, me);
+    passwordView(page);
+  }
 }
 
-async function usersView(root) {
+// Your own password: the current one proves it is you; your other sign-ins end, this one stays.
+function passwordView(root) {
+  const field = (id, label, autocomplete) => h("input", { type: "password", id, "aria-label": label, placeholder: label.toLowerCase(), required: true, autocomplete });
+  const current = field("password-current", "Current password", "current-password");
+  const fresh = field("password-new", "New password (8 or more characters)", "new-password");
+  fresh.minLength = 8;
+  root.append(h("div", { class: "panel" }, h("h2", null, "Password"),
+    h("form", { class: "row", "aria-label": "Change your password", onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        await post("/users/me/password", { current_password: current.value, new_password: fresh.value });
+        current.value = ""; fresh.value = "";
+        toast("Password changed; your other sign-ins have ended", "ok");
+      } catch (err) { toast(errorText(err), "error", 6000); }
+    } }, current, fresh, h("button", { class: "btn", type: "submit" }, "Change password"))));
+}
+
+async function usersView(root, me) {
   const body = h("tbody");
   const name = h("input", { type: "text", id: "user-name", "aria-label": "New username", placeholder: "username", required: true, autocomplete: "off" });
   const pw = h("input", { type: "password", id: "user-password", "aria-label": "Password (8 or more characters)", placeholder: "password (8+ characters)", required: true, minlength: "8", autocomplete: "new-password" });
@@ -33,12 +53,19 @@ async function usersView(root) {
   root.append(h("div", { class: "panel" }, h("h2", null, "Users"),
     h("p", { class: "muted small" }, "Give a user a project role under the project's Admin → Members."), form,
     h("table", { class: "table", style: { marginTop: "12px" } },
-      h("thead", null, h("tr", null, h("th", null, "user"), h("th", null, "role"), h("th", null, "active"), h("th", null, "created"))), body)));
+      h("thead", null, h("tr", null, h("th", null, "user"), h("th", null, "role"), h("th", null, "active"), h("th", null, "created"), h("th", null, ""))), body)));
   async function load() {
     const users = await get("/users");
     fill(body, users.map((u) => h("tr", null, h("td", null, u.username),
       h("td", null, h("span", { class: "badge" }, u.is_admin ? "admin" : "user")), h("td", null, u.is_active === false ? "no" : "yes"),
-      h("td", { class: "muted small" }, timeAgo(u.created_at)))));
+      h("td", { class: "muted small" }, timeAgo(u.created_at)), h("td", null, u.username === me.username ? null : activeButton(u)))));
+  }
+  // Deactivating ends the user's sessions and API tokens at once.
+  function activeButton(u) {
+    const verb = u.is_active === false ? "Activate" : "Deactivate";
+    return h("button", { class: `btn ghost small${verb === "Deactivate" ? " danger" : ""}`, type: "button", "aria-label": `${verb} ${u.username}`, onclick: async () => {
+      try { await patch(`/users/${u.id}`, { is_active: verb === "Activate" }); toast(`${u.username} ${verb.toLowerCase()}d`); load(); } catch (err) { toast(errorText(err), "error"); }
+    } }, verb);
   }
   await load();
 }
