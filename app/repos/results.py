@@ -1,12 +1,12 @@
-"""Queries behind the results routes: the current model's predictions, page by page, and the
-project's model versions (the learning curve)."""
+"""Queries on what the model thinks: a model version's predictions, page by page or by suggested class,
+and the project's model versions (the learning curve)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ModelVersion, Prediction
+from app.models import ModelVersion, Prediction, Sample
 
 
 def predictions_page(session: Session, model_version_id: int, after_sample_id: int, limit: int) -> list[Prediction]:
@@ -22,3 +22,16 @@ def model_versions(session: Session, project_id: int) -> list[ModelVersion]:
     """The project's model versions, oldest first."""
     return list(session.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)
                                 .order_by(ModelVersion.id)))
+
+
+def suggested(session: Session, model_version_id: int, label: str, min_confidence: float, limit: int) -> list[int]:
+    """Unlabelled samples a model version suggests as ``label`` at ``min_confidence`` or more, most
+    confident first."""
+    return list(session.scalars(
+        select(Prediction.sample_id)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(Prediction.model_version_id == model_version_id, Prediction.label == label,
+               Prediction.confidence >= min_confidence, Sample.status == "unlabelled")
+        .order_by(Prediction.confidence.desc(), Prediction.sample_id)
+        .limit(limit)
+    ))

@@ -138,3 +138,11 @@ def class_balance(session: Session, project_id: int) -> dict[str, int]:
     q = (select(Sample.label, func.count())
          .where(Sample.project_id == project_id, Sample.status == "labelled").group_by(Sample.label))
     return {label: int(n) for label, n in session.execute(q).all() if label is not None}
+
+
+def labelled_ids(session: Session, project_id: int) -> set[int]:
+    return set(session.scalars(select(Sample.id).where(Sample.project_id == project_id, Sample.status == "labelled")))
+
+
+def unlabelled_among(session: Session, sample_ids: Sequence[int]) -> set[int]:
+    return set(session.scalars(select(Sample.id).where(Sample.id.in_(sample_ids), Sample.status == "unlabelled")))

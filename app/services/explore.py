@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import embedding_store
 from app.models import EmbeddingVersion, ModelVersion, Prediction, Project, Sample
 from app.repos import queue as queue_repo
+from app.repos import results as results_repo
 from app.repos import samples as samples_repo
 from app.services.errors import Invalid, NotFound
 from app.settings import Settings
@@ -18,14 +18,18 @@ from app.settings import Settings
 CHUNK = 200_000  # rows per dot-product block: bounded memory on big pools
 
 
-def neighbours(session: Session, settings: Settings, project: Project, sample_ids: list[int], limit: int,
-               unlabelled_only: bool) -> list[tuple[int, float]]:
-    """The ``limit`` samples most similar (cosine) to any of ``sample_ids``, best first, the query
-    samples excluded. With several (a cluster), a sample's similarity is its best to any of them."""
+def _check_query(session: Session, project: Project, sample_ids: list[int]) -> None:
     if any(not 1 <= sid <= 2**62 for sid in sample_ids):
         raise Invalid("sample_id must be between 1 and 2**62")
     if unknown := sorted(set(sample_ids) - samples_repo.ids_in_project(session, project.id, sample_ids)):
         raise NotFound(f"sample {', '.join(map(str, unknown))} not found in project {project.id}")
+
+
+def neighbours(session: Session, settings: Settings, project: Project, sample_ids: list[int], limit: int,
+               unlabelled_only: bool) -> list[tuple[int, float]]:
+    """The ``limit`` samples most similar (cosine) to any of ``sample_ids``, best first, the query
+    samples excluded. With several (a cluster), a sample's similarity is its best to any of them."""
+    _check_query(session, project, sample_ids)
     if project.current_embedding_version_id is None:
         raise Invalid("the project has no embeddings yet (they are computed after an import)")
     ev = session.get(EmbeddingVersion, project.current_embedding_version_id)
@@ -42,8 +46,7 @@ def neighbours(session: Session, settings: Settings, project: Project, sample_id
         sims[i:i + CHUNK] = (np.asarray(vectors[i:i + CHUNK], dtype=np.float32) @ queries.T).max(axis=1)
     sims[pos] = -np.inf
     if unlabelled_only:
-        labelled = set(session.scalars(select(Sample.id).where(
-            Sample.project_id == project.id, Sample.status == "labelled")))
+        labelled = samples_repo.labelled_ids(session, project.id)
         if labelled:
             sims[np.isin(ids, np.fromiter(labelled, dtype=np.int64))] = -np.inf
     k = min(limit, int(np.isfinite(sims).sum()))
@@ -64,7 +67,7 @@ def unexplored(session: Session, project: Project, limit: int) -> list[int]:
     ids = list((mv.metrics or {}).get("unexplored", [])) if mv else []
     if not ids:
         return []
-    free = set(session.scalars(select(Sample.id).where(Sample.id.in_(ids), Sample.status == "unlabelled")))
+    free = samples_repo.unlabelled_among(session, ids)
     return [sid for sid in ids if sid in free][:limit]
 
 
@@ -74,15 +77,7 @@ def suggested(session: Session, project: Project, label: str, limit: int, min_co
         raise Invalid(f"'{label}' is not a class of project '{project.name}'")
     if project.current_model_version_id is None:
         return []
-    q = (
-        select(Prediction.sample_id)
-        .join(Sample, Sample.id == Prediction.sample_id)
-        .where(Prediction.model_version_id == project.current_model_version_id, Prediction.label == label,
-               Prediction.confidence >= min_confidence, Sample.status == "unlabelled")
-        .order_by(Prediction.confidence.desc(), Prediction.sample_id)
-        .limit(limit)
-    )
-    return list(session.scalars(q))
+    return results_repo.suggested(session, project.current_model_version_id, label, min_confidence, limit)
 
 
 def with_samples(session: Session, project: Project, pairs: Sequence[tuple[int, float | None]]) \

@@ -4,10 +4,10 @@ them, labels to the target capped at what is left to label, "due" only when a re
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Job, Project
+from app.models import Project
+from app.repos import jobs as jobs_repo
 from app.repos import samples as samples_repo
 from app.services.project_settings import effective_settings
 
@@ -44,11 +44,9 @@ def target(project: Project, metrics: dict, unlabelled: int) -> dict | None:
 
 def retrain(session: Session, project: Project, labels_to_go: int) -> dict:
     """The next retrain: labels still to go, and the train job queued or running, if there is one."""
-    job = session.execute(
-        select(Job.id, Job.state).where(Job.project_id == project.id, Job.kind == "train",
-                                        Job.state.in_(("queued", "running"))).order_by(Job.id.desc()).limit(1)
-    ).first()
-    return {"labels_to_go": labels_to_go, "job": {"id": job[0], "state": job[1]} if job else None}
+    trains = [j for j in jobs_repo.active(session, project.id) if j.kind == "train"]
+    job = max(trains, key=lambda j: j.id, default=None)
+    return {"labels_to_go": labels_to_go, "job": {"id": job.id, "state": job.state} if job else None}
 
 
 def class_balance(session: Session, project: Project) -> dict[str, int]:
