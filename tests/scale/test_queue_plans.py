@@ -1,9 +1,9 @@
 """The queue's statements are answered by their indexes on PostgreSQL, not by walking the pool.
 
 A plan is what makes a page cost the same with 30,000 samples or a million: these tests read
-PostgreSQL's own EXPLAIN of the statements ``app.services.queue.take`` runs, on a pool with
-planner statistics (ANALYZE), and fail if one stops using the index it was written for. (The audit
-pick once said ``is_audit IS true``, which PostgreSQL does not match to the partial index's
+PostgreSQL's own EXPLAIN of the statements ``app.services.queue.take`` runs (``app.repos.queue``
+builds them), on a pool with planner statistics (ANALYZE), and fail if one stops using the index it
+was written for. (The audit pick once said ``is_audit IS true``, which PostgreSQL does not match to the partial index's
 ``WHERE is_audit``: it walked the whole-pool index, 11 ms a page at 1M samples.)
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import insert, text
 
 from app.db import get_engine, session_scope
 from app.models import Project, Sample
-from app.services import queue
+from app.repos import queue
 from tests.conftest import fresh_database
 
 N = 30_000
