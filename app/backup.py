@@ -3,7 +3,7 @@
 The archive is a tar (gzipped when its name ends in ``.gz`` or ``.tgz``) holding
 
 * ``manifest.json``: format, creation time, the Alembic revision of the database, the row count of
-  every table and the number of media files;
+  every table, the SHA-256 of every table dump and of every media file (``dumps``, ``media``);
 * ``db/NNN-<table>.jsonl``: every row of every table, one JSON object a line, tables in foreign-key
   order. The dump is portable: a SQLite backup restores into PostgreSQL and back;
 * ``media/...``: every file of the media store (images, thumbnails, working copies, embeddings,
@@ -14,14 +14,20 @@ The database is read from one snapshot (SQLite: a copy made with the sqlite3 bac
 one REPEATABLE READ, READ ONLY transaction), and the media store is copied after it. Files are always
 written before the rows that point at them commit, so every file the snapshot names is in the archive.
 
-Restore goes into an empty place only (a database with no rows, an empty media directory): it migrates
-the database to the backup's revision, loads the rows, resets PostgreSQL's id sequences, unpacks the
+Restore trusts no archive: before anything in the target changes it checks every table's row count
+and every dump's and media file's hash against the manifest (files missing, added or altered), and
+refuses, naming what differs. It goes into an empty place only (a database with no rows, an empty
+media directory; a SQLite file and its folders that do not exist yet are made): it migrates the
+database to the backup's revision, loads the rows, resets PostgreSQL's id sequences, unpacks the
 media, then migrates to the newest revision.
+
+Archives are written readable by their owner only (0600): they hold every account's password hash.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -36,6 +42,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, select, text, update
 from sqlalchemy.schema import sort_tables_and_constraints
+
+from app.db import private_sqlite_file
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = "loupe-backup/1"
@@ -158,9 +166,24 @@ def _media_files(media_dir: Path) -> list[Path]:
             and p.relative_to(media_dir).parts[0] != DERIVED_MEDIA]
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hashes(folder: Path, files: list[Path]) -> dict[str, str]:
+    """The SHA-256 of each file, by its path under ``folder``."""
+    return {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
+
+
 def _write_archive(out: Path, tmp: Path, media_dir: Path, media_files: list[Path]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
+    partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)  # made private before a byte is in it: it holds the password hashes
     gz = out.name.endswith((".gz", ".tgz"))
     with tarfile.open(partial, "w:gz") if gz else tarfile.open(partial, "w") as tar:
         tar.add(tmp / "manifest.json", arcname="manifest.json")
@@ -188,7 +211,9 @@ def backup(database_url: str, media_dir: Path, out: Path, log: Callable[[str], N
         media_files = _media_files(media_dir)
         manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "revision": revision,
                     "source_dialect": engine.dialect.name, "tables": counts, "media_files": len(media_files),
-                    "table_order": [t.name for t in tables]}
+                    "table_order": [t.name for t in tables],
+                    "dumps": _hashes(tmp / "db", sorted((tmp / "db").glob("*.jsonl"))),
+                    "media": _hashes(media_dir, media_files)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         _write_archive(out, tmp, media_dir, media_files)
         log(f"backed up {sum(counts.values())} rows in {len(counts)} tables and {len(media_files)} media files "
@@ -226,6 +251,40 @@ def _extract(archive: Path, tmp: Path) -> dict:
     if manifest.get("format") != FORMAT:
         raise BackupError(f"not a Loupe backup (format {manifest.get('format')!r})")
     return manifest
+
+
+def _verify(tmp: Path, manifest: dict) -> None:
+    """Refuse an unpacked archive whose tables or files differ from its manifest, naming what differs."""
+    dumps = {p.stem.split("-", 1)[1]: p for p in (tmp / "db").glob("*.jsonl")} if (tmp / "db").is_dir() else {}
+    problems = [f"table {name}: its rows are missing" for name in manifest["tables"] if name not in dumps]
+    problems += [f"table {name}: not in the manifest" for name in dumps if name not in manifest["tables"]]
+    for name, dump in dumps.items():
+        with dump.open("rb") as fh:
+            n = sum(1 for _ in fh)
+        if name in manifest["tables"] and n != manifest["tables"][name]:
+            problems.append(f"table {name}: {n} rows, the manifest says {manifest['tables'][name]}")
+    problems += _differences(tmp / "db", sorted(dumps.values()), manifest.get("dumps"), "dump")
+    media = [p for p in (tmp / "media").rglob("*") if p.is_file()] if (tmp / "media").is_dir() else []
+    problems += _differences(tmp / "media", media, manifest.get("media"), "media file")
+    if "media" not in manifest and len(media) != manifest.get("media_files", len(media)):
+        problems.append(f"{len(media)} media files, the manifest says {manifest['media_files']}")
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise BackupError("the archive does not match its manifest, so nothing was restored: "
+                          + "; ".join(problems[:10]) + more)
+
+
+def _differences(folder: Path, files: list[Path], expected: dict[str, str] | None, what: str) -> list[str]:
+    """Files missing from ``folder``, added to it, or whose SHA-256 differs from ``expected`` (an
+    archive from before hashes were recorded has none: nothing to compare)."""
+    if expected is None:
+        return []
+    found = _hashes(folder, files)
+    problems = [f"{what} {name} is missing" for name in expected if name not in found]
+    problems += [f"{what} {name} is not in the manifest" for name in found if name not in expected]
+    problems += [f"{what} {name}: its hash differs" for name, digest in found.items()
+                 if name in expected and digest != expected[name]]
+    return problems
 
 
 def _empty_database_at(engine: Engine, database_url: str, revision: str) -> tuple[list[Table], dict[str, list[str]]]:
@@ -328,6 +387,8 @@ def restore(archive: Path, database_url: str, media_dir: Path, log: Callable[[st
     tmp = Path(tempfile.mkdtemp(prefix="loupe-restore-"))
     try:
         manifest = _extract(archive, tmp)
+        _verify(tmp, manifest)  # before anything in the target changes
+        private_sqlite_file(database_url)  # a var dir that does not exist yet is fine
         engine = create_engine(database_url)
         try:
             tables, cyclic = _empty_database_at(engine, database_url, manifest["revision"])

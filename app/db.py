@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -14,9 +16,25 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file that does not exist yet readable by its owner only (0600; SQLite
+    gives its -wal and -shm files the same mode), rather than under the umask (often world-readable).
+    Its folder is made too. Not a file (``:memory:``), or not SQLite: nothing to do."""
+    if not is_sqlite(url):
+        return
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     if is_sqlite(url):
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -7,6 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from app.db import private_sqlite_file
 from app.models import Base
 from app.settings import get_settings
 
@@ -30,6 +31,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    private_sqlite_file(_url())  # a new SQLite file is readable by its owner only
     connectable = create_engine(_url(), poolclass=pool.NullPool)
     with connectable.connect() as connection:
         # Batch mode lets later revisions alter tables on SQLite, which has no ALTER COLUMN.
