@@ -62,8 +62,20 @@ def ensure_admin(username: str = "admin") -> None:
     elif given:
         console.print(f"created admin account '{username}' with the password from LOUPE_ADMIN_PASSWORD")
     else:
-        console.print(f"created admin account '{username}' with password [bold]{password}[/bold] "
-                      "(shown only now; keep it)")
+        file = _write_private(get_settings().var_dir / "admin-password.txt", password + "\n")
+        console.print(f"created admin account '{username}'; its generated password is in {file} (readable by "
+                      "you only: sign in, change it under Account, then delete the file)")
+
+
+def _write_private(path: Path, content: str) -> Path:
+    """Write ``content`` to a file only its owner may read (0600), never to the terminal or a log: a
+    container's stdout ends up in its logs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content)
+    return path.resolve()
 
 
 def ensure_demo() -> None:

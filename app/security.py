@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -61,3 +62,14 @@ def token_digest(token: str) -> str:
 
 def generate_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def csrf_token(secret_key: str, session_token: str) -> str:
+    """The CSRF token of a session: an HMAC of the session token under the deployment's secret key.
+    A double-submit cookie alone can be planted (from a sibling subdomain, over plain HTTP) together
+    with a header that matches it; a token that must match the session cannot be made without the key."""
+    return hmac.new(secret_key.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_matches(secret_key: str, session_token: str, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(csrf_token(secret_key, session_token), sent)

@@ -12,6 +12,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "loupe-development-secret-change-me"
 
 
+def _check_secret(key: str) -> None:
+    """Refuse a production secret key that could be guessed: it signs each session's CSRF token."""
+    if key == DEV_SECRET:
+        raise ValueError("LOUPE_SECRET_KEY must be set to a real secret in production "
+                         "(for example: openssl rand -hex 32)")
+    if len(key) < 32 or len(set(key)) < 10:
+        raise ValueError(f"LOUPE_SECRET_KEY is too weak for production ({len(key)} characters, {len(set(key))} "
+                         "distinct): use at least 32 random characters, for example: openssl rand -hex 32")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOUPE_", env_file=".env", extra="ignore")
 
@@ -21,6 +31,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     media_dir: Path | None = None
+    # Signs each session's CSRF token (app/security.csrf_token); production refuses a weak one.
     secret_key: str = DEV_SECRET
 
     # Upload limits: checked before an upload is read whole, so a hostile client costs little.
@@ -61,8 +72,8 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{var / 'broker.db'}"
         if self.media_dir is None:
             self.media_dir = var / "media"
-        if self.environment == "production" and self.secret_key == DEV_SECRET:
-            raise ValueError("LOUPE_SECRET_KEY must be set to a real secret in production")
+        if self.environment == "production":
+            _check_secret(self.secret_key)
         return self
 
     @property

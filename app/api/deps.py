@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import get_sessionmaker, run_after_commit, run_on_rollback
 from app.models import Project, User
+from app.security import csrf_matches
 from app.services import auth as auth_service
 from app.services import projects as project_service
 from app.settings import Settings
@@ -124,9 +125,11 @@ async def get_bearer_token(request: Request) -> str:
         raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>' or sign in")
     # A cookie is sent by the browser on any site's behalf, so a state-changing request must also
     # prove it was made by our page (double-submit CSRF token; SameSite=Lax covers the rest).
+    # The token is signed to the session (security.csrf_token), so a planted cookie and header pair fails.
     if request.method not in SAFE_METHODS:
         csrf = request.cookies.get(CSRF_COOKIE)
-        if not csrf or request.headers.get(CSRF_HEADER) != csrf:
+        if not csrf or request.headers.get(CSRF_HEADER) != csrf or \
+                not csrf_matches(request.app.state.settings.secret_key, token, csrf):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token header")
     return token
 

@@ -64,10 +64,10 @@ def test_users_and_passwords_from_the_cli(tmp_path, sqlite_url):
         assert authenticate(s, "carol", "carol-pass-1") is None
 
 
-def test_init_is_idempotent_and_prints_the_admin_password_once(tmp_path):
+def test_init_is_idempotent_and_writes_the_admin_password_once(tmp_path):
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}")
     first = _loupe(settings, "init", "--no-demo")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "created admin account 'admin' with password" in first.stdout
+    assert "created admin account 'admin'" in first.stdout and "admin-password.txt" in first.stdout
     second = _loupe(settings, "init", "--no-demo")
     assert second.returncode == 0 and "password" not in second.stdout.replace("reset-password", "")

@@ -45,4 +45,5 @@ def test_settings_refuse_the_default_secret_in_production(tmp_path):
 
     with pytest.raises(ValueError, match="LOUPE_SECRET_KEY"):
         Settings(environment="production", var_dir=tmp_path)
-    assert Settings(environment="production", var_dir=tmp_path, secret_key="s3cret-from-vault").secret_key
+    strong = "s3cret-from-vault-0123456789abcdef"
+    assert Settings(environment="production", var_dir=tmp_path, secret_key=strong).secret_key

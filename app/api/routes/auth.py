@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
 from app.schemas.common import LoginIn, TokenOut, UserOut
+from app.security import csrf_token
 from app.services import auth as auth_service
 from app.services.login_throttle import Throttled
 
@@ -28,7 +27,7 @@ def login(body: LoginIn, request: Request, response: Response, session: SessionD
     max_age = settings.token_ttl_hours * 3600
     secure = settings.environment == "production"
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure)
-    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(16), max_age=max_age, httponly=False,
+    response.set_cookie(CSRF_COOKIE, csrf_token(settings.secret_key, token), max_age=max_age, httponly=False,
                         samesite="strict", secure=secure)
     return TokenOut(token=token, username=user.username, is_admin=user.is_admin)
 
