@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from app.models import Label, Project, Sample, User
+from app.models import Label, Project, User
 from app.models.base import utcnow
 from app.repos import label_counts
 from app.repos import labels as label_repo
 from app.repos import reviews as review_repo
+from app.repos import samples as samples_repo
 from app.repos.label_counts import LabelTotals
 from app.repos.label_counts import totals as totals  # noqa: F401  (workers/jobs/train.py imports it here)
 from app.repos.labels import StoredLabel, Target
@@ -165,7 +166,7 @@ def _open_reviews(project: Project, out: list[StoredLabel], targets: dict[int, T
 
 def _recompute(session: Session, sample_id: int) -> tuple[int, int]:
     """Re-derive a sample's current label; returns its change to (labelled, labelled audit) counts."""
-    sample = session.get(Sample, sample_id)
+    sample = samples_repo.get(session, sample_id)
     assert sample is not None
     was = sample.status == "labelled"
     sample.label = derive_current(label_repo.history(session, sample_id))

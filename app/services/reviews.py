@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.models import Project, Review, Sample, User
+from app.models import Project, Review, User
 from app.models.base import utcnow
 from app.repos import labels as label_repo
 from app.repos import reviews as review_repo
+from app.repos import samples as samples_repo
 from app.repos.label_counts import LabelTotals
 from app.repos.labels import StoredLabel
 from app.services.errors import Invalid, NotFound
@@ -50,7 +51,7 @@ def resolve(session: Session, review: Review, project: Project, label: str, user
     primary label; the review closes."""
     if review.status != "open":
         raise Invalid(f"review {review.id} is already {review.status}")
-    sample = session.get(Sample, review.sample_id)
+    sample = samples_repo.get(session, review.sample_id)
     assert sample is not None
     # The decision overrides whatever is current, so clear the label first and add it as primary.
     sample.label = None
