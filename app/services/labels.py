@@ -22,7 +22,6 @@ from app.repos import labels as label_repo
 from app.repos import reviews as review_repo
 from app.repos import samples as samples_repo
 from app.repos.label_counts import LabelTotals
-from app.repos.label_counts import totals as totals  # noqa: F401  (workers/jobs/train.py imports it here)
 from app.repos.labels import StoredLabel, Target
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.project_settings import effective_settings

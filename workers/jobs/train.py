@@ -15,7 +15,7 @@ from app import embedding_store
 from app.db import session_scope
 from app.repos import predictions as predictions_repo
 from app.repos import samples as samples_repo
-from app.services.labels import totals as label_totals
+from app.repos.label_counts import totals as label_totals
 from workers.jobs.context import JobContext, load_context
 from workers.jobs.progress import Progress
 
