@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
 from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, SessionDep, SettingsDep
+from app.api.downloads import attachment
 from app.models import RegisteredBackbone
 from app.schemas.backbones import BackboneExportIn, BackboneOut
 from app.services import backbones as backbone_service
@@ -63,7 +64,7 @@ def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: 
     path = settings.media_path / row.file_key
     if not path.is_file():
         raise NotFound("the stored backbone file is missing")
-    return FileResponse(path, media_type="application/octet-stream", filename=row.filename)
+    return FileResponse(path, media_type="application/octet-stream", headers=attachment(row.filename))
 
 
 @router.post("/projects/{pid}/versions/backbones/{bvid}/export", status_code=201, responses={409: {}, 422: {}})

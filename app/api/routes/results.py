@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ProjectMember, SessionDep, SettingsDep
+from app.api.downloads import attachment
 from app.db import session_scope
 from app.models import Project
 from app.schemas.labels import PredictionOut, PredictionsOut
@@ -61,10 +62,10 @@ def export(
 
     if format == "csv":
         return StreamingResponse(export_service.as_csv(rows()), media_type="text/csv",
-                                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+                                 headers=attachment(f"{name}.csv"))
     if format == "jsonl":
         return StreamingResponse(export_service.as_jsonl(rows()), media_type="application/x-ndjson",
-                                 headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+                                 headers=attachment(f"{name}.jsonl"))
     spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     export_service.as_imagefolder_zip(
         export_service.label_rows(session, project), session, BlobStore(settings.media_path), spool
@@ -77,4 +78,4 @@ def export(
                 yield block
 
     return StreamingResponse(chunks(), media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
+                             headers=attachment(f"{name}.zip"))
