@@ -6,6 +6,7 @@ is refused from its headers and a member that lies about its size is cut off as 
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from app.settings import Settings
 
 SKIPPED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # a local file header, an empty zip, a spanned one
 
 
 @dataclass
@@ -88,13 +90,50 @@ def expand_zip(name: str, fileobj: BinaryIO, settings: Settings) -> Iterator[Can
             if data is None:
                 yield Candidate(inner, None, rejected="member is larger than its zip header says")
                 continue
+            if _zip_appended(io.BytesIO(data), data[:4]):
+                yield Candidate(inner, None, rejected="has a zip archive appended: not imported (nested zip "
+                                "archives are not accepted)")
+                continue
             parts = PurePosixPath(m.filename).parts
             folder = parts[-2] if len(parts) >= 2 else None
             yield Candidate(m.filename, data, folder=folder)
 
 
+def _zip_appended(fileobj: BinaryIO, head: bytes) -> bool:
+    """A zip's directory at the end of a file that does not start as a zip: an image (or anything) with
+    an archive appended, a polyglot that reads as either."""
+    found = zipfile.is_zipfile(fileobj)
+    fileobj.seek(0)
+    return found and not head.startswith(ZIP_MAGIC)
+
+
+def polyglot_reason(name: str, fileobj: BinaryIO) -> str | None:
+    """Why the name and the content disagree about what a file is, or None when they agree.
+
+    The name says zip (``.zip``) or not; the content starts as a zip or not. A file that starts as a zip
+    under an image's name, or an image (anything not starting as a zip) with a zip appended, is refused:
+    importing it as either would surprise whoever looks at its name or at its bytes."""
+    if is_zip_name(name):
+        return None
+    head = fileobj.read(len(ZIP_MAGIC[0]))
+    fileobj.seek(0)
+    suffix = PurePosixPath(name).suffix.lower()
+    if head.startswith(ZIP_MAGIC) and suffix in IMAGE_SUFFIXES:
+        return f"named {suffix} but is a zip archive: not imported (name it .zip to import the files inside)"
+    if _zip_appended(fileobj, head):
+        kind = f"named {suffix}" if suffix else "not named .zip"
+        return (f"{kind} but has a zip archive appended: imported neither as an image nor as a zip "
+                "(upload the image alone, or the archive named .zip)")
+    return None
+
+
 def expand_upload(name: str, fileobj: BinaryIO, settings: Settings) -> Iterator[Candidate]:
-    """One uploaded file: a zip is expanded, anything else is a candidate image."""
+    """One uploaded file: a zip (by its name, or by its content under a name that is not an image's) is
+    expanded, anything else is a candidate image; a file whose name and content disagree is refused."""
+    reason = polyglot_reason(name, fileobj)
+    if reason is not None:
+        yield Candidate(name, None, rejected=reason)
+        return
     if is_zip_name(name) or zipfile.is_zipfile(fileobj):
         fileobj.seek(0)
         yield from expand_zip(name, fileobj, settings)
@@ -121,9 +160,12 @@ def expand_path(path: Path, settings: Settings) -> Iterator[Candidate]:
             if is_zip_name(file.name):
                 yield from expand_zip(rel.as_posix(), fh, settings)
                 continue
-            data = _read_limited(fh, settings.max_file_bytes)
+            reason = polyglot_reason(file.name, fh)
+            data = _read_limited(fh, settings.max_file_bytes) if reason is None else None
         folder = rel.parts[-2] if len(rel.parts) >= 2 else None
-        if data is None:
+        if reason is not None:
+            yield Candidate(rel.as_posix(), None, rejected=reason)
+        elif data is None:
             yield Candidate(rel.as_posix(), None, rejected=f"file is over the limit of {settings.max_file_bytes} bytes")
         else:
             yield Candidate(rel.as_posix(), data, folder=folder)

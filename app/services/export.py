@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -16,6 +17,10 @@ from app.repos import export as export_repo
 from app.storage import BlobStore
 
 FIELDS = ["sample_id", "filename", "label", "annotator", "source", "labelled_at", "content_hash"]
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): =, +, -, @, or a tab/CR that some
+# parsers skip before one of them. A plain number (a class named "-1") is no formula and stays as it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 
 
 def label_rows(session: Session, project: Project, batch: int = 2000) -> Iterator[dict]:
@@ -33,12 +38,21 @@ def label_rows(session: Session, project: Project, batch: int = 2000) -> Iterato
         }
 
 
+def csv_cell(value: object) -> object:
+    """``value`` as a CSV cell no spreadsheet runs: a text that starts like a formula gets a leading ``'``,
+    which spreadsheets show as text and do not evaluate."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def as_csv(rows: Iterator[dict]) -> Iterator[str]:
+    """The rows as CSV, with formula-like cells escaped (the file names are as uploaded)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
         if buf.tell() > 1 << 16:
             yield buf.getvalue()
             buf.seek(0)

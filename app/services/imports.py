@@ -76,6 +76,11 @@ def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settin
             seen_hashes: set[str]) -> dict | None:
     """The sample row (with its files, under ``_`` keys) for an acceptable candidate not yet seen in this
     import; None for a duplicate (counted) or a rejected file (listed with the reason)."""
+    if "\x00" in cand.filename:
+        # PostgreSQL stores no NUL in text (nor in json): one such name failed the whole import there.
+        result.rejected.append({"filename": cand.filename.replace("\x00", "\ufffd"),
+                                "reason": "the file name contains a NUL character: not imported (rename it)"})
+        return None
     if cand.rejected is not None or cand.data is None:
         result.rejected.append({"filename": cand.filename, "reason": cand.rejected or "unreadable"})
         return None
