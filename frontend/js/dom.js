@@ -27,6 +27,16 @@ function append(el, children) {
   }
 }
 
+// Characters that change how a text reads without showing themselves: controls, and bidi overrides
+// and isolates (U+202E turns "invoice\u202Egpj.exe" into "invoiceexe.jpg" on screen), zero-width ones.
+const HIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/** A file name (as uploaded, so as anyone chose it) fit to show: each hidden character as [U+XXXX]. */
+export function safeName(name) {
+  return String(name ?? "").replace(HIDDEN_CHARS,
+    (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`);
+}
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 export function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG_NS, tag);

@@ -124,3 +124,26 @@ def test_csv_export_cells_cannot_become_formulas(admin):
     assert sorted(row["label"] for row in rows) == sorted(["-1", "'+x", "ok", "ok", "ok", "ok"])  # -1: a number
     jsonl = admin.get(f"/projects/{pid}/export", params={"format": "jsonl"}).text
     assert "=HYPERLINK" in jsonl  # machine formats keep the name as stored
+
+
+def test_the_frontend_shows_file_names_with_bidi_and_control_characters_visible():
+    import shutil
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = ("import { safeName } from './frontend/js/dom.js';"
+              "console.log(JSON.stringify(['invoice\\u202egpj.exe', 'a\\u0000b\\tc\\u2067.png', 'Проект-猫.png']"
+              ".map(safeName)));")
+    out = subprocess.run([node, "--input-type=module", "-e", script], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '["invoice[U+202E]gpj.exe","a[U+0000]b[U+0009]c[U+2067].png","Проект-猫.png"]'
+    # Every file name a view puts on screen goes through it (a data- attribute is not shown).
+    for view in (ROOT / "frontend/js/views").glob("*.js"):
+        for line in view.read_text().splitlines():
+            shown = [] if "dataset.filename =" in line else re.findall(r"(?<!safeName\()\b\w+\.filename\b", line)
+            assert not shown, f"{view.name}: {line.strip()}"

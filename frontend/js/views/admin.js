@@ -1,6 +1,6 @@
 // Project admin: import images, settings, jobs with live progress, members.
 import { ApiError, csrfToken, del, get, patch, post, upload } from "../api.js";
-import { add, clear, fill, errorText, h, num, progressBar, setProgress, timeAgo, toast, unavailable } from "../dom.js";
+import { add, clear, fill, errorText, h, num, progressBar, safeName, setProgress, timeAgo, toast, unavailable } from "../dom.js";
 import { loadProject } from "../session.js";
 
 const SECTIONS = [["import", "Import"], ["jobs", "Jobs"], ["settings", "Settings"], ["backbones", "Backbones"], ["members", "Members"]];
@@ -80,7 +80,7 @@ function importView(root, project) {
     if (res.rejected.length) {
       const t = h("table", { class: "table", "aria-label": "Rejected files" },
         h("tr", null, h("th", null, "file"), h("th", null, "reason")),
-        res.rejected.map((r) => h("tr", null, h("td", { class: "mono" }, r.filename), h("td", null, r.reason))));
+        res.rejected.map((r) => h("tr", null, h("td", { class: "mono" }, safeName(r.filename)), h("td", null, r.reason))));
       result.append(h("div", { class: "panel", style: { marginTop: "12px" } }, h("h3", null, "Rejected files"), t));
     }
   }
@@ -397,7 +397,7 @@ async function backbonesView(root, project) {
       h("td", { class: "num" }, num(b.embedding_dim)), h("td", { class: "num" }, `${b.input_size} px`),
       h("td", { class: "num", title: `SHA-256 ${b.sha256}` }, `${(b.size / 1e6).toFixed(1)} MB`),
       h("td", { class: "muted small" }, b.source_project_id ? `exported from project ${b.source_project_id}` : "uploaded"),
-      h("td", null, h("a", { href: `/api/v1/backbones/${b.id}/file`, download: b.filename }, "Download"))))
+      h("td", null, h("a", { href: `/api/v1/backbones/${b.id}/file`, download: safeName(b.filename) }, "Download"))))
       : h("tr", null, h("td", { colspan: "7", class: "muted" }, "No backbone files registered yet.")));
   }
 

@@ -2,7 +2,7 @@
 // and a local buffer of leased items whose images are already decoded (queue_buffer.js), so
 // label-and-next is instant.
 import { del, get, postIdempotent } from "../api.js";
-import { clear, errorText, fill, h, num, pct, progressBar, setProgress, toast } from "../dom.js";
+import { clear, errorText, fill, h, num, pct, progressBar, safeName, setProgress, toast } from "../dom.js";
 import { isTyping, keyMap, strategyName } from "../keys.js";
 import { ZoomPan } from "../zoom.js";
 import { labelsUntilRetrain } from "../metrics.js";
@@ -127,7 +127,7 @@ export async function render({ main, project }) {
     zoom.setSize(it.width, it.height);
     stage.dataset.sampleId = String(it.sample_id);
     stage.dataset.filename = it.filename;
-    fill(headInfo, h("strong", null, `#${it.sample_id}`), " ", h("span", { class: "muted", title: it.filename }, `${it.width}×${it.height} px`));
+    fill(headInfo, h("strong", null, `#${it.sample_id}`), " ", h("span", { class: "muted", title: safeName(it.filename) }, `${it.width}×${it.height} px`));
     markReady();
     // On audit samples the suggestion stays hidden: the expert's label must not lean on the model,
     // or the accuracy it measures would flatter the model.
