@@ -21,6 +21,7 @@ FIELDS = ["sample_id", "filename", "label", "annotator", "source", "labelled_at"
 # parsers skip before one of them. A plain number (a class named "-1") is no formula and stays as it is.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_UNSHOWN_IN_NAMES = re.compile(r"[\\\x00-\x1f\x7f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def label_rows(session: Session, project: Project, batch: int = 2000) -> Iterator[dict]:
@@ -70,5 +71,7 @@ def as_imagefolder_zip(rows: Iterator[dict], session: Session, store: BlobStore,
         for row in rows:
             sample = export_repo.sample(session, row["sample_id"])
             assert sample is not None
-            base = PurePosixPath(sample.filename).name
+            # The name as uploaded: a backslash would be a folder to a Windows unzip, and a bidi override
+            # or a control would disguise the name in a file manager.
+            base = _UNSHOWN_IN_NAMES.sub("_", PurePosixPath(sample.filename).name)
             zf.write(store.path(sample.storage_key), f"{row['label']}/{sample.id}_{base}")

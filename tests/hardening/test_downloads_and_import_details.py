@@ -124,6 +124,9 @@ def test_csv_export_cells_cannot_become_formulas(admin):
     assert sorted(row["label"] for row in rows) == sorted(["-1", "'+x", "ok", "ok", "ok", "ok"])  # -1: a number
     jsonl = admin.get(f"/projects/{pid}/export", params={"format": "jsonl"}).text
     assert "=HYPERLINK" in jsonl  # machine formats keep the name as stored
+    r = admin.get(f"/projects/{pid}/export", params={"format": "imagefolder"})
+    members = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    assert len(members) == len(hostile) and not [m for m in members if "\u202e" in m or "\t" in m], members
 
 
 def test_the_frontend_shows_file_names_with_bidi_and_control_characters_visible():
