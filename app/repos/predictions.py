@@ -82,7 +82,7 @@ def training_pool(db_url: str, project_id: int) -> TrainingPool:
 
 
 def _copy_out(db_url: str, statement: str) -> bytes:
-    raw = get_engine(db_url).raw_connection()
+    raw: Any = get_engine(db_url).raw_connection()  # psycopg's: its cursors are context managers and COPY
     try:
         with raw.cursor() as cur, cur.copy(statement) as copy:
             data = b"".join(bytes(block) for block in copy)
@@ -200,7 +200,7 @@ def write(db_url: str, mv_id: int, predictions: Predictions) -> None:
     engine = get_engine(db_url)
     if engine.dialect.name == "postgresql":
         # COPY streams a million rows in seconds; INSERT would take minutes.
-        raw = engine.raw_connection()
+        raw: Any = engine.raw_connection()  # psycopg's: its cursors are context managers and COPY
         try:
             with raw.cursor() as cur, cur.copy(f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for block in _copy_text(mv_id, predictions):

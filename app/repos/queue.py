@@ -24,8 +24,8 @@ from app.models import ModelVersion, Prediction, Sample
 class LeasedSample:
     id: int
     filename: str
-    width: int | None
-    height: int | None
+    width: int
+    height: int
     is_audit: bool
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from app.db import after_commit
 from app.models import Sample, SampleCount
@@ -28,15 +29,15 @@ def insert_samples(session: Session, rows: list[dict]) -> list[tuple[int, str]]:
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
+    stmt: Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(Sample).on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
     elif dialect == "sqlite":
         stmt = sqlite.insert(Sample).on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
     else:
         stmt = insert(Sample)
-    stmt = stmt.returning(Sample.id, Sample.content_hash)
     # insertmanyvalues batches this into a few multi-row INSERTs on both SQLite and PostgreSQL.
-    return [(r[0], r[1]) for r in session.execute(stmt, rows).all()]
+    return [(r[0], r[1]) for r in session.execute(stmt.returning(Sample.id, Sample.content_hash), rows).all()]
 
 
 def analyze_after_big_import(session: Session, added: int) -> None:
@@ -52,7 +53,7 @@ def analyze_after_big_import(session: Session, added: int) -> None:
     estimated = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'samples'::regclass"))
     if estimated is not None and estimated >= 0 and added < 0.1 * estimated:
         return
-    engine = session.get_bind()
+    engine = session.get_bind().engine
 
     def analyze() -> None:
         try:

@@ -29,9 +29,10 @@ def run(job_id: int, progress: Progress) -> dict:
     ctx = load_context(job_id)
     samples = load_samples(ctx)
     index = {c: i for i, c in enumerate(ctx.classes)}
-    rows = [i for i, (lab, audit) in enumerate(zip(samples.labels, samples.is_audit, strict=True))
-            if lab in index and not audit]
-    codes = np.array([index[samples.labels[i]] for i in rows], dtype=np.int64)
+    picked = [(i, lab) for i, (lab, audit) in enumerate(zip(samples.labels, samples.is_audit, strict=True))
+              if lab is not None and lab in index and not audit]
+    rows = [i for i, _ in picked]
+    codes = np.array([index[lab] for _, lab in picked], dtype=np.int64)
     if len(rows) < MIN_LABELS or len(np.unique(codes)) < 2:
         raise ValueError(f"fine-tuning needs at least {MIN_LABELS} labels of 2 or more classes outside the "
                          f"audit set; the project has {len(rows)}")
