@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Label, Review, Sample
-from app.repos.labels import StoredLabel
+from app.repos.labels import StoredLabel, is_live
 
 
 def add(session: Session, label: Label | StoredLabel, reason: str, detail: dict) -> Review:
@@ -32,11 +32,11 @@ def open_of_sample(session: Session, sample_id: int) -> list[Review]:
 
 
 def second_opinion_counts(session: Session, project_id: int) -> tuple[int, int]:
-    """(second opinions, of them agreeing with their sample's current label)."""
+    """(live second opinions, of them agreeing with their sample's current label); an undone one is gone."""
     total, agree = session.execute(
         select(func.count(), func.count().filter(Label.label == Sample.label))
         .select_from(Label).join(Sample, Sample.id == Label.sample_id)
-        .where(Label.project_id == project_id, Label.opinion == "second", Label.action == "set")
+        .where(Label.project_id == project_id, Label.opinion == "second", is_live(Label))
     ).one()
     return int(total), int(agree)
 

@@ -69,3 +69,19 @@ def test_a_batch_is_undone_as_one_action(admin):
     assert undo.status_code == 200 and undo.json()["created"] == 4
     assert admin.get(f"/projects/{pid}").json()["labelled_count"] == 0
     assert u["ann"].delete(f"/label-batches/{batch}").status_code == 422
+
+
+def test_an_undone_second_opinion_no_longer_counts_in_the_agreement_figure(admin):
+    """The dashboard's agreement rate counts live second opinions only: an undone one is gone (it
+    counted for good before, so a withdrawn opinion kept moving the figure)."""
+    pid, sids, u = _setup(admin)
+    u["ann"].post(f"/projects/{pid}/labels", json={"sample_id": sids[0], "label": "a"})
+    kept = u["bea"].post(f"/projects/{pid}/labels", json={"sample_id": sids[0], "label": "a"}).json()["items"][0]
+    u["ann"].post(f"/projects/{pid}/labels", json={"sample_id": sids[1], "label": "b"})
+    withdrawn = u["bea"].post(f"/projects/{pid}/labels", json={"sample_id": sids[1], "label": "c"}).json()["items"][0]
+    assert kept["opinion"] == withdrawn["opinion"] == "second"
+    agreement = admin.get(f"/projects/{pid}/metrics").json()["agreement"]
+    assert (agreement["second_opinions"], agreement["agreeing"]) == (2, 1)
+    assert u["bea"].delete(f"/labels/{withdrawn['id']}").status_code == 200
+    agreement = admin.get(f"/projects/{pid}/metrics").json()["agreement"]
+    assert (agreement["second_opinions"], agreement["agreeing"], agreement["rate"]) == (1, 1, 1.0)
