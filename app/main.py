@@ -28,6 +28,7 @@ from app.api.routes import (
     users,
     versions,
 )
+from app.api.security_headers import SecurityHeaders
 from app.services.errors import ServiceError
 from app.settings import Settings, get_settings
 
@@ -67,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost of ours: a 413 gets the headers too
     return app

@@ -1,0 +1,63 @@
+"""Security headers (issue 16, item 8): every response (API, frontend files, errors) forbids framing and
+MIME sniffing, limits the referrer and carries a Content-Security-Policy header at least as strict as the
+frontend's meta tag."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ROOT, make_settings
+
+
+@pytest.fixture
+def client(tmp_path, sqlite_url):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(make_settings(tmp_path, sqlite_url, max_request_bytes=65536))) as c:
+        yield c
+
+
+def _policy(header: str) -> dict[str, set[str]]:
+    directives = (d.split() for d in header.split(";") if d.strip())
+    return {d[0].lower(): set(d[1:]) for d in directives}
+
+
+def _meta_policy() -> dict[str, set[str]]:
+    html = (ROOT / "frontend" / "index.html").read_text()
+    match = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)
+    assert match, "the frontend's CSP meta tag"
+    return _policy(match.group(1))
+
+
+def _assert_hardened(response, strict_script: bool = True) -> None:
+    h = response.headers
+    assert h.get("x-frame-options") == "DENY", (response.url, dict(h))
+    assert h.get("x-content-type-options") == "nosniff"
+    assert h.get("referrer-policy") in ("same-origin", "no-referrer", "strict-origin")
+    csp = _policy(h.get("content-security-policy", ""))
+    assert csp.get("frame-ancestors") == {"'none'"}
+    assert csp.get("object-src") == {"'none'"} and csp.get("base-uri") == {"'none'"}
+    assert "'unsafe-eval'" not in csp.get("script-src", {"'unsafe-eval'"})
+    assert "'unsafe-inline'" not in csp.get("script-src", set())
+    if strict_script:  # equal to the meta tag, directive for directive, plus frame-ancestors
+        assert {k: v for k, v in csp.items() if k != "frame-ancestors"} == _meta_policy()
+
+
+def test_every_kind_of_response_carries_the_security_headers(client):
+    for path, status in (("/api/v1/health", None), ("/", 200), ("/index.html", 200), ("/js/app.js", 200),
+                         ("/css/app.css", 200), ("/no/such/file.js", 404), ("/api/v1/no-such-route", 404),
+                         ("/api/v1/projects", 401)):
+        r = client.get(path)
+        assert status is None or r.status_code == status, (path, r.status_code)
+        _assert_hardened(r)
+    r = client.post("/api/v1/auth/login", json={"username": 5})  # a validation error
+    assert r.status_code == 422
+    _assert_hardened(r)
+    r = client.post("/api/v1/auth/login", content=b"x" * 65537)  # refused by the body-size limit
+    assert r.status_code == 413
+    _assert_hardened(r)
+
