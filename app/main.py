@@ -28,7 +28,7 @@ from app.api.routes import (
     users,
     versions,
 )
-from app.api.security_headers import SecurityHeaders
+from app.api.security_headers import SecurityHeaders, install_docs
 from app.services.errors import ServiceError
 from app.settings import Settings, get_settings
 
@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Loupe",
         version="0.1.0",
         description="Active-learning labelling that learns a representation of your own images.",
-        docs_url="/docs",
+        docs_url=None,  # install_docs: Swagger UI from the package, not a CDN
+        redoc_url=None,  # ReDoc comes only from a CDN, which the CSP refuses
         openapi_url="/api/v1/openapi.json",
     )
     app.state.settings = settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    team, backbones):
         app.include_router(module.router, prefix="/api/v1")
 
+    install_docs(app)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
 

@@ -1,6 +1,6 @@
-"""Security headers (issue 16, item 8): every response (API, frontend files, errors) forbids framing and
-MIME sniffing, limits the referrer and carries a Content-Security-Policy header at least as strict as the
-frontend's meta tag."""
+"""Security headers and offline API docs (issue 16, item 8): every response (API, frontend files, errors)
+forbids framing and MIME sniffing, limits the referrer and carries a Content-Security-Policy header at
+least as strict as the frontend's meta tag; /docs serves Swagger UI from the package, not a CDN."""
 
 from __future__ import annotations
 
@@ -61,3 +61,17 @@ def test_every_kind_of_response_carries_the_security_headers(client):
     assert r.status_code == 413
     _assert_hardened(r)
 
+
+def test_docs_are_served_without_a_cdn(client):
+    r = client.get("/docs")
+    assert r.status_code == 200
+    html = r.text
+    assert not re.search(r"(https?:)?//[a-z0-9]", html, re.I), re.findall(r"(?:https?:)?//[^\s\"'<>]+", html)
+    _assert_hardened(r, strict_script=False)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets), assets
+    for asset in assets:
+        a = client.get(asset)
+        assert a.status_code == 200 and len(a.content) > 100, (asset, a.status_code)
+        _assert_hardened(a, strict_script=False)
+    assert client.get(re.search(r"url: '([^']+)'", html).group(1)).status_code == 200  # the schema it loads
