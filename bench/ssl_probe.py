@@ -215,6 +215,14 @@ def run_method(args, name, config, train_img, train_y, test_img, test_y, layers,
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
 
 
+def add_run_args(ap: argparse.ArgumentParser) -> None:
+    """The options every probe benchmark shares (bench/transfer.py too)."""
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
+    ap.add_argument("--out", help="append the JSON records to this .jsonl file")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", help=".npz (images, labels) or ImageFolder directory")
@@ -243,11 +251,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--method-kwargs", default="{}", help="JSON dict passed to every method")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    add_run_args(ap)
     ap.add_argument("--tag", default="", help="free text stored in each JSON record")
-    ap.add_argument("--json", action="store_true", help="print one JSON object per run to stdout")
-    ap.add_argument("--out", help="append the JSON records to this .jsonl file")
     ap.add_argument("--save-dir", help="also save each pretrained checkpoint here (to probe it again later)")
     ap.add_argument("--snapshots", default="", help="comma list of budget seconds: train our methods as "
                     "background pretraining does, one --budget run paused at each, and probe every snapshot")

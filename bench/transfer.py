@@ -30,7 +30,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ssl_probe import load, probe_layers  # noqa: E402
+from ssl_probe import add_run_args, load, probe_layers  # noqa: E402
 
 from ml.backbones.export import export_torchscript  # noqa: E402
 from ml.backbones.external import registered_checkpoint  # noqa: E402
@@ -51,12 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--source-image-size", type=int, help="input side on the source (default: automatic)")
     ap.add_argument("--layer", default="concat:3")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-scratch", action="store_true", help="skip the from-scratch reference on the target")
     ap.add_argument("--save-dir", default="bench/out/transfer", help="the exported file and the checkpoints")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--out", help="append the JSON records to this .jsonl file")
+    add_run_args(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
