@@ -64,7 +64,7 @@ def ensure_admin(username: str = "admin") -> None:
     else:
         file = _write_private(get_settings().var_dir / "admin-password.txt", password + "\n")
         console.print(f"created admin account '{username}'; its generated password is in {file} (readable by "
-                      "you only: sign in, change it under Account, then delete the file)")
+                      "you only: sign in, change it under Account, then delete the file)", soft_wrap=True)
 
 
 def _write_private(path: Path, content: str) -> Path:
