@@ -11,7 +11,6 @@ import json
 import logging
 
 import httpx
-from sqlalchemy import select
 
 from app.db import session_scope
 from app.models import Project, WebhookDelivery
@@ -51,7 +50,8 @@ def deliver(self, delivery_id: int) -> None:
         d = s.get(WebhookDelivery, delivery_id)
         if d is None or d.status != "pending":
             return
-        cfg = effective_settings(s.scalar(select(Project.settings).where(Project.id == d.project_id)))
+        project = s.get(Project, d.project_id)
+        cfg = effective_settings(project.settings if project is not None else None)
         url, secret, payload = cfg.get("webhook_url"), cfg.get("webhook_secret") or "", d.payload
         d.attempts += 1
     body = json.dumps(payload, sort_keys=True).encode()

@@ -32,6 +32,11 @@ def active(session: Session, project_id: int) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.project_id == project_id, Job.state.in_(ACTIVE_STATES))))
 
 
+def any_of_kind(session: Session, project_id: int, kind: str) -> bool:
+    """Whether the project ever had a job of this kind (in any state)."""
+    return session.scalar(select(Job.id).where(Job.project_id == project_id, Job.kind == kind).limit(1)) is not None
+
+
 def run_under_way(session: Session, project_id: int, kind: str) -> Job | None:
     """The newest queued or running job of ``kind`` whose cancel nobody asked for."""
     return session.scalar(select(Job).where(Job.project_id == project_id, Job.kind == kind,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Job, Project
+from app.models import Project
+from app.repos import jobs as job_repo
 from app.repos import label_counts
 from app.repos import labels as label_repo
 from app.repos.label_counts import LabelTotals
@@ -52,6 +52,5 @@ def after_import(session: Session, project: Project, created: int, broker_url: s
     # A registered backbone used frozen or fine-tuned is not pretrained (only "continue" pretrains it).
     registered_only = cfg.get("backbone") is not None and cfg.get("backbone_mode") != "continue"
     if cfg["auto_pretrain"] and project.current_backbone_version_id is None and not registered_only:
-        pretrained = session.scalar(select(Job.id).where(Job.project_id == project.id, Job.kind == "pretrain"))
-        if pretrained is None:
+        if not job_repo.any_of_kind(session, project.id, "pretrain"):
             create_job(session, project, None, "pretrain", {"reason": "first import"}, broker_url)
