@@ -126,3 +126,25 @@ def test_neighbours_and_suggestions(tmp_path, sqlite_url):
         assert all(i["status"] == "unlabelled" and i["suggestion"]["label"] == "3" for i in sug)
         assert sum(by_id[i["sample_id"]] == "3" for i in sug) >= 0.7 * len(sug)
         assert admin.get(f"/projects/{pid}/suggestions", params={"label": "cat"}).status_code == 422
+
+
+def test_a_delivery_whose_webhook_was_removed_fails_saying_so(use_settings):
+    """A webhook removed while one of its events waited: the delivery fails with the reason, once (it
+    raised TypeError inside httpx and was retried to the end)."""
+    from app.db import session_scope
+    from app.models import Project, WebhookDelivery
+    from workers.webhooks import deliver
+
+    with session_scope(use_settings.database_url) as s:
+        project = Project(name="p", classes=["a", "b"], settings={})
+        s.add(project)
+        s.flush()
+        delivery = WebhookDelivery(project_id=project.id, event="job.failed", payload={"event": "job.failed"})
+        s.add(delivery)
+        s.flush()
+        did = delivery.id
+    deliver.apply(args=[did])
+    with session_scope(use_settings.database_url) as s:
+        d = s.get(WebhookDelivery, did)
+        assert (d.status, d.attempts) == ("failed", 1)
+        assert "webhook was removed" in d.last_error
