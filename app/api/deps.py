@@ -24,13 +24,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.db import get_sessionmaker, run_after_commit, run_on_rollback
+from app.db import get_read_sessionmaker, get_sessionmaker, run_after_commit, run_on_rollback
 from app.models import Project, User
 from app.security import csrf_matches
 from app.services import auth as auth_service
@@ -83,12 +83,30 @@ def _abort_and_close(session: Session) -> None:
         session.close()
 
 
-async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+READ_METHODS = frozenset({"GET", "HEAD"})
+E = TypeVar("E", bound=Callable)
+
+
+def writes(endpoint: E) -> E:
+    """Mark a GET route that writes (the queue leases samples): it gets a session that may write."""
+    endpoint.loupe_writes = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _reads_only(request: Request) -> bool:
+    return request.method in READ_METHODS and not getattr(request.scope.get("endpoint"), "loupe_writes", False)
+
+
+async def get_session(request: Request, settings: SettingsDep) -> AsyncIterator[Session]:
     """One transaction per request: committed when the route returns, rolled back if it raises.
+
+    A GET or HEAD only reads (unless its route is marked ``@writes``): its session is read-only, so on
+    SQLite it neither waits for nor holds the write lock, and a write in it raises (app/db.py).
 
     An async generator: making the Session does no I/O, so only the commit (or rollback) goes to the
     thread pool, and not even that when the route already committed (``finish``)."""
-    session = get_sessionmaker(settings.database_url)()
+    url = settings.database_url
+    session = (get_read_sessionmaker(url) if _reads_only(request) else get_sessionmaker(url))()
     try:
         yield session
     except BaseException:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from app.db import after_commit, is_read_only, write_now_or_skip
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.repos import tokens as token_repo
@@ -90,8 +91,26 @@ def token_user(row: ApiToken, user: User) -> User:
     if not user.is_active:
         raise Unauthenticated(f"the account '{user.username}' is deactivated; ask an admin")
     if row.kind == "api" and (row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5)):
-        row.last_used_at = now  # coarse on purpose: no write on every request
+        _note_use(row, now)  # coarse on purpose: no write on every request
     return user
+
+
+def _note_use(row: ApiToken, now: datetime) -> None:
+    """Record the token's use: in the request's transaction if it writes anyway; after a read-only
+    one's commit in a short transaction of its own, skipped on SQLite if a writer holds the lock (a
+    read never waits for the write lock; the next request records it)."""
+    session = object_session(row)
+    if session is None or not is_read_only(session):
+        row.last_used_at = now
+        return
+    token_id = row.id
+
+    def touch(own: Session) -> None:
+        found = own.get(ApiToken, token_id)
+        if found is not None:
+            found.last_used_at = now
+
+    after_commit(session, lambda: write_now_or_skip(session, touch))
 
 
 def revoke_token(session: Session, token: str) -> None:

@@ -14,6 +14,7 @@ from app.api.deps import (
     finish,
     project_access,
     recycle_connection,
+    writes,
 )
 from app.models import Project, User
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
@@ -25,6 +26,7 @@ router = APIRouter(tags=["queue"])
 
 
 @router.get("/projects/{pid}/queue", response_model=QueueOut)
+@writes  # leases samples
 async def get_queue(
     pid: int,
     request: Request,

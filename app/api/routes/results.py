@@ -56,8 +56,9 @@ def export(
     name = f"{project.name}-labels"
 
     def rows():
-        # Its own session: the request's has committed and closed before a streamed body is sent.
-        with session_scope(settings.database_url) as s:
+        # Its own session: the request's has committed and closed before a streamed body is sent. It only
+        # reads, so on SQLite a long download neither waits for nor holds the write lock.
+        with session_scope(settings.database_url, read_only=True) as s:
             yield from export_service.label_rows(s, s.get(Project, pid))
 
     if format == "csv":
