@@ -111,7 +111,10 @@ def get_job(session: Session, job_id: int) -> Job:
     return job
 
 
-def cancel_job(session: Session, job: Job) -> Job:
+def cancel_job(session: Session, job: Job, broker_url: str, stale_seconds: float) -> Job:
+    """Cancel a job: a queued one at once; a running one when its worker next reports (it sees the
+    flag), unless its heartbeat is older than ``stale_seconds``: its worker is gone, so it ends at once,
+    and the jobs of its kind that waited for it are sent again."""
     if job.state not in ACTIVE_STATES:
         raise Invalid(f"job {job.id} is already {job.state}")
     job.cancel_requested = True
@@ -119,6 +122,12 @@ def cancel_job(session: Session, job: Job) -> Job:
         job.state = "cancelled"
         job.finished_at = utcnow()
         job.message = "cancelled before it started"
+    elif job.heartbeat_at is None or utcnow() - job.heartbeat_at > timedelta(seconds=stale_seconds):
+        job.state, job.finished_at, job.eta_at = "cancelled", utcnow(), None
+        job.message = "cancelled by an admin (its worker had stopped answering)"
+        session.flush()
+        for waiting_id in (jobs_repo.queued_behind(session, job.id) or ("", []))[1]:
+            _send_after_commit(session, waiting_id, job.kind, broker_url)
     session.flush()
     return job
 

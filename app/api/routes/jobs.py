@@ -52,6 +52,6 @@ def get_job(jid: int, session: SessionDep, user: CurrentUser) -> JobOut:
 
 
 @router.post("/jobs/{jid}/cancel")
-def cancel_job(jid: int, session: SessionDep, admin: AdminUser) -> JobOut:
+def cancel_job(jid: int, session: SessionDep, settings: SettingsDep, admin: AdminUser) -> JobOut:
     job = job_service.get_job(session, jid)
-    return job_out(job_service.cancel_job(session, job))
+    return job_out(job_service.cancel_job(session, job, settings.broker_url, settings.job_stale_seconds))
