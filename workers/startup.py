@@ -1,6 +1,7 @@
 """What a worker process does when it starts: yield the CPU to the API, recover the jobs whose worker
-died, and send the jobs still queued. Connected to Celery's signals; the worker imports this module
-(``include`` in ``workers.celery_app``) before it sends them."""
+died, send the jobs still queued, and start the sweep that recovers jobs whose worker dies later.
+Connected to Celery's signals; the worker imports this module (``include`` in ``workers.celery_app``)
+before it sends them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from app.repos import jobs as jobs_repo
 from app.settings import get_settings
 from app.task_client import RUN_JOB_TASK
 from workers.celery_app import celery_app
-from workers.jobs.runner import recover_stale_jobs
+from workers.jobs.runner import StaleSweep, recover_stale_jobs
 
 
 def worker_threads(configured: int) -> int:
@@ -52,3 +53,5 @@ def _resend_queued_jobs(sender=None, **_kwargs) -> None:
         queued = jobs_repo.all_queued(s)
     for job_id, kind in queued:
         celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue_for(kind))
+    StaleSweep(settings.database_url, settings.broker_url, settings.job_stale_seconds,
+               settings.job_sweep_seconds).start()

@@ -120,19 +120,26 @@ def all_queued(session: Session) -> list[tuple[int, str]]:
 
 def requeue_stale(session: Session, stale_before: datetime, max_attempts: int) -> list[tuple[int, str]]:
     """Running jobs with no heartbeat since ``stale_before`` (their worker died) go back to the queue, or
-    fail after ``max_attempts``. Returns the (id, kind) of those to send again."""
+    fail after ``max_attempts``. Returns the (id, kind) of those to send again: the re-queued ones, and
+    the queued jobs that waited for a failed one (its worker will never send them).
+
+    Every running worker sweeps: on PostgreSQL the rows are locked and another sweep skips them, so a
+    lost job counts one attempt (SQLite's BEGIN IMMEDIATE serialises the sweeps anyway)."""
     resend = []
-    for job in session.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < stale_before)):
+    for job in list(session.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < stale_before)
+                                    .with_for_update(skip_locked=True))):
         job.attempts = (job.attempts or 0) + 1
         if job.attempts >= max_attempts:
             job.state, job.finished_at = "failed", utcnow()
             job.error = f"the worker running this job was lost {job.attempts} times"
             job.message = "failed: worker lost"
+            session.flush()
+            resend += [(jid, job.kind) for jid in (queued_behind(session, job.id) or ("", []))[1]]
         else:
             job.state, job.progress = "queued", 0.0
             job.message = f"retrying (attempt {job.attempts + 1}) after the worker was lost"
             resend.append((job.id, job.kind))
-    return resend
+    return list(dict.fromkeys(resend))
 
 
 def beat(session: Session, job_id: int) -> None:

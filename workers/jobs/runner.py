@@ -59,6 +59,35 @@ def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3)
         return jobs_repo.requeue_stale(s, utcnow() - timedelta(seconds=stale_seconds), max_attempts)
 
 
+def sweep_stale_jobs(db_url: str, broker_url: str, stale_seconds: float) -> list[tuple[int, str]]:
+    """Recover the jobs whose worker died and send the re-queued ones again (a worker's start, and
+    every ``job_sweep_seconds`` while it runs). Returns what it sent."""
+    from app import task_client
+
+    resend = recover_stale_jobs(db_url, stale_seconds)
+    for job_id, kind in resend:
+        log.warning("job %s lost its worker: sent again", job_id)
+        task_client.send_job(broker_url, job_id, kind)
+    return resend
+
+
+class StaleSweep(threading.Thread):
+    """Recovers jobs whose worker died while this worker runs, not only when a worker starts: a lost
+    job is back in the queue (or failed) within ``job_stale_seconds`` plus one interval."""
+
+    def __init__(self, db_url: str, broker_url: str, stale_seconds: float, interval: float) -> None:
+        super().__init__(daemon=True, name="stale-job-sweep")
+        self.db_url, self.broker_url, self.stale_seconds, self.interval = db_url, broker_url, stale_seconds, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                sweep_stale_jobs(self.db_url, self.broker_url, self.stale_seconds)
+            except Exception:  # noqa: BLE001 - the next sweep tries again (the database may be restarting)
+                log.warning("the sweep for stale jobs failed", exc_info=True)
+
+
 class Heartbeat(threading.Thread):
     """Stamps the job's heartbeat while it runs, even through long steps that report no progress."""
 
