@@ -224,6 +224,8 @@ def serve(
         live = [p for p in procs if p.poll() is None]
         for proc in live:
             proc.send_signal(signal.SIGTERM)
+        # A worker's warm shutdown puts its running job back in the queue at the job's next progress
+        # report, or after 15 s at the latest (workers/startup.py), so this cut leaves no job "running".
         for proc in live:
             try:
                 proc.wait(timeout=20)

@@ -5,10 +5,12 @@ before it sends them."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
 
-from celery.signals import worker_init, worker_ready
+from celery.signals import worker_init, worker_ready, worker_shutting_down
 
 from app.db import session_scope
 from app.job_kinds import queue_for
@@ -16,6 +18,8 @@ from app.repos import jobs as jobs_repo
 from app.settings import get_settings
 from app.task_client import RUN_JOB_TASK
 from workers.celery_app import celery_app
+from workers.jobs import runner
+from workers.jobs.progress import STOPPING
 from workers.jobs.runner import StaleSweep, recover_stale_jobs
 
 
@@ -55,3 +59,26 @@ def _resend_queued_jobs(sender=None, **_kwargs) -> None:
         celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue_for(kind))
     StaleSweep(settings.database_url, settings.broker_url, settings.job_stale_seconds,
                settings.job_sweep_seconds).start()
+
+
+# `loupe serve` gives its workers 20 s to stop before it kills them (app/cli.py): a job still running
+# this long after the stop was asked is put back in the queue before that.
+PUT_BACK_AFTER_S = 15.0
+
+
+@worker_shutting_down.connect
+def _stop_running_jobs(sender=None, **_kwargs) -> None:
+    """A warm shutdown does not wait for a long job to end: the job stops at its next progress report
+    and goes back to the queue (``workers.jobs.progress.JobInterrupted``). A job that reports nothing
+    for ``PUT_BACK_AFTER_S`` is put back anyway, so a kill after it leaves no job "running"."""
+    STOPPING.set()
+    timer = threading.Timer(PUT_BACK_AFTER_S, _put_back_late)
+    timer.daemon = True  # the process ends as soon as the worker has stopped
+    timer.start()
+
+
+def _put_back_late() -> None:
+    left = sorted(runner.RUNNING)
+    if left:
+        logging.getLogger(__name__).warning("jobs %s did not stop in time: put back in the queue", left)
+        runner.put_back(get_settings().database_url, left)

@@ -142,6 +142,16 @@ def requeue_stale(session: Session, stale_before: datetime, max_attempts: int) -
     return list(dict.fromkeys(resend))
 
 
+def put_back(session: Session, job_id: int) -> bool:
+    """A running job whose worker is stopping goes back to the queue (not a lost attempt: it runs again
+    from its start when a worker starts). Whether it was running."""
+    res = cast(CursorResult[Any], session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "running")
+        .values(state="queued", progress=0.0, eta_at=None,
+                message="put back in the queue: its worker stopped; it runs again when a worker starts")))
+    return res.rowcount == 1
+
+
 def beat(session: Session, job_id: int) -> None:
     session.execute(update(Job).where(Job.id == job_id, Job.state == "running").values(heartbeat_at=utcnow()))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -34,3 +36,47 @@ def test_serve_starts_the_asked_number_of_api_processes(sqlite_url, tmp_path, wo
             assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
     finally:
         stop_process(proc)
+
+
+def test_stopping_serve_puts_a_running_pretraining_back_in_the_queue(sqlite_url, tmp_path):
+    """Issue 16, item 3: a stop of `loupe serve` while a long job runs does not leave it "running" (it
+    was, after serve killed its worker at the end of the 20 s warm shutdown)."""
+    from app.db import session_scope
+    from app.models import Job
+    from app.services.auth import create_user
+    from tests.conftest import ADMIN_PASSWORD, digits_pngs, imagefolder_zip
+
+    settings = make_settings(tmp_path, sqlite_url)
+    with session_scope(settings.database_url) as s:
+        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+                                cwd=ROOT, env=settings_env(settings), stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, proc, log)
+        token = httpx.post(f"{url}/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD},
+                           timeout=30).json()["token"]
+        api = httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        pid = api.post("/projects", json={"name": "d", "classes": [str(i) for i in range(10)], "settings": {
+            "auto_pretrain": False, "auto_embed": False, "retrain_every": 100_000}}).json()["id"]
+        files = {"files": ("digits.zip", imagefolder_zip(digits_pngs(200)), "application/zip")}
+        assert api.post(f"/projects/{pid}/samples", files=files).status_code == 201
+        jid = api.post(f"/projects/{pid}/jobs",
+                       json={"kind": "pretrain", "params": {"budget_seconds": 120}}).json()["id"]
+        deadline = time.monotonic() + 60
+        while (job := api.get(f"/jobs/{jid}").json())["state"] != "running" or job["progress"] < 0.03:
+            assert time.monotonic() < deadline and proc.poll() is None, (job, log.read_text()[-2000:])
+            time.sleep(0.3)
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=40)
+        # The job stopped at its next report: the workers ended before serve's 20 s cut.
+        assert time.monotonic() - asked < 18, log.read_text()[-3000:]
+    finally:
+        stop_process(proc)
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, jid)
+        assert job.state == "queued", (job.state, job.message, log.read_text()[-3000:])
+        assert "worker stopped" in job.message

@@ -7,6 +7,7 @@ the job runs.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from app.db import session_scope
@@ -15,6 +16,15 @@ from app.repos import jobs as jobs_repo
 
 class JobCancelled(Exception):
     pass
+
+
+class JobInterrupted(Exception):
+    """This worker process is stopping (a warm shutdown: ``loupe serve`` stopped, SIGTERM): the job is
+    put back in the queue, to run again when a worker starts, instead of being cut off running."""
+
+
+# Set when this worker process is asked to stop (``workers.startup``); read at every report.
+STOPPING = threading.Event()
 
 
 class Progress:
@@ -31,6 +41,8 @@ class Progress:
         """``eta_s``: seconds left, when the handler knows better than the straight line from the
         job's start through ``fraction`` (a pretraining chunk knows its budget). ``figures``: merged
         into the row's figures (e.g. images embedded, of how many)."""
+        if STOPPING.is_set():
+            raise JobInterrupted
         now = time.monotonic()
         if not force and now - self._last < self.min_interval:
             return

@@ -17,12 +17,15 @@ from app.job_kinds import JobKind, info
 from app.models.base import utcnow
 from app.repos import jobs as jobs_repo
 from app.settings import get_settings
-from workers.jobs.progress import JobCancelled, Progress
+from workers.jobs.progress import JobCancelled, JobInterrupted, Progress
 
 log = logging.getLogger(__name__)
 
 
 Handler = Callable[[int, Progress], dict]
+
+# The jobs this process runs now: what a stopping worker puts back if they do not end in time.
+RUNNING: set[int] = set()
 
 
 def handlers() -> dict[JobKind, Handler]:
@@ -88,6 +91,14 @@ class StaleSweep(threading.Thread):
                 log.warning("the sweep for stale jobs failed", exc_info=True)
 
 
+def put_back(db_url: str, job_ids: list[int]) -> None:
+    """Running jobs of a worker that stops go back to the queue (``app.repos.jobs.put_back``); the
+    jobs sent when a worker starts include them. A job that finished meanwhile keeps its outcome."""
+    with session_scope(db_url) as s:
+        for job_id in job_ids:
+            jobs_repo.put_back(s, job_id)
+
+
 class Heartbeat(threading.Thread):
     """Stamps the job's heartbeat while it runs, even through long steps that report no progress."""
 
@@ -114,9 +125,11 @@ def run_job(job_id: int) -> None:
         return
     beat = Heartbeat(db_url, job_id, max(1.0, settings.job_stale_seconds / 4))
     beat.start()
+    RUNNING.add(job_id)
     try:
         _run_claimed(db_url, job_id, kind)
     finally:
+        RUNNING.discard(job_id)
         beat.stopped.set()
     try:
         _send_waiting(db_url, job_id)
@@ -133,6 +146,9 @@ def _run_claimed(db_url: str, job_id: int, kind: str) -> None:
         result = handlers()[JobKind(kind)](job_id, progress)
     except JobCancelled:
         _finish(db_url, job_id, "cancelled", "cancelled by an admin")
+    except JobInterrupted:
+        log.warning("job %s put back in the queue: this worker is stopping", job_id)
+        put_back(db_url, [job_id])
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job
         log.exception("job %s failed", job_id)
         _finish(db_url, job_id, "failed", "failed", error=f"{type(exc).__name__}: {exc}",
