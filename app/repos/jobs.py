@@ -7,6 +7,7 @@ in a transaction of its own."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -118,15 +119,18 @@ def all_queued(session: Session) -> list[tuple[int, str]]:
     return [(jid, kind) for jid, kind in session.execute(select(Job.id, Job.kind).where(Job.state == "queued"))]
 
 
-def requeue_stale(session: Session, stale_before: datetime, max_attempts: int) -> list[tuple[int, str]]:
+def requeue_stale(session: Session, stale_before: datetime, max_attempts: int,
+                  alive: Collection[int] = ()) -> list[tuple[int, str]]:
     """Running jobs with no heartbeat since ``stale_before`` (their worker died) go back to the queue, or
     fail after ``max_attempts``. Returns the (id, kind) of those to send again: the re-queued ones, and
     the queued jobs that waited for a failed one (its worker will never send them).
 
     Every running worker sweeps: on PostgreSQL the rows are locked and another sweep skips them, so a
-    lost job counts one attempt (SQLite's BEGIN IMMEDIATE serialises the sweeps anyway)."""
+    lost job counts one attempt (SQLite's BEGIN IMMEDIATE serialises the sweeps anyway). ``alive``: the
+    jobs the sweeping process runs itself (late beats, not a lost worker)."""
     resend = []
-    for job in list(session.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < stale_before)
+    for job in list(session.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < stale_before,
+                                                      Job.id.not_in(list(alive)))
                                     .with_for_update(skip_locked=True))):
         job.attempts = (job.attempts or 0) + 1
         if job.attempts >= max_attempts:

@@ -99,3 +99,23 @@ def test_a_cancel_ends_a_stale_running_job_at_once_and_a_live_one_when_its_worke
     assert gone["state"] == "cancelled" and gone["finished_at"], gone
     assert "stopped answering" in gone["message"]
     assert admin.post(f"/jobs/{other['id']}/cancel").status_code == 422  # already ended
+
+
+def test_a_sweep_leaves_the_jobs_its_own_process_runs_however_late_their_beats(admin, settings):
+    """A worker's sweep does not re-queue the job it is running itself when its heartbeat is late (a
+    busy machine, SQLite's write lock held by an import): that worker is not lost."""
+    from workers.jobs import runner
+
+    pid = _project(admin, n=20)
+    mine = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"}).json()["id"]
+    lost = admin.post(f"/projects/{pid}/jobs", json={"kind": "embed"}).json()["id"]
+    _running(settings, mine, heartbeat_age_s=settings.job_stale_seconds + 30)
+    _running(settings, lost, heartbeat_age_s=settings.job_stale_seconds + 30)
+    runner.RUNNING.add(mine)
+    try:
+        resent = runner.recover_stale_jobs(settings.database_url, settings.job_stale_seconds)
+    finally:
+        runner.RUNNING.discard(mine)
+    assert resent == [(lost, "embed")]
+    assert admin.get(f"/jobs/{mine}").json()["state"] == "running"
+    assert admin.get(f"/jobs/{lost}").json()["state"] == "queued"

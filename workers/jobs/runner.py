@@ -59,7 +59,9 @@ def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3)
     """Jobs whose worker died (no heartbeat for ``stale_seconds``) go back to the queue, or fail after
     ``max_attempts``. Returns the (id, kind) of those to send again."""
     with session_scope(db_url) as s:
-        return jobs_repo.requeue_stale(s, utcnow() - timedelta(seconds=stale_seconds), max_attempts)
+        # This process's own jobs are alive, however late their beats (a busy machine, a locked SQLite).
+        return jobs_repo.requeue_stale(s, utcnow() - timedelta(seconds=stale_seconds), max_attempts,
+                                       alive=set(RUNNING))
 
 
 def sweep_stale_jobs(db_url: str, broker_url: str, stale_seconds: float) -> list[tuple[int, str]]:
