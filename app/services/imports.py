@@ -48,13 +48,17 @@ def import_candidates(
 ) -> ImportResult:
     """Import everything acceptable from ``candidates``; rejected files are listed with reasons.
 
-    In a request the caller commits once at the end (all or nothing); the CLI passes ``after_chunk``
-    to commit per chunk so a long import keeps what it has done.
+    Checking, hashing and storing the files needs no database, so it runs outside any transaction: on
+    SQLite an import holds the write lock only while it inserts rows, and reads and labels go on.
+    In a request the rows are inserted at the end in one transaction the caller commits (all or
+    nothing); the CLI passes ``after_chunk`` to insert and commit per chunk so a long import keeps what
+    it has done.
     """
     store = BlobStore(settings.media_path)
     result = ImportResult()
     seen_hashes: set[str] = set()
     rows: list[dict] = []
+    ready: list[dict] = []  # checked rows whose files are stored, waiting for their insert
     seen = 0
     for cand in candidates:
         seen += 1
@@ -62,10 +66,13 @@ def import_candidates(
         if row is not None:
             rows.append(row)
         if len(rows) >= CHUNK:
-            _store_chunk(session, project.id, rows, store, result, after_chunk)
+            ready += _store_files(session, rows, store)
+            if after_chunk is not None:
+                _insert(session, project.id, ready, result, after_chunk)
         if progress is not None:
             progress(seen, result)
-    _store_chunk(session, project.id, rows, store, result, after_chunk)
+    ready += _store_files(session, rows, store)
+    _insert(session, project.id, ready, result, after_chunk)
     if progress is not None:
         progress(seen, result)
     samples_repo.analyze_after_big_import(session, result.created)
@@ -119,35 +126,42 @@ def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settin
     }
 
 
-_FILES = ("_data", "_thumb", "_work", "_work_key", "_folder")  # a row's keys that are not columns
+_FILES = ("_data", "_thumb", "_work", "_work_key")  # a row's keys that are files, not columns
 
 
-def _store_chunk(session: Session, project_id: int, rows: list[dict], store: BlobStore, result: ImportResult,
-                 after_chunk: Callable[[], None] | None) -> None:
-    """Store the files of the rows whose content the project lacks and insert those rows; empties ``rows``."""
-    if not rows:
-        return
-    existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
-    fresh = [r for r in rows if r["content_hash"] not in existing]
-    result.duplicates += len(rows) - len(fresh)
-    for r in fresh:
-        work_key = r["_work_key"]  # derived from the hash (BlobStore.working_key)
-        for key, blob in ((r["storage_key"], r["_data"]), (r["thumbnail_key"], r["_thumb"]), (work_key, r["_work"])):
+def _store_files(session: Session, rows: list[dict], store: BlobStore) -> list[dict]:
+    """Store the rows' files (each removed again if the transaction rolls back) and drop them from the
+    rows; empties ``rows`` and returns what it held. No database work: no transaction is begun."""
+    for r in rows:
+        for key, blob in ((r["storage_key"], r["_data"]), (r["thumbnail_key"], r["_thumb"]),
+                          (r["_work_key"], r["_work"])):  # the working key is derived from the hash
             if blob is not None and store.put(key, blob):
                 on_rollback(session, partial(store.delete, key))
-    folders = {r["content_hash"]: r["_folder"] for r in fresh}
-    for r in rows:
         for extra in _FILES:
             r.pop(extra, None)
-    inserted = samples_repo.insert_samples(session, fresh)
-    # A concurrent import of the same file wins the unique constraint; ours counts as a duplicate.
-    result.duplicates += len(fresh) - len(inserted)
-    result.created += len(inserted)
-    for sid, digest in inserted:
-        result.sample_ids.append(sid)
-        if folders.get(digest):
-            result.folders[sid] = folders[digest]
+    out = rows[:]
     rows.clear()
+    return out
+
+
+def _insert(session: Session, project_id: int, ready: list[dict], result: ImportResult,
+            after_chunk: Callable[[], None] | None) -> None:
+    """Insert the rows whose content the project lacks, CHUNK at a time; empties ``ready``."""
+    for start in range(0, len(ready), CHUNK):
+        rows = ready[start:start + CHUNK]
+        existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
+        fresh = [r for r in rows if r["content_hash"] not in existing]
+        result.duplicates += len(rows) - len(fresh)
+        folders = {r["content_hash"]: r.pop("_folder") for r in rows}
+        inserted = samples_repo.insert_samples(session, fresh)
+        # A concurrent import of the same file wins the unique constraint; ours counts as a duplicate.
+        result.duplicates += len(fresh) - len(inserted)
+        result.created += len(inserted)
+        for sid, digest in inserted:
+            result.sample_ids.append(sid)
+            if folders.get(digest):
+                result.folders[sid] = folders[digest]
+    ready.clear()
     if after_chunk is not None:
         after_chunk()
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import make_url, text
 
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, digits_pngs, make_settings
 
 
 @pytest.fixture
@@ -70,3 +70,42 @@ def test_a_write_in_a_read_only_session_fails_on_both_databases(db_url):
         create_user(s, "nobody", "a-password-1")
     with session_scope(db_url, read_only=True) as s:
         assert s.execute(text("SELECT count(*) FROM users WHERE username = 'nobody'")).scalar() == 0
+
+
+def write_lock_free(url: str) -> bool:
+    """Whether another connection could take the write lock right now (without waiting)."""
+    conn = sqlite3.connect(make_url(url).database, isolation_level=None, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def test_an_import_checks_and_stores_files_without_holding_the_write_lock(settings):
+    from app.db import session_scope
+    from app.models import Project
+    from app.services.archives import Candidate
+    from app.services.imports import CHUNK, import_candidates
+    from app.services.projects import create_project
+
+    with session_scope(settings.database_url) as s:
+        pid = create_project(s, "big", [str(i) for i in range(10)]).id
+    images = digits_pngs(CHUNK + 20)
+    free: list[bool] = []
+
+    def candidates():
+        for i, (name, data, _cls) in enumerate(images):
+            if i in (10, CHUNK + 10):  # before and after a chunk of rows was ready
+                free.append(write_lock_free(settings.database_url))
+            yield Candidate(name, data)
+
+    with session_scope(settings.database_url) as s:
+        project = s.get(Project, pid)
+        s.commit()  # as the route does after its access check
+        result = import_candidates(s, project, candidates(), settings)
+    assert result.created == CHUNK + 20
+    assert free == [True, True], "another writer had to wait while the import checked files"

@@ -38,6 +38,9 @@ def import_samples(
     """Imports images; bad files are listed with reasons and the good ones imported. If nothing could
     be imported and something was rejected, the answer is 422 and nothing is stored."""
     project = access.project
+    # End the access check's transaction: on SQLite it holds the write lock, and checking and storing
+    # the files needs no database; the rows are inserted (all or nothing) in the next one.
+    session.commit()
 
     def candidates():
         for upload in files:
