@@ -133,10 +133,13 @@ def requeue_stale(session: Session, stale_before: datetime, max_attempts: int,
                                                       Job.id.not_in(list(alive)))
                                     .with_for_update(skip_locked=True))):
         job.attempts = (job.attempts or 0) + 1
-        if job.attempts >= max_attempts:
-            job.state, job.finished_at = "failed", utcnow()
-            job.error = f"the worker running this job was lost {job.attempts} times"
-            job.message = "failed: worker lost"
+        if job.cancel_requested or job.attempts >= max_attempts:
+            job.finished_at = utcnow()
+            if job.cancel_requested:  # its worker, now gone, would have ended it at its next report
+                job.state, job.message = "cancelled", "cancelled by an admin (its worker was lost)"
+            else:
+                job.state, job.message = "failed", "failed: worker lost"
+                job.error = f"the worker running this job was lost {job.attempts} times"
             session.flush()
             resend += [(jid, job.kind) for jid in (queued_behind(session, job.id) or ("", []))[1]]
         else:
@@ -148,9 +151,13 @@ def requeue_stale(session: Session, stale_before: datetime, max_attempts: int,
 
 def put_back(session: Session, job_id: int) -> bool:
     """A running job whose worker is stopping goes back to the queue (not a lost attempt: it runs again
-    from its start when a worker starts). Whether it was running."""
+    from its start when a worker starts). Whether it was put back."""
+    running = (Job.id == job_id, Job.state == "running")
+    # One whose cancel was asked ends here instead, as it would have at that report.
+    session.execute(update(Job).where(*running, Job.cancel_requested.is_(True))
+                    .values(state="cancelled", finished_at=utcnow(), eta_at=None, message="cancelled by an admin"))
     res = cast(CursorResult[Any], session.execute(
-        update(Job).where(Job.id == job_id, Job.state == "running")
+        update(Job).where(*running)
         .values(state="queued", progress=0.0, eta_at=None,
                 message="put back in the queue: its worker stopped; it runs again when a worker starts")))
     return res.rowcount == 1

@@ -119,3 +119,22 @@ def test_a_sweep_leaves_the_jobs_its_own_process_runs_however_late_their_beats(a
     assert resent == [(lost, "embed")]
     assert admin.get(f"/jobs/{mine}").json()["state"] == "running"
     assert admin.get(f"/jobs/{lost}").json()["state"] == "queued"
+
+
+def test_a_lost_or_stopped_job_whose_cancel_was_asked_ends_cancelled_instead_of_running_again(admin, settings):
+    """A cancel asked of a live job, whose worker then dies (or stops) before its next report: the sweep
+    (or the stopping worker) ends it cancelled rather than queueing it to run again."""
+    from workers.jobs import runner
+
+    pid = _project(admin, n=20)
+    lost = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"}).json()["id"]
+    stopped = admin.post(f"/projects/{pid}/jobs", json={"kind": "embed"}).json()["id"]
+    for jid in (lost, stopped):
+        _running(settings, jid, heartbeat_age_s=1)
+        assert admin.post(f"/jobs/{jid}/cancel").json()["state"] == "running"
+    _running(settings, lost, heartbeat_age_s=settings.job_stale_seconds + 30)
+    assert runner.recover_stale_jobs(settings.database_url, settings.job_stale_seconds) == []
+    runner.put_back(settings.database_url, [stopped])
+    for jid in (lost, stopped):
+        job = admin.get(f"/jobs/{jid}").json()
+        assert job["state"] == "cancelled" and job["finished_at"], job
