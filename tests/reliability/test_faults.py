@@ -4,7 +4,8 @@ two processes run train jobs on one project at once.
 A worker killed (SIGKILL) during pretraining is shown in
 tests/workers/test_pipeline.py::test_a_worker_killed_mid_pretraining_is_recovered (the job is retried
 by the next worker, the project keeps its versions until the retry succeeds, the embedding file it
-then uses is complete).
+then uses is complete), and in tests/hardening/test_stale_jobs.py (while another worker runs, its sweep
+re-queues the job within seconds, and a cancel ends it at once).
 
 Stopping services here never touches the shared PostgreSQL or Redis: these tests start private ones.
 """
