@@ -286,6 +286,16 @@ def run_baselines(args, config, train_img, train_y, test_img, test_y, layers, em
               **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
 
 
+def write_record(args, rec: dict) -> None:
+    """One JSON line to stdout (``--json``) and to ``--out``."""
+    line = json.dumps(rec)
+    if args.json:
+        print(line, flush=True)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(line + "\n")
+
+
 def emitter(args, common: dict, log):
     """The function that records one result: the common fields, the main layer's figures on top, a JSON
     line to stdout (``--json``) and to ``--out``, a summary line to the log."""
@@ -294,12 +304,7 @@ def emitter(args, common: dict, log):
         main_layer = rec.get("layers", {}).get(args.layer)
         if main_layer:
             rec.update(main_layer, layer=args.layer)
-        line = json.dumps(rec)
-        if args.json:
-            print(line, flush=True)
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(line + "\n")
+        write_record(args, rec)
         log(f"{rec['method']:>16}: full {rec.get('accuracy_full', float('nan')):.4f}  "
             f"100 {rec.get('accuracy_100', float('nan')):.4f}  {rec.get('seconds', 0):.0f}s")
 

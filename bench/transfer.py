@@ -17,7 +17,6 @@ Each is probed as bench/ssl_probe.py probes (all pool labels, and 100 random one
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ssl_probe import add_run_args, load, probe_layers  # noqa: E402
+from ssl_probe import add_run_args, load, probe_layers, write_record  # noqa: E402
 
 from ml.backbones.export import export_torchscript  # noqa: E402
 from ml.backbones.external import registered_checkpoint  # noqa: E402
@@ -70,12 +69,7 @@ def main(argv=None) -> int:
                "load_avg": os.getloadavg()[0], **probe_layers(ckpt, pool, pool_y, test, test_y, [args.layer])}
         rec.update(rec["layers"][args.layer])
         ckpt.without_training_state().save(os.path.join(args.save_dir, f"{step}.pt"))
-        line = json.dumps(rec)
-        if args.json:
-            print(line, flush=True)
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(line + "\n")
+        write_record(args, rec)
         log(f"{step:>22}: full {rec['accuracy_full']:.4f}  100 {rec['accuracy_100']:.4f}  ({rec['image_size']} px)")
 
     def train(images, **kw):
