@@ -27,7 +27,6 @@ Archives are written readable by their owner only (0600): they hold every accoun
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, select, text, update
 from sqlalchemy.schema import sort_tables_and_constraints
 
+from app.backup_manifest import hashes, manifest_problems
 from app.db import private_sqlite_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,19 +166,6 @@ def _media_files(media_dir: Path) -> list[Path]:
             and p.relative_to(media_dir).parts[0] != DERIVED_MEDIA]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _hashes(folder: Path, files: list[Path]) -> dict[str, str]:
-    """The SHA-256 of each file, by its path under ``folder``."""
-    return {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
-
-
 def _write_archive(out: Path, tmp: Path, media_dir: Path, media_files: list[Path]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -212,8 +199,8 @@ def backup(database_url: str, media_dir: Path, out: Path, log: Callable[[str], N
         manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "revision": revision,
                     "source_dialect": engine.dialect.name, "tables": counts, "media_files": len(media_files),
                     "table_order": [t.name for t in tables],
-                    "dumps": _hashes(tmp / "db", sorted((tmp / "db").glob("*.jsonl"))),
-                    "media": _hashes(media_dir, media_files)}
+                    "dumps": hashes(tmp / "db", sorted((tmp / "db").glob("*.jsonl"))),
+                    "media": hashes(media_dir, media_files)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         _write_archive(out, tmp, media_dir, media_files)
         log(f"backed up {sum(counts.values())} rows in {len(counts)} tables and {len(media_files)} media files "
@@ -255,36 +242,11 @@ def _extract(archive: Path, tmp: Path) -> dict:
 
 def _verify(tmp: Path, manifest: dict) -> None:
     """Refuse an unpacked archive whose tables or files differ from its manifest, naming what differs."""
-    dumps = {p.stem.split("-", 1)[1]: p for p in (tmp / "db").glob("*.jsonl")} if (tmp / "db").is_dir() else {}
-    problems = [f"table {name}: its rows are missing" for name in manifest["tables"] if name not in dumps]
-    problems += [f"table {name}: not in the manifest" for name in dumps if name not in manifest["tables"]]
-    for name, dump in dumps.items():
-        with dump.open("rb") as fh:
-            n = sum(1 for _ in fh)
-        if name in manifest["tables"] and n != manifest["tables"][name]:
-            problems.append(f"table {name}: {n} rows, the manifest says {manifest['tables'][name]}")
-    problems += _differences(tmp / "db", sorted(dumps.values()), manifest.get("dumps"), "dump")
-    media = [p for p in (tmp / "media").rglob("*") if p.is_file()] if (tmp / "media").is_dir() else []
-    problems += _differences(tmp / "media", media, manifest.get("media"), "media file")
-    if "media" not in manifest and len(media) != manifest.get("media_files", len(media)):
-        problems.append(f"{len(media)} media files, the manifest says {manifest['media_files']}")
+    problems = manifest_problems(tmp, manifest)
     if problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise BackupError("the archive does not match its manifest, so nothing was restored: "
                           + "; ".join(problems[:10]) + more)
-
-
-def _differences(folder: Path, files: list[Path], expected: dict[str, str] | None, what: str) -> list[str]:
-    """Files missing from ``folder``, added to it, or whose SHA-256 differs from ``expected`` (an
-    archive from before hashes were recorded has none: nothing to compare)."""
-    if expected is None:
-        return []
-    found = _hashes(folder, files)
-    problems = [f"{what} {name} is missing" for name in expected if name not in found]
-    problems += [f"{what} {name} is not in the manifest" for name in found if name not in expected]
-    problems += [f"{what} {name}: its hash differs" for name, digest in found.items()
-                 if name in expected and digest != expected[name]]
-    return problems
 
 
 def _empty_database_at(engine: Engine, database_url: str, revision: str) -> tuple[list[Table], dict[str, list[str]]]:
