@@ -1,29 +1,25 @@
-"""Queries of the label export: each labelled sample with the revision that set its label."""
+"""Queries of the label export: each labelled sample with the revision that gives it its label."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Label, Sample, User
+from app.repos import labels as label_repo
 
 
 def labelled_samples(session: Session, project_id: int, batch: int = 2000) \
         -> Iterator[tuple[Sample, Label, str | None]]:
-    """(sample, its newest 'set' revision, that revision's username) of every labelled sample, by id,
+    """(sample, the revision that gives it its label, that revision's username) of every labelled sample, by id,
     fetched ``batch`` rows at a time."""
-    last_set = (
-        select(Label.sample_id, func.max(Label.id).label("lid"))
-        .where(Label.project_id == project_id, Label.action == "set")
-        .group_by(Label.sample_id)
-        .subquery()
-    )
+    current = label_repo.current_revisions(project_id)
     q = (
         select(Sample, Label, User.username)
-        .join(last_set, last_set.c.sample_id == Sample.id)
-        .join(Label, Label.id == last_set.c.lid)
+        .join(current, current.c.sample_id == Sample.id)
+        .join(Label, Label.id == current.c.lid)
         .outerjoin(User, User.id == Label.user_id)
         .where(Sample.project_id == project_id, Sample.status == "labelled")
         .order_by(Sample.id)

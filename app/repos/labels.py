@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, Subquery, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Label, Prediction, Sample, User
@@ -214,13 +214,21 @@ def per_labeller(session: Session, project_id: int) -> list[tuple]:
         .order_by(User.username))]
 
 
+def current_revisions(project_id: int) -> Subquery:
+    """(sample_id, lid): the revision that gives each labelled sample its label, by the rule of
+    ``app/services/labels.derive_current`` in SQL (the newest live first opinion, failing that the newest
+    live second opinion): the one home of "who labelled this" for the export and the counts."""
+    live_primary = func.max(Label.id).filter(Label.opinion == "primary")
+    return (select(Label.sample_id, func.coalesce(live_primary, func.max(Label.id)).label("lid"))
+            .where(Label.project_id == project_id, is_live()).group_by(Label.sample_id).subquery())
+
+
 def human_label_count(session: Session, project_id: int) -> int:
     """Labelled samples whose current label a person gave (not an import's folder), counted as the
-    export counts them: by the newest "set" revision of each labelled sample."""
-    last_set = (select(Label.sample_id, func.max(Label.id).label("lid"))
-                .where(Label.project_id == project_id, Label.action == "set").group_by(Label.sample_id).subquery())
+    export counts them: by the revision that gives the sample its label."""
+    current = current_revisions(project_id)
     return int(session.scalar(
-        select(func.count()).select_from(Sample).join(last_set, last_set.c.sample_id == Sample.id)
-        .join(Label, Label.id == last_set.c.lid)
+        select(func.count()).select_from(Sample).join(current, current.c.sample_id == Sample.id)
+        .join(Label, Label.id == current.c.lid)
         .where(Sample.project_id == project_id, Sample.status == "labelled", Label.source != "import")
     ) or 0)

@@ -27,12 +27,11 @@ _UNSHOWN_IN_NAMES = re.compile(r"[\\\x00-\x1f\x7f\u061c\u200b-\u200f\u202a-\u202
 def label_rows(session: Session, project: Project, batch: int = 2000) -> Iterator[dict]:
     """One row per labelled sample: its current label and the revision that set it."""
     for sample, label, username in export_repo.labelled_samples(session, project.id, batch):
-        # The newest 'set' may have been undone back to an older one; the sample row is the truth.
         yield {
             "sample_id": sample.id,
             "filename": sample.filename,
             "label": sample.label,
-            "annotator": username if label.label == sample.label else None,
+            "annotator": username,
             "source": label.source,
             "labelled_at": label.created_at.isoformat(),
             "content_hash": sample.content_hash,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from tests.conftest import digits_pngs, upload
 
 
@@ -85,3 +88,30 @@ def test_an_undone_second_opinion_no_longer_counts_in_the_agreement_figure(admin
     assert u["bea"].delete(f"/labels/{withdrawn['id']}").status_code == 200
     agreement = admin.get(f"/projects/{pid}/metrics").json()["agreement"]
     assert (agreement["second_opinions"], agreement["agreeing"], agreement["rate"]) == (1, 1, 1.0)
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _export(admin, pid):
+    r = admin.get(f"/projects/{pid}/export?format=jsonl")
+    assert r.status_code == 200, r.text
+    return {row["sample_id"]: row for row in map(json.loads, r.text.splitlines())}
+
+
+def test_the_export_names_who_gave_the_current_label_not_the_newest_revision(admin):
+    """The export's annotator, source and time are those of the revision that gives the sample its label
+    (the newest live first opinion), not of the newest revision: a second opinion or an undone relabel
+    once took the row (annotator blank, the wrong time)."""
+    pid, sids, u = _setup(admin)
+    first = u["ann"].post(f"/projects/{pid}/labels", json={"sample_id": sids[0], "label": "a"}).json()["items"][0]
+    u["bea"].post(f"/projects/{pid}/labels", json={"sample_id": sids[0], "label": "b"})  # a second opinion
+    kept = u["ann"].post(f"/projects/{pid}/labels", json={"sample_id": sids[1], "label": "a"}).json()["items"][0]
+    relabel = u["ann"].post(f"/projects/{pid}/labels", json={"sample_id": sids[1], "label": "c"}).json()["items"][0]
+    assert u["ann"].delete(f"/labels/{relabel['id']}").status_code == 200
+    rows = _export(admin, pid)
+    assert (rows[sids[0]]["label"], rows[sids[0]]["annotator"]) == ("a", "ann")
+    assert _when(rows[sids[0]]["labelled_at"]) == _when(first["created_at"])
+    assert (rows[sids[1]]["label"], rows[sids[1]]["annotator"]) == ("a", "ann")
+    assert _when(rows[sids[1]]["labelled_at"]) == _when(kept["created_at"])
