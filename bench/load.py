@@ -6,7 +6,7 @@
     # or let it start its own server, database and project (SQLite or PostgreSQL)
     flock /tmp/loupe-bench.lock .venv/bin/python bench/load.py --spawn postgres --annotators 20 --duration 30 --json
 
-Each annotator (its own account, its own connection) loops: ``GET queue?limit=K``, then ``POST labels``
+Each annotator (its own account, its own connection) loops: ``POST queue/lease?limit=K``, then ``POST labels``
 for every item it got (the true class when the project came from the bundled digits, else a random
 class), one call per label with an ``Idempotency-Key``. Reported: requests/s, labels/s, p50/p95/p99 of
 queue and label calls, errors by kind, and duplicate leases: an item served to an annotator while
@@ -171,11 +171,11 @@ async def annotator(name: str, token: str, base: str, pid: int, classes: list[st
 
 
 async def _take_page(client, pid: int, page: int, stats: Stats) -> list[dict]:
-    """``GET queue``, timed; after an error or an empty page, a short pause and no items."""
+    """``POST queue/lease``, timed; after an error or an empty page, a short pause and no items."""
     rec = stats.recording  # calls that start in the warm-up count errors only
     t0 = time.perf_counter()
     try:
-        r = await client.get(f"/projects/{pid}/queue", params={"limit": page})
+        r = await client.post(f"/projects/{pid}/queue/lease", params={"limit": page})
     except httpx.HTTPError as exc:
         stats.errors[f"queue {type(exc).__name__}"] += 1
         await asyncio.sleep(0.05)

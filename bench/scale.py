@@ -9,7 +9,7 @@ For each size, in a fresh database of its own (dropped afterwards unless ``--kee
   jobs row: claim, fit on ~200 labels, score every sample, write the predictions by COPY, switch the
   queue's version, drop old versions) timed end to end in its own worker process, twice (the second
   run also deletes an old version's predictions); ``worker_peak_mb`` is that process's peak RSS;
-* ``queue_p50_ms``/``queue_p99_ms`` and ``label_p50_ms``/``label_p99_ms``: ``GET queue`` and
+* ``queue_p50_ms``/``queue_p99_ms`` and ``label_p50_ms``/``label_p99_ms``: ``POST queue/lease`` and
   ``POST labels`` under ``--annotators`` concurrent annotators (httpx, async) against a real uvicorn
   server (``--server-workers`` processes), each one fetching a page of 10 and labelling every item;
 * ``metrics_ms``: the median of ``GET /projects/{pid}/metrics`` (and ``projects_ms`` for
@@ -245,7 +245,7 @@ async def annotate(base: str, pid: int, tokens: list[str], pages: int, warmup: i
             h = {"Authorization": f"Bearer {token}"}
             for page in range(pages + warmup):
                 t0 = time.perf_counter()
-                r = await client.get(f"/api/v1/projects/{pid}/queue", params={"limit": 10}, headers=h)
+                r = await client.post(f"/api/v1/projects/{pid}/queue/lease", params={"limit": 10}, headers=h)
                 dt = (time.perf_counter() - t0) * 1000
                 if r.status_code != 200:
                     errors.append(f"queue {r.status_code} {r.text[:200]}")

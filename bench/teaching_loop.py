@@ -150,7 +150,7 @@ def _label_as_oracle(api: httpx.Client, pid: int, true_of: dict[int, str], label
     while given < labels:
         before = api.get(f"/projects/{pid}").json()["current_model_version"]
         limit = min(page_size, labels - given)
-        page = api.get(f"/projects/{pid}/queue", params={"limit": limit}).json()["items"]
+        page = api.post(f"/projects/{pid}/queue/lease", params={"limit": limit}).json()["items"]
         if not page:
             break
         body = [{"sample_id": i["sample_id"], "label": true_of[i["sample_id"]]} for i in page]

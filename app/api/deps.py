@@ -15,7 +15,7 @@ How to use the access checks (a route never hands a service a function to check 
 * A route that names another resource (a label, a review, a sample) finds the resource's project
   itself, then calls ``require(session, user, project_id, need)``, best in a dependency of its own
   (``LabelTarget = Annotated[Label, Depends(label_target)]``), and hands the service what it found.
-* The two hot routes (GET queue, POST labels) keep ``project_access``: token, user, project and role
+* The two hot routes (POST queue/lease, POST labels) keep ``project_access``: token, user, project and role
   in one query, inside their one thread-pool hop.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
 from sqlalchemy.orm import Session
@@ -35,6 +35,7 @@ from app.models import Project, User
 from app.security import csrf_matches
 from app.services import auth as auth_service
 from app.services import projects as project_service
+from app.services.errors import NotFound
 from app.settings import Settings
 
 SESSION_COOKIE = "loupe_session"
@@ -83,24 +84,19 @@ def _abort_and_close(session: Session) -> None:
         session.close()
 
 
+# No GET writes (the queue leases on a POST): a link on another site, which the browser follows with
+# the cookie and without the CSRF header, can change nothing.
 READ_METHODS = frozenset({"GET", "HEAD"})
-E = TypeVar("E", bound=Callable)
-
-
-def writes(endpoint: E) -> E:
-    """Mark a GET route that writes (the queue leases samples): it gets a session that may write."""
-    endpoint.loupe_writes = True  # type: ignore[attr-defined]
-    return endpoint
 
 
 def _reads_only(request: Request) -> bool:
-    return request.method in READ_METHODS and not getattr(request.scope.get("endpoint"), "loupe_writes", False)
+    return request.method in READ_METHODS
 
 
 async def get_session(request: Request, settings: SettingsDep) -> AsyncIterator[Session]:
     """One transaction per request: committed when the route returns, rolled back if it raises.
 
-    A GET or HEAD only reads (unless its route is marked ``@writes``): its session is read-only, so on
+    A GET or HEAD only reads: its session is read-only, so on
     SQLite it neither waits for nor holds the write lock, and a write in it raises (app/db.py).
 
     An async generator: making the Session does no I/O, so only the commit (or rollback) goes to the
@@ -194,12 +190,22 @@ class Access:
     role: str
 
 
-def require(session: Session, user: User, project_id: int, need: project_service.Need = "view") -> Access:
+def require(session: Session, user: User, project_id: int, need: project_service.Need = "view", *,
+            not_found: str | None = None) -> Access:
     """The caller's access to a project, or 404 if they may not know it exists, 403 if they may see it
-    but not do this (for routes that reach a project through another resource)."""
+    but not do this (for routes that reach a project through another resource).
+
+    ``not_found``: the 404 text of the resource the route reached the project through ("job 7 not
+    found"), so that a resource in a project the caller may not see answers exactly as one that does
+    not exist (a "project 2 not found" would say that job 7 exists)."""
     if need == "admin":
         get_admin_user(user)  # a non-admin hears 403 whether or not the project exists, as AdminUser says
-    project, role = project_service.get_project_for(session, user, project_id, need)
+    try:
+        project, role = project_service.get_project_for(session, user, project_id, need)
+    except NotFound:
+        if not_found is None:
+            raise
+        raise NotFound(not_found) from None
     return Access(user, project, role)
 
 

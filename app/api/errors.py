@@ -1,21 +1,67 @@
-"""Errors as the client should see them.
+"""Errors as the client should see them, and as the OpenAPI schema documents them.
 
 A database error is either the client's own bad value (422) or a database that is away for a moment
 (503, retry), never an anonymous 500. And the OpenAPI schema says what a 422 really holds: FastAPI
 documents only its validation-error list, but a rule a service enforces answers ``{"detail": "..."}``.
+
+Every route names the error answers it can give with ``responses=errors.responses(401, 404, ...)``:
+FastAPI documents only 2xx and 422 by itself, and a client (or schemathesis'
+``status_code_conformance``) should find a 404 or 409 in the schema, not meet it by surprise. What each
+access dependency answers (app/api/deps.py): ``CurrentUser`` 401; ``AdminUser`` 401, 403;
+``ProjectMember`` 401, 404; ``ProjectLabeller``, ``ProjectReviewer``, ``ProjectAdmin`` 401, 403, 404.
+Every route may also answer 503 (the database away for a moment), which ``responses`` always adds.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the database is unavailable for a moment; nothing was changed, retry shortly"
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` says what was refused and why (a 422 of a service rule may give
+    an object, such as the files an import rejected and why each)."""
+
+    detail: str | list[Any] | dict[str, Any] = Field(description="what was refused, and why")
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+# The one list of error answers the API documents: what each status means here.
+_ERRORS: dict[int, dict[str, Any]] = {
+    400: {"description": "the request body could not be parsed (a malformed multipart form)"},
+    401: {"description": "not signed in, or the token is invalid, expired or revoked, or the account deactivated",
+          "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}},
+    403: {"description": "signed in, but this account may not do this (its role; or, signed in by cookie, "
+                         "the X-CSRF-Token header is missing or wrong)"},
+    404: {"description": "not found, or in a project the caller may not see (the same answer for both)"},
+    409: {"description": "conflicts with the current state (it exists already, or is being processed)"},
+    413: {"description": "the request body is over its limit"},
+    422: {"description": "the request is malformed, or a rule refused it (`detail` says which and why)"},
+    429: {"description": "too many attempts: wait for Retry-After seconds", "headers": _RETRY_AFTER},
+    503: {"description": "the database is unavailable for a moment; nothing was changed, retry",
+          "headers": _RETRY_AFTER},
+}
+
+# The schema FastAPI gives its own 422s (widened to a rule's detail by _document_error_shapes below).
+_VALIDATION = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that can answer ``codes`` (and 503): each with its meaning and the
+    ``{"detail": ...}`` body. A 422 keeps FastAPI's own schema (validation errors or a rule's detail)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in (*codes, 503):
+        out[code] = {**_ERRORS[code], **(_VALIDATION if code == 422 else {"model": ErrorOut})}
+    return out
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

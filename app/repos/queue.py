@@ -66,6 +66,10 @@ _FRESH_BY_PRED = (select(_S.c.id).join(_P, _ON_PRED).where(*_UNLABELLED, _S.c.is
                   .order_by(*_BEST_FIRST).limit(bindparam("limit")).with_for_update(skip_locked=True, of=_S))
 _FRESH_RANDOM = (select(_S.c.id).where(*_UNLABELLED, _S.c.is_audit.is_(False), _FREE, _NOT_TAKEN)
                  .order_by(_S.c.rand_key).limit(bindparam("limit")).with_for_update(skip_locked=True, of=_S))
+# What the caller's client holds now, read only (the GET's answer): no lock, no renewal.
+_HELD_NOW = (select(_S.c.id, _S.c.filename, _S.c.width, _S.c.height, _S.c.is_audit, _S.c.lease_expires_at)
+             .where(*_UNLABELLED, _MINE, _S.c.lease_expires_at >= bindparam("now"))
+             .order_by(_S.c.rand_key).limit(bindparam("limit")))
 # The claim returns the rows it took: only those are served (a candidate someone else claimed
 # meanwhile is not free any more and is left out).
 _CLAIM = (update(_S)
@@ -81,6 +85,12 @@ _STRATEGY = select(ModelVersion.strategy, ModelVersion.number).where(ModelVersio
 def held(session: Session, caller: Caller, limit: int) -> list[tuple[int, bool]]:
     """(sample id, is_audit) of what the caller's client already holds, unlabelled, locked."""
     return [(r[0], bool(r[1])) for r in session.execute(_HELD, caller.params | {"limit": limit})]
+
+
+def held_now(session: Session, caller: Caller, limit: int) -> list[tuple[LeasedSample, datetime]]:
+    """What the caller's client holds now (unlabelled, lease not expired) and until when; reads only."""
+    return [(LeasedSample(r.id, r.filename, r.width, r.height, bool(r.is_audit)), r.lease_expires_at)
+            for r in session.execute(_HELD_NOW, caller.params | {"limit": limit})]
 
 
 def free_audit(session: Session, caller: Caller, taken: list[int], limit: int) -> list[int]:

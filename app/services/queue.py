@@ -59,17 +59,28 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     if not candidates:
         return []
     got = queue_repo.claim(session, caller, candidates, expires)
+    audit_set = set(audit_ids)
+    return _entries(session, mv_id, [(got[sid], expires, sid in audit_set) for sid in candidates if sid in got])
+
+
+def held(session: Session, project: Project, user: User, limit: int, client: str = "") -> list[QueueEntry]:
+    """What ``user``'s ``client`` holds now (unlabelled, lease not expired), leasing and renewing nothing:
+    a GET reads only, so a link on another site cannot lease samples with the browser's cookie."""
+    mv_id = project.current_model_version_id
+    rows = queue_repo.held_now(session, queue_repo.Caller(project.id, user.id, client, mv_id, utcnow()), limit)
+    return _entries(session, mv_id, [(s, expires, s.is_audit) for s, expires in rows])
+
+
+def _entries(session: Session, mv_id: int | None,
+             rows: list[tuple[LeasedSample, datetime, bool]]) -> list[QueueEntry]:
+    """Queue entries for (sample, lease end, served as audit) rows, with their predictions of ``mv_id``."""
     preds: dict[int, Prediction] = {}
     strategy, number = "random", None
-    audit_set = set(audit_ids)
-    if mv_id is not None:
-        preds = queue_repo.predictions(session, mv_id, list(got))
+    if mv_id is not None and rows:
+        preds = queue_repo.predictions(session, mv_id, [s.id for s, _, _ in rows])
         strategy, number = queue_repo.strategy(session, mv_id)
-    return [
-        QueueEntry(got[sid], preds.get(sid), "audit" if sid in audit_set else strategy, mv_id, expires, number)
-        for sid in candidates
-        if sid in got
-    ]
+    return [QueueEntry(s, preds.get(s.id), "audit" if audit else strategy, mv_id, expires, number)
+            for s, expires, audit in rows]
 
 
 def _audit_quota(session: Session, project: Project, limit: int) -> int:

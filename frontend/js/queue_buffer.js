@@ -1,7 +1,8 @@
 // The label view's buffer of leased queue items. It leases a few items ahead and decodes their images
 // before they are shown, so label-and-next is instant; it keeps their leases alive while they wait and
 // hands back what is skipped or left behind, so others can have it now rather than when the lease ends.
-import { get, post } from "./api.js";
+// Leasing is a POST (with the CSRF header, api.js): a GET of the queue only reads what is held.
+import { post } from "./api.js";
 
 const BUFFER_LOW = 4;      // refill when fewer than this many are waiting
 const FETCH_MORE = 10;     // new items per refill
@@ -56,7 +57,7 @@ export class QueueBuffer {
   refill() {
     if (this.fetching || this.exhausted || !this.alive) return this.fetching;
     const limit = Math.min(100, this.held.size + FETCH_MORE);
-    this.fetching = get(`/projects/${this.pid}/queue?limit=${limit}`).then(async (res) => {
+    this.fetching = post(`/projects/${this.pid}/queue/lease?limit=${limit}`).then(async (res) => {
       const fresh = [];
       const again = [];
       for (const it of res.items) {
@@ -146,7 +147,7 @@ export class QueueBuffer {
     const job = (async () => {
       if (old.size) await post(`/projects/${this.pid}/queue/release`, { sample_ids: [...old.keys()] }).catch(() => {});
       const keep = this.current ? 1 : 0;
-      const res = await get(`/projects/${this.pid}/queue?limit=${keep + FETCH_MORE}`);
+      const res = await post(`/projects/${this.pid}/queue/lease?limit=${keep + FETCH_MORE}`);
       const fresh = res.items.filter((it) => !(this.current && it.sample_id === this.current.sample_id) &&
         !this.done.has(it.sample_id) && !this.skipped.has(it.sample_id));
       for (const it of fresh) { const was = old.get(it.sample_id); if (was && was.blobUrl) { it.blobUrl = was.blobUrl; was.blobUrl = null; } }
@@ -169,7 +170,7 @@ export class QueueBuffer {
   keepLeases(leaseSeconds) {
     this.renewal = setInterval(() => {
       if (!this.held.size || this.fetching) return;
-      get(`/projects/${this.pid}/queue?limit=${Math.min(100, this.held.size)}`).then((res) => {
+      post(`/projects/${this.pid}/queue/lease?limit=${Math.min(100, this.held.size)}`).then((res) => {
         this.release(res.items.filter((it) => !this.held.has(it.sample_id)).map((it) => it.sample_id));
       }).catch(() => {});
     }, Math.max(20, leaseSeconds / 2) * 1000);

@@ -14,7 +14,7 @@ def test_every_nth_answer_on_a_connection_closes_it(admin, digits_project, monke
     assert upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(10)]).status_code == 201
     closes = []
     for _ in range(2):
-        items = admin.get(f"/projects/{pid}/queue", params={"limit": 1})
+        items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 1})
         closes.append(items.headers.get("connection"))
         r = admin.post(f"/projects/{pid}/labels", json={"sample_id": items.json()["items"][0]["sample_id"],
                                                          "label": "1"})
@@ -23,4 +23,4 @@ def test_every_nth_answer_on_a_connection_closes_it(admin, digits_project, monke
     # The TestClient is one "connection": its third answer closes it, the others keep it.
     assert closes == [None, None, "close", None]
     monkeypatch.setattr(deps, "MAX_REQUESTS_PER_CONNECTION", 0)
-    assert all(admin.get(f"/projects/{pid}/queue").headers.get("connection") is None for _ in range(5))
+    assert all(admin.post(f"/projects/{pid}/queue/lease").headers.get("connection") is None for _ in range(5))

@@ -95,20 +95,20 @@ def test_queue_leases_each_sample_to_one_annotator(admin, digits_project):
     pid, samples = _project_with_samples(admin, digits_project, 12)
     alice = admin.new_user("alice")
     admin.post(f"/projects/{pid}/members", json={"username": "alice", "role": "annotator"})
-    a = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
-    b = alice.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+    a = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
+    b = alice.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
     assert len(a) == len(b) == 5
     assert not {i["sample_id"] for i in a} & {i["sample_id"] for i in b}
     assert all(i["strategy"] in ("random", "audit") and i["suggestion"] is None for i in a)
     assert sum(i["is_audit"] for i in a) <= 1  # about one item in ten is from the random audit sample
     # Asking again returns the same leased items first, not new ones.
-    again = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+    again = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
     assert {i["sample_id"] for i in again} == {i["sample_id"] for i in a}
-    rest = alice.get(f"/projects/{pid}/queue", params={"limit": 50}).json()["items"]
+    rest = alice.post(f"/projects/{pid}/queue/lease", params={"limit": 50}).json()["items"]
     assert len(rest) == 12 - 5
     # Labelled samples leave the queue.
     admin.post(f"/projects/{pid}/labels", json=[{"sample_id": i["sample_id"], "label": "0"} for i in a])
-    assert {i["sample_id"] for i in admin.get(f"/projects/{pid}/queue").json()["items"]} == set()
+    assert {i["sample_id"] for i in admin.post(f"/projects/{pid}/queue/lease").json()["items"]} == set()
 
 
 def test_expired_leases_return_to_the_queue(admin, digits_project, settings):
@@ -121,11 +121,11 @@ def test_expired_leases_return_to_the_queue(admin, digits_project, settings):
     pid, _ = _project_with_samples(admin, digits_project, 4)
     alice = admin.new_user("alice")
     admin.post(f"/projects/{pid}/members", json={"username": "alice", "role": "annotator"})
-    held = admin.get(f"/projects/{pid}/queue", params={"limit": 4}).json()["items"]
-    assert alice.get(f"/projects/{pid}/queue").json()["items"] == []
+    held = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 4}).json()["items"]
+    assert alice.post(f"/projects/{pid}/queue/lease").json()["items"] == []
     with session_scope(settings.database_url) as s:  # the admin walked away an hour ago
         s.execute(update(Sample).values(lease_expires_at=utcnow() - timedelta(hours=1)))
-    got = alice.get(f"/projects/{pid}/queue", params={"limit": 10}).json()["items"]
+    got = alice.post(f"/projects/{pid}/queue/lease", params={"limit": 10}).json()["items"]
     assert {i["sample_id"] for i in got} == {i["sample_id"] for i in held}
 
 

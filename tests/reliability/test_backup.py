@@ -66,7 +66,8 @@ def _seed(settings) -> dict:
             "thumbs": {x["id"]: admin.get(f"/samples/{x['id']}/thumbnail").content for x in samples},
             "export": admin.get(f"/projects/{pid}/export", params={"format": "jsonl"}).text,
             "jobs": admin.get(f"/projects/{pid}/jobs").json(),
-            "queue": [i["sample_id"] for i in admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]],
+            "queue": [i["sample_id"] for i in
+                      admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]],
             "originals": {n: d for n, d, _ in items},
         }
 

@@ -56,9 +56,9 @@ def test_out_of_range_ids_limits_and_odd_bodies_are_4xx(lenient_admin):
         ("delete", "/labels/0", {}),
         ("get", f"/jobs/{HUGE}", {}),
         ("post", f"/jobs/{2**40}/cancel", {}),
-        ("get", f"/projects/{pid}/queue", {"params": {"limit": 10**12}}),
-        ("get", f"/projects/{pid}/queue", {"params": {"limit": 0}}),
-        ("get", f"/projects/{pid}/queue", {"params": {"limit": "ten"}}),
+        ("post", f"/projects/{pid}/queue/lease", {"params": {"limit": 10**12}}),
+        ("post", f"/projects/{pid}/queue/lease", {"params": {"limit": 0}}),
+        ("post", f"/projects/{pid}/queue/lease", {"params": {"limit": "ten"}}),
         ("get", f"/projects/{pid}/samples", {"params": {"limit": 10**12}}),
         ("get", f"/projects/{pid}/samples", {"params": {"cursor": "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"}}),
         ("get", f"/projects/{pid}/samples", {"params": {"status": "maybe"}}),
@@ -142,7 +142,7 @@ def fuzz_target(tmp_path, request):
             r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": s, "label": "1"} for s in sids[:3]])
             lid = r.json()["items"][0]["id"]
             jid = admin.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()["id"]
-            admin.get(f"/projects/{pid}/queue", params={"limit": 2})
+            admin.post(f"/projects/{pid}/queue/lease", params={"limit": 2})
             yield app, admin, {"pid": pid, "sid": sids[5], "lid": lid, "jid": jid}, kind
 
 

@@ -72,7 +72,7 @@ def test_broker_down_labelling_goes_on_and_jobs_run_when_it_is_back(tmp_path, sq
         # Labelling and the queue do not need the broker, and are not slowed down by its absence.
         t0 = time.monotonic()
         for _ in range(3):
-            items = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+            items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
             assert len(items) == 5
             r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": i["sample_id"],
                                                              "label": truth[i["sample_id"]]} for i in items])
@@ -151,7 +151,7 @@ def test_database_restart_under_load_fails_cleanly_and_loses_no_label(tmp_path, 
         def annotator(n: int) -> None:
             with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": token}, timeout=10) as cl:
                 while not stop.is_set():
-                    r = call(cl, "GET", f"/projects/{pid}/queue", params={"limit": 4})
+                    r = call(cl, "POST", f"/projects/{pid}/queue/lease", params={"limit": 4})
                     if r is None or r.status_code != 200:
                         time.sleep(0.1)
                         continue
@@ -288,7 +288,7 @@ def test_train_jobs_racing_on_one_project_keep_versions_consistent(tmp_path, req
                 assert admin.get(f"/jobs/{embed}").json()["state"] == "succeeded"
                 for _round in range(2):
                     # New labels between rounds, so a newer version is also a better-informed one.
-                    items = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+                    items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
                     admin.post(f"/projects/{pid}/labels",
                                json=[{"sample_id": i["sample_id"], "label": truth[i["sample_id"]]} for i in items])
                     with session_scope(url) as s:
@@ -327,7 +327,7 @@ def test_train_jobs_racing_on_one_project_keep_versions_consistent(tmp_path, req
                         project.current_model_version_id, [(v.id, v.job_id) for v in versions])
                     assert with_preds.get(project.current_model_version_id) == 300, with_preds
                     assert len(with_preds) <= 2 and all(n == 300 for n in with_preds.values()), with_preds
-                    served = admin.get(f"/projects/{pid}/queue", params={"limit": 3}).json()["items"]
+                    served = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 3}).json()["items"]
                     assert served and all(i["model_version"] == project.current_model_version_id for i in served)
                 run_step({n: "exit" for n in names})
             finally:

@@ -32,7 +32,7 @@ def test_counts_follow_imports_labels_undo_and_compaction(admin, digits_project,
     assert upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(40)]).status_code == 201
     assert upload(admin, pid, [(n, d) for n, d, _ in digits_pngs(50, offset=30)]).status_code == 201  # 10 dupes
     assert _api_counts(admin, pid) == _truth(url, pid) == (80, 0)
-    items = admin.get(f"/projects/{pid}/queue", params={"limit": 7}).json()["items"]
+    items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 7}).json()["items"]
     r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": i["sample_id"], "label": "3"} for i in items])
     assert r.status_code == 201, r.text
     # Relabelling a labelled sample changes nothing in the counts.

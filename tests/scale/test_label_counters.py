@@ -157,7 +157,7 @@ def test_a_lease_appends_no_sample_count_delta_and_a_label_one(admin, digits_pro
         )).all())
     assert triggers.get("samples_count_status") is True and "samples_count_update" not in triggers
     before = deltas()
-    items = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+    items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
     assert len(items) == 5 and deltas() == before
     r = admin.post(f"/projects/{pid}/labels", json=[{"sample_id": i["sample_id"], "label": "1"} for i in items[:3]])
     assert r.status_code == 201

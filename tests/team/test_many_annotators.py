@@ -51,7 +51,7 @@ def test_twenty_annotators_share_one_queue(tmp_path, db_url):
             c = clients[i]
             start.wait()
             for _ in range(50):
-                q = c.get(f"/projects/{pid}/queue", params={"limit": 3})
+                q = c.post(f"/projects/{pid}/queue/lease", params={"limit": 3})
                 if q.status_code != 200:
                     errors.append(f"queue {q.status_code} {q.text}")
                     return

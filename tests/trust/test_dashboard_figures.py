@@ -90,5 +90,5 @@ def test_model_numbers_are_per_project_and_the_card_shows_the_interval(admin, se
     lo, hi = card["accuracy_ci"]
     assert lo <= card["accuracy_estimate"] <= hi and hi - lo > 0.2  # ten audit labels: a wide interval
     assert m["labels_to_target"]["status"] != "reached"  # not on ten audit labels
-    item = admin.get(f"/projects/{pid}/queue", params={"limit": 1}).json()["items"][0]
+    item = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 1}).json()["items"][0]
     assert (item["model_version"], item["model_number"]) == (m["model_version"], 1)

@@ -25,7 +25,7 @@ def _train(admin, pid: int) -> None:
 
 
 def _page(admin, pid: int, n: int = 30) -> list[dict]:
-    items = admin.get(f"/projects/{pid}/queue", params={"limit": n}).json()["items"]
+    items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": n}).json()["items"]
     admin.post(f"/projects/{pid}/queue/release", json={"sample_ids": [i["sample_id"] for i in items]})
     return [i for i in items if not i["is_audit"]]
 

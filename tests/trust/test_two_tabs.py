@@ -19,7 +19,7 @@ def test_two_tabs_of_one_user_never_get_the_same_samples(admin, digits_project, 
     tab = {t: {"X-Loupe-Client": f"tab-{t}"} for t in "ab"}
 
     def page(t: str, limit: int = 5) -> list[dict]:
-        r = ann.get(f"/projects/{pid}/queue", params={"limit": limit}, headers=tab[t])
+        r = ann.post(f"/projects/{pid}/queue/lease", params={"limit": limit}, headers=tab[t])
         assert r.status_code == 200, r.text
         return r.json()["items"]
 

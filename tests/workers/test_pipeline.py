@@ -72,7 +72,7 @@ def test_the_loop_runs_itself(loop):
         # The pretrain schedules a train: from zero labels the queue serves cold-start picks.
         train = wait_for_job(admin, _jobs(admin, pid)["train"]["id"])
         assert train["state"] == "succeeded", train
-        page = admin.get(f"/projects/{pid}/queue", params={"limit": 10}).json()["items"]
+        page = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 10}).json()["items"]
         picked = [i for i in page if not i["is_audit"]]
         assert picked and all(i["strategy"] == "cold_start" and i["suggestion"] is None for i in picked)
         assert len({truth[i["filename"]] for i in picked}) >= 5  # cluster-typical picks cover many digits
@@ -86,7 +86,7 @@ def test_the_loop_runs_itself(loop):
         while admin.get(f"/projects/{pid}").json()["current_model_version"] == first_model:
             assert time.monotonic() < deadline, "no automatic retrain after retrain_every labels"
             time.sleep(0.3)
-        page = admin.get(f"/projects/{pid}/queue", params={"limit": 5}).json()["items"]
+        page = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 5}).json()["items"]
         assert all(i["suggestion"] is not None and i["model_version"] != first_model for i in page)
         metrics = admin.get(f"/projects/{pid}/metrics").json()
         assert metrics["labelled_count"] == 10 and sum(metrics["class_balance"].values()) == 10

@@ -47,7 +47,7 @@ def _train_through_the_api(settings) -> None:
             assert done["state"] == "succeeded", done
             assert done["progress"] == 1.0 and done["started_at"] and done["finished_at"]
 
-            items = admin.get(f"/projects/{pid}/queue", params={"limit": 10}).json()["items"]
+            items = admin.post(f"/projects/{pid}/queue/lease", params={"limit": 10}).json()["items"]
             assert items and all(i["model_version"] == done["result"]["model_version"] for i in items)
             assert all(i["suggestion"] is not None for i in items)
             preds = admin.get(f"/projects/{pid}/predictions").json()

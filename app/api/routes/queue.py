@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.api import errors
 from app.api.deps import (
     BearerToken,
     ProjectLabeller,
@@ -14,9 +15,8 @@ from app.api.deps import (
     finish,
     project_access,
     recycle_connection,
-    writes,
 )
-from app.models import Project, User
+from app.models import Project
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
 from app.services import queue as queue_service
 from app.services import reasons
@@ -25,9 +25,8 @@ from app.settings import Settings
 router = APIRouter(tags=["queue"])
 
 
-@router.get("/projects/{pid}/queue", response_model=QueueOut)
-@writes  # leases samples
-async def get_queue(
+@router.post("/projects/{pid}/queue/lease", response_model=QueueOut, responses=errors.responses(401, 403, 404))
+async def lease_queue(
     pid: int,
     request: Request,
     session: SessionDep,
@@ -36,18 +35,39 @@ async def get_queue(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     x_loupe_client: Annotated[str, Header(max_length=64)] = "",
 ) -> Response:
-    """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else. The
-    ``X-Loupe-Client`` header names the caller's client (the web app sends one id per tab): a lease
-    is held by one client of a user, so two tabs are served different samples."""
+    """Leases up to ``limit`` samples to the caller, best first, none leased to anyone else; what the
+    caller already holds comes first and its leases are renewed. The ``X-Loupe-Client`` header names the
+    caller's client (the web app sends one id per tab): a lease is held by one client of a user, so two
+    tabs are served different samples. A POST (with the CSRF header when signed in by cookie): a page
+    on another site cannot lease samples in the annotator's name."""
     # Called once per page by every annotator: the token's check, the work and its commit in one trip
     # to the thread pool.
-    return recycle_connection(request, await run_in_threadpool(_get_queue, pid, session, settings, token, limit,
-                                                                    x_loupe_client))
+    return recycle_connection(request, await run_in_threadpool(_answer, pid, session, settings, token, limit,
+                                                                    x_loupe_client, True))
 
 
-def _get_queue(pid: int, session: Session, settings: Settings, token: str, limit: int, client: str) -> Response:
+@router.get("/projects/{pid}/queue", response_model=QueueOut, responses=errors.responses(401, 403, 404))
+async def held_queue(
+    pid: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: BearerToken,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    x_loupe_client: Annotated[str, Header(max_length=64)] = "",
+) -> Response:
+    """What the caller's client holds now (unlabelled, lease not expired), leasing and renewing
+    nothing. To be served samples, ``POST /projects/{pid}/queue/lease``."""
+    return recycle_connection(request, await run_in_threadpool(_answer, pid, session, settings, token, limit,
+                                                                    x_loupe_client, False))
+
+
+def _answer(pid: int, session: Session, settings: Settings, token: str, limit: int, client: str,
+            lease: bool) -> Response:
     user, project, _ = project_access(session, token, pid, "label")
-    out = _lease(project, session, settings, user, limit, client)
+    entries = (queue_service.take(session, project, user, limit, settings.default_lease_seconds, client) if lease
+               else queue_service.held(session, project, user, limit, client))
+    out = _page(project, entries)
     finish(session)  # the leases are committed before the answer is sent, as SessionDep would
     # Built from validated models already: serialised once, not validated again against QueueOut.
     return Response(out.model_dump_json(), media_type="application/json")
@@ -61,8 +81,7 @@ def _why(e: queue_service.QueueEntry, classes: list[str]) -> tuple[str | None, s
                            (p.label, p.confidence or 0.0) if p and p.label else None)
 
 
-def _lease(project: Project, session: Session, settings: Settings, user: User, limit: int, client: str) -> QueueOut:
-    entries = queue_service.take(session, project, user, limit, settings.default_lease_seconds, client)
+def _page(project: Project, entries: list[queue_service.QueueEntry]) -> QueueOut:
     items = [
         QueueItem(
             sample_id=e.sample.id, filename=e.sample.filename, width=e.sample.width, height=e.sample.height,
@@ -82,7 +101,7 @@ def _lease(project: Project, session: Session, settings: Settings, user: User, l
     return QueueOut(items=items)
 
 
-@router.post("/projects/{pid}/queue/release")
+@router.post("/projects/{pid}/queue/release", responses=errors.responses(401, 403, 404))
 def release(
     sample_ids: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Body(embed=True, max_length=1000)],
     session: SessionDep,
