@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep, require
 from app.models import Job
 from app.schemas.jobs import JobIn, JobOut, ProjectStatusOut
 from app.services import jobs as job_service
@@ -47,7 +47,7 @@ def project_status(pid: int, session: SessionDep, user: CurrentUser) -> ProjectS
 @router.get("/jobs/{jid}")
 def get_job(jid: int, session: SessionDep, user: CurrentUser) -> JobOut:
     job = job_service.get_job(session, jid)
-    project_service.get_project_for(session, user, job.project_id)
+    require(session, user, job.project_id, not_found=f"job {jid} not found")
     return job_out(job)
 
 

@@ -106,13 +106,13 @@ def _store_labels(project: Project, items: list[LabelIn], session: Session, sett
 
 def _label_target(lid: int, session: SessionDep, user: CurrentUser) -> Label:
     target = label_service.label_to_undo(session, lid)
-    require(session, user, target.project_id, "label")
+    require(session, user, target.project_id, "label", not_found=f"label {lid} not found")
     return target
 
 
 def _batch_target(batch_id: str, session: SessionDep, user: CurrentUser) -> list[tuple[Label, bool]]:
     rows = label_service.batch_to_undo(session, batch_id)
-    require(session, user, rows[0][0].project_id, "label")
+    require(session, user, rows[0][0].project_id, "label", not_found=f"label batch {batch_id} not found")
     return rows
 
 

@@ -42,7 +42,7 @@ def reviews(access: ProjectMember, session: SessionDep,
 
 def _review_target(rid: int, session: SessionDep, user: CurrentUser) -> tuple[Review, Access]:
     review = review_service.get_review(session, rid)
-    return review, require(session, user, review.project_id, "review")
+    return review, require(session, user, review.project_id, "review", not_found=f"review {rid} not found")
 
 
 @router.post("/reviews/{rid}/resolve")
