@@ -69,6 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, settings=settings)  # per route: app/api/limits.py
     app.add_middleware(SecurityHeaders)  # outermost of ours: a 413 gets the headers too
     return app

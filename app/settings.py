@@ -36,7 +36,17 @@ class Settings(BaseSettings):
 
     # Upload limits: checked before an upload is read whole, so a hostile client costs little.
     max_file_bytes: int = 64 * 1024 * 1024
-    max_request_bytes: int = 1024 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024 * 1024  # a request to an upload route (app/api/uploads.py)
+    # Every other route's body (app/api/limits.py): 1 MiB, nginx's default, holds a project of 1,000
+    # long class names or a batch of thousands of labels; sign-in, open to anyone, gets 64 KiB.
+    max_json_bytes: int = 1024 * 1024
+    max_login_bytes: int = 64 * 1024
+    # Slow clients (app/server.py, loupe serve): a request's line and headers must arrive within
+    # header_timeout_s of its first byte (of the connection, for the first request), and a body may
+    # pause at most body_timeout_s between two reads; headers over max_header_bytes get 431.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_header_bytes: int = 64 * 1024
     max_image_pixels: int = 40_000_000
     max_zip_members: int = 200_000
     max_zip_uncompressed_bytes: int = 8 * 1024 * 1024 * 1024

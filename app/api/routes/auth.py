@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
+from app.api.limits import body_limit
 from app.schemas.common import LoginIn, TokenOut, UserOut
 from app.security import csrf_token
 from app.services import auth as auth_service
@@ -12,6 +13,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/login")
+@body_limit("max_login_bytes")  # anyone may call it: a small body (issue 16, item 4)
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep,
           settings: SettingsDep) -> TokenOut:
     """Returns a bearer token; also sets an HttpOnly session cookie (and a CSRF cookie) for browsers.

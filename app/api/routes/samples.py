@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
+from app.api.limits import body_limit
+from app.api.uploads import ReceivedFile, receive_files
 from app.models import Sample
 from app.schemas.common import ImportOut, SampleOut, SamplePage
 from app.services import automation
@@ -27,10 +30,30 @@ def sample_out(s: Sample) -> SampleOut:
     )
 
 
-@router.post("/projects/{pid}/samples", status_code=201, responses={413: {}, 422: {}})
+async def _sample_files(access: ProjectAdmin, request: Request, session: SessionDep,
+                        settings: SettingsDep) -> AsyncIterator[list[ReceivedFile]]:
+    """The upload's files, read only once ``access`` has answered: a caller who may not import gets
+    401/403/404 before one byte of the body is read (app/api/uploads.py). Reading them ends the access
+    check's transaction first (on SQLite it holds the write lock; checking and storing the files needs
+    no database, and the rows are inserted, all or nothing, in the next one)."""
+    async with receive_files(request, session, settings, "files") as files:
+        yield files
+
+
+# scope="function": the files are closed as the route returns.
+SampleFiles = Annotated[list[ReceivedFile], Depends(_sample_files, scope="function")]
+# FastAPI documents no body for a route that reads its own: the form it reads, as File() described it.
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["files"], "properties": {"files": {
+        "type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "description": "images, or zips of images (ImageFolder layout kept)"}}}}}}}
+
+
+@router.post("/projects/{pid}/samples", status_code=201, responses={413: {}, 422: {}}, openapi_extra=UPLOAD_BODY)
+@body_limit("max_request_bytes")
 def import_samples(
     pid: int,
-    files: Annotated[list[UploadFile], File(description="images, or zips of images (ImageFolder layout kept)")],
+    files: SampleFiles,
     session: SessionDep,
     settings: SettingsDep,
     access: ProjectAdmin,
@@ -38,9 +61,6 @@ def import_samples(
     """Imports images; bad files are listed with reasons and the good ones imported. If nothing could
     be imported and something was rejected, the answer is 422 and nothing is stored."""
     project = access.project
-    # End the access check's transaction: on SQLite it holds the write lock, and checking and storing
-    # the files needs no database; the rows are inserted (all or nothing) in the next one.
-    session.commit()
 
     def candidates():
         for upload in files:
