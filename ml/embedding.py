@@ -6,7 +6,10 @@ concatenation of the last few layers beat the last layer alone:
 - ``"last"``: global-average-pooled output of the last block;
 - ``"penultimate"``: the block before it (less specialised to the pretext task);
 - ``"concat:k"``: the last k blocks' pooled outputs, each L2-normalised so a wide block cannot drown
-  a narrow one, then concatenated.
+  a narrow one, then concatenated;
+- ``"weighted:k"`` (``"weighted"``: every block): a learned weighted sum of the last k blocks. The vectors
+  are those of ``concat:k``; the weights are learned on the labels when the estimator is fitted
+  (``ml.block_weights``, ``ml.estimators.block_weighted``), so they follow the labels without re-embedding.
 
 Every vector is L2-normalised at the end, so dot products are cosine similarities for kNN graphs.
 """
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ml.backbones import Backbone, create_backbone
+from ml.block_weights import is_weighted
 from ml.checkpoint import Checkpoint
 from ml.data import FileDataset
 from ml.images import as_nhwc, prepare_array
@@ -43,34 +47,47 @@ def load_backbone(checkpoint: Checkpoint | str) -> Backbone:
     return model.eval()
 
 
+def _count(layer: str, num_blocks: int) -> int:
+    """k of "concat:k" / "weighted:k" ("weighted" alone: every block)."""
+    if layer == "weighted":
+        return num_blocks
+    return int(layer.split(":", 1)[1])
+
+
 def parse_layer(layer: str, num_blocks: int) -> list[int]:
-    """Block indices a layer choice pools ("last", "penultimate", "concat:k")."""
+    """Block indices a layer choice pools ("last", "penultimate", "concat:k", "weighted:k", "weighted")."""
     if layer == "last":
         return [num_blocks - 1]
     if layer == "penultimate":
         return [num_blocks - 2]
-    if layer.startswith("concat:"):
-        k = int(layer.split(":", 1)[1])
+    if layer.startswith("concat:") or is_weighted(layer):
+        k = _count(layer, num_blocks)
         if not 1 <= k <= num_blocks:
-            raise ValueError(f"concat:k needs 1 <= k <= {num_blocks}, got {k}")
+            raise ValueError(f"{layer.split(':')[0]}:k needs 1 <= k <= {num_blocks}, got {k}")
         return list(range(num_blocks - k, num_blocks))
-    raise ValueError(f"layer must be 'last', 'penultimate' or 'concat:k', got {layer!r}")
+    raise ValueError(f"layer must be 'last', 'penultimate', 'concat:k', 'weighted:k' or 'weighted', got {layer!r}")
 
 
 def layer_for(layer: str, num_blocks: int) -> str:
-    """A project's layer choice as this backbone can give it: ``concat:k`` with more blocks than the
-    backbone has (a registered one-block TorchScript or ONNX file) pools all of them; ``penultimate`` of a
-    one-block backbone is its last."""
-    if layer.startswith("concat:") and int(layer.split(":", 1)[1]) > num_blocks:
-        return "last" if num_blocks == 1 else f"concat:{num_blocks}"
+    """A project's layer choice as this backbone can give it: ``concat:k`` (``weighted:k``) with more blocks
+    than the backbone has (a registered one-block TorchScript or ONNX file) pools all of them; ``penultimate``
+    of a one-block backbone is its last."""
+    if (layer.startswith("concat:") or is_weighted(layer)) and _count(layer, num_blocks) > num_blocks:
+        return "last" if num_blocks == 1 else f"{layer.split(':')[0]}:{num_blocks}"
     if layer == "penultimate" and num_blocks < 2:
         return "last"
     return layer
 
 
+def block_widths(backbone: Backbone, layer: str) -> list[int]:
+    """Widths of the blocks an embedding of this layer choice lays side by side, in column order (what
+    co-training splits into views and ``weighted:k`` weighs)."""
+    return [backbone.block_dims[i] for i in parse_layer(layer, len(backbone.blocks))]
+
+
 def embedding_dim(backbone: Backbone, layer: str = "last") -> int:
     """Width of the vectors ``extract_embeddings`` returns for this layer choice."""
-    return sum(backbone.block_dims[i] for i in parse_layer(layer, len(backbone.blocks)))
+    return sum(block_widths(backbone, layer))
 
 
 @torch.inference_mode()
@@ -128,7 +145,7 @@ def extract_embeddings(
         backbone_or_checkpoint: a backbone, a ``Checkpoint``, or a checkpoint path.
         images: uint8 (N, H, W) or (N, H, W, C); resized through ``ml.images`` if not already the
             backbone's input size.
-        layer: "last", "penultimate" or "concat:k".
+        layer: "last", "penultimate", "concat:k" or "weighted:k" (embedded as concat:k).
         dtype: numpy dtype of the result (float16 halves storage; cosine error ~1e-3).
         batch_size: images per forward pass.
         device: default CUDA when available.

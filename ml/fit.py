@@ -17,6 +17,7 @@ import numpy as np
 
 from ml.estimators import create_estimator
 from ml.estimators.base import LoupeClassifier
+from ml.estimators.block_weighted import BlockWeighted
 from ml.evaluation import audit_accuracy, fit_learning_curve, labels_to_target
 from ml.strategies import create_strategy
 from ml.strategies.reasons import past_batch
@@ -38,6 +39,10 @@ class Pool:
     X: np.ndarray  # (N, D) embeddings (may be a float16 memory map: read block by block)
     y: np.ndarray  # (N,) int64 class index, -1 where unlabelled
     audit: np.ndarray  # (N,) bool, in the random audit sample
+    # Widths of the backbone blocks X holds side by side (the embedding version's record; None for pixels):
+    # co-training's two views, and the groups a weighted:k layer weighs.
+    blocks: tuple[int, ...] | None = None
+    weighted: bool = False  # the layer is weighted:k: the blocks' weights are learned on the labels
 
     @property
     def labelled(self) -> np.ndarray:
@@ -61,7 +66,8 @@ class RoundResult:
 
 
 def align(emb_ids: np.ndarray, X: np.ndarray, pool_ids: np.ndarray, pool_audit: np.ndarray,
-          label_ids: np.ndarray, label_codes: np.ndarray) -> Pool:
+          label_ids: np.ndarray, label_codes: np.ndarray, *, blocks: tuple[int, ...] | None = None,
+          weighted: bool = False) -> Pool:
     """The embedded rows (``emb_ids``, ``X``) that are samples of the pool (``pool_ids`` ascending, with
     ``pool_audit``), with the class index ``label_codes`` of the labelled samples ``label_ids``.
 
@@ -73,7 +79,8 @@ def align(emb_ids: np.ndarray, X: np.ndarray, pool_ids: np.ndarray, pool_audit: 
     if len(label_ids):
         y_all[np.searchsorted(pool_ids, label_ids)] = label_codes
     pos = pos[keep]
-    return Pool(ids=emb_ids[keep], X=X if keep.all() else X[keep], y=y_all[pos], audit=pool_audit[pos])
+    return Pool(ids=emb_ids[keep], X=X if keep.all() else X[keep], y=y_all[pos], audit=pool_audit[pos],
+                blocks=blocks, weighted=weighted)
 
 
 def fit_round(pool: Pool, n_classes: int, *, estimator: str, strategy: str, batch_size: int,
@@ -101,12 +108,32 @@ def fit_round(pool: Pool, n_classes: int, *, estimator: str, strategy: str, batc
                        fit_seconds=fit_s, score_seconds=score_s)
 
 
-def _fit(name: str, n_classes: int, X: np.ndarray, y_full: np.ndarray, train_rows: np.ndarray) -> LoupeClassifier:
+def views(pool: Pool) -> tuple[int | None, str]:
+    """Where co-training's second view starts, and in words: the last block against the blocks before it
+    (two layers of one backbone); halves of the columns when the embedding is one block or pixels."""
+    if pool.blocks is not None and len(pool.blocks) >= 2:
+        before = len(pool.blocks) - 1
+        return int(sum(pool.blocks[:-1])), f"the last block ({pool.blocks[-1]} wide) and the {before} before it"
+    return None, "halves of the embedding's columns (one block or pixels: no two layers to split)"
+
+
+def create(name: str, n_classes: int, pool: Pool) -> LoupeClassifier:
+    """The estimator ``name`` as this pool asks for it: co-training split into its two views, and behind a
+    learned weighting of the blocks when the layer is weighted:k."""
     est = create_estimator(name, n_classes=n_classes)
+    if "view_split" in est.get_params():
+        est.set_params(view_split=views(pool)[0])
+    if pool.weighted and pool.blocks is not None and len(pool.blocks) >= 2:
+        est = BlockWeighted(est, blocks=pool.blocks)
+    return est
+
+
+def _fit(name: str, n_classes: int, pool: Pool, train_rows: np.ndarray) -> LoupeClassifier:
+    est = create(name, n_classes, pool)
     if est.semi_supervised:  # the whole pool takes part, -1 for unlabelled (label spreading's graph)
-        y = np.where(train_rows, y_full, -1)
-        return est.fit(X, y)
-    return est.fit(X[train_rows], y_full[train_rows])
+        y = np.where(train_rows, pool.y, -1)
+        return est.fit(pool.X, y)
+    return est.fit(pool.X[train_rows], pool.y[train_rows])
 
 
 def _proba(est: LoupeClassifier, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -131,14 +158,30 @@ def _fit_models(pool: Pool, n_classes: int, estimator: str, metrics: dict) -> np
     train_rows, audit_rows = labelled & ~pool.audit, labelled & pool.audit
     if audit_rows.any() and train_rows.any():
         metrics.update(_audit_estimate(pool, n_classes, estimator, train_rows, audit_rows))
-    return _proba(_fit(estimator, n_classes, pool.X, pool.y, labelled), pool.X)
+    est = _fit(estimator, n_classes, pool, labelled)
+    _describe(est, pool, metrics)
+    return _proba(est, pool.X)
+
+
+def _describe(est: LoupeClassifier, pool: Pool, metrics: dict) -> None:
+    """What the fitted model was made of, for the version's metrics: the blocks' weights (and whether they
+    were learned or left equal, and why), co-training's views and the pseudo-labels it handed over."""
+    if isinstance(est, BlockWeighted):
+        metrics["block_weights"] = est.weights_.as_dict()
+        est = est.estimator_
+    elif pool.weighted:
+        metrics["block_weights"] = {"blocks": list(pool.blocks or []), "learned": False,
+                                    "note": "one block (or pixels): nothing to weigh"}
+    if "view_split" in est.get_params():
+        metrics["views"] = views(pool)[1]
+        metrics["pseudo_labelled"] = list(getattr(est, "pseudo_labelled_", []))
 
 
 def _audit_estimate(pool: Pool, n_classes: int, estimator: str, train_rows: np.ndarray,
                     audit_rows: np.ndarray) -> dict:
     """Accuracy on the audit labels (with a Wilson interval) and the confusion matrix (true, predicted)
     of a model that never saw them."""
-    est = _fit(estimator, n_classes, pool.X, pool.y, train_rows)
+    est = _fit(estimator, n_classes, pool, train_rows)
     # A semi-supervised model was fitted on the whole pool; the audit rows are scored within it.
     pred = _proba(est, pool.X if est.semi_supervised else pool.X[audit_rows]).argmax(1)
     if est.semi_supervised:
