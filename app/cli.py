@@ -212,6 +212,8 @@ def serve(
     """Serve the API and UI, with the embedded workers; Ctrl-C stops all."""
     import uvicorn
 
+    from app.server import uvicorn_options
+
     # Two worker processes: short jobs (embed, train) never wait behind a pretraining chunk or a
     # fine-tuning, which have their own (docs/architecture.md, Jobs).
     procs = [subprocess.Popen(worker_command(SHORT_QUEUES, name="short"), cwd=ROOT),
@@ -219,7 +221,9 @@ def serve(
     console.print(f"Loupe on [bold]http://{host}:{port}[/bold] (API docs at /docs, {workers} API processes); "
                   "Ctrl-C stops")
     try:
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info", workers=workers)
+        # Header and body read timeouts, a header size limit (app/server.py): uvicorn has none of its own.
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info", workers=workers,
+                    **uvicorn_options(get_settings()))
     finally:
         live = [p for p in procs if p.poll() is None]
         for proc in live:
