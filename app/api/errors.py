@@ -64,6 +64,13 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def files(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry of a 200 whose body is a file of one of ``media_types``, not JSON (the
+    route's ``response_class`` has no media type of its own, so FastAPI documents none by itself)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": description, "content": {m: binary for m in media_types}}}
+
+
 def _is_unavailable(exc: DBAPIError) -> bool:
     if exc.connection_invalidated or isinstance(exc, InterfaceError):
         return True

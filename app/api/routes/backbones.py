@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
+from app.api import errors
 from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, SessionDep, SettingsDep
 from app.api.downloads import attachment
 from app.models import RegisteredBackbone
@@ -27,7 +28,7 @@ def backbone_out(row: RegisteredBackbone) -> BackboneOut:
         created_at=row.created_at)
 
 
-@router.post("/backbones", status_code=201, responses={409: {}, 413: {}, 422: {}})
+@router.post("/backbones", status_code=201, responses=errors.responses(400, 401, 403, 409, 413, 422))
 def register_backbone(
     file: Annotated[UploadFile, File(description="a state dict (.pth, .safetensors), TorchScript or ONNX")],
     format: Annotated[str, Form(description="torchvision, torchscript or onnx")],  # noqa: A002 - the contract's name
@@ -47,17 +48,18 @@ def register_backbone(
     return backbone_out(row)
 
 
-@router.get("/backbones")
+@router.get("/backbones", responses=errors.responses(401))
 def list_backbones(session: SessionDep, _user: CurrentUser) -> list[BackboneOut]:
     return [backbone_out(r) for r in backbone_service.list_backbones(session)]
 
 
-@router.get("/backbones/{bid}")
+@router.get("/backbones/{bid}", responses=errors.responses(401, 404))
 def get_backbone(bid: int, session: SessionDep, _user: CurrentUser) -> BackboneOut:
     return backbone_out(backbone_service.get_backbone(session, bid))
 
 
-@router.get("/backbones/{bid}/file", response_class=FileResponse)
+@router.get("/backbones/{bid}/file", response_class=FileResponse,
+            responses=errors.files("the backbone file", "application/octet-stream") | errors.responses(401, 403, 404))
 def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: AdminUser) -> FileResponse:
     """The registered file as uploaded (or, for an exported one, the TorchScript file Loupe wrote)."""
     row = backbone_service.get_backbone(session, bid)
@@ -67,7 +69,8 @@ def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: 
     return FileResponse(path, media_type="application/octet-stream", headers=attachment(row.filename))
 
 
-@router.post("/projects/{pid}/versions/backbones/{bvid}/export", status_code=201, responses={409: {}, 422: {}})
+@router.post("/projects/{pid}/versions/backbones/{bvid}/export", status_code=201,
+              responses=errors.responses(401, 403, 404, 409, 413, 422))
 def export_backbone_version(pid: int, bvid: int, session: SessionDep, settings: SettingsDep,
                             access: ProjectAdmin, body: BackboneExportIn | None = None) -> BackboneOut:
     """Registers a backbone this project learned (a backbone version) as a TorchScript file that other

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from app.api import errors
 from app.api.deps import ProjectMember, SessionDep, SettingsDep
 from app.models import Project
 from app.schemas.labels import Suggestion
@@ -40,7 +41,7 @@ def _items(session: Session, project: Project, pairs: Sequence[tuple[int, float 
     return NeighbourPage(items=out)
 
 
-@router.get("/projects/{pid}/neighbours")
+@router.get("/projects/{pid}/neighbours", responses=errors.responses(401, 404, 422))
 def neighbours(access: ProjectMember, session: SessionDep, settings: SettingsDep,
                sample_id: Annotated[list[int], Query(min_length=1, max_length=MAX_QUERY_SAMPLES)],
                limit: Annotated[int, Query(ge=1, le=500)] = 48,
@@ -52,7 +53,7 @@ def neighbours(access: ProjectMember, session: SessionDep, settings: SettingsDep
     return _items(session, project, explore.neighbours(session, settings, project, sample_id, limit, unlabelled))
 
 
-@router.get("/projects/{pid}/unexplored")
+@router.get("/projects/{pid}/unexplored", responses=errors.responses(401, 404, 422))
 def unexplored(access: ProjectMember, session: SessionDep,
                limit: Annotated[int, Query(ge=1, le=500)] = 48) -> NeighbourPage:
     """Typical samples of embedding groups nobody has labelled yet: to find a first example of a class
@@ -60,7 +61,7 @@ def unexplored(access: ProjectMember, session: SessionDep,
     return _items(session, access.project, [(sid, None) for sid in explore.unexplored(session, access.project, limit)])
 
 
-@router.get("/projects/{pid}/suggestions")
+@router.get("/projects/{pid}/suggestions", responses=errors.responses(401, 404, 422))
 def suggestions(access: ProjectMember, session: SessionDep,
                 label: Annotated[str, Query(min_length=1, max_length=200)],
                 limit: Annotated[int, Query(ge=1, le=500)] = 48,

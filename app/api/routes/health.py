@@ -11,7 +11,7 @@ from app.db import get_engine
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "the database does not answer (the body says so)"}})
 def health(settings: SettingsDep) -> JSONResponse:
     """Liveness and readiness: 200 when the database answers; the broker is reported, not required,
     because labelling keeps working while it is down."""

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.api import errors
 from app.api.deps import (
     BearerToken,
     CurrentUser,
@@ -39,7 +40,8 @@ def label_out(row: Label | StoredLabel, users: dict[int, str]) -> LabelOut:
     )
 
 
-@router.post("/projects/{pid}/labels", status_code=201, response_model=LabelsOut)
+@router.post("/projects/{pid}/labels", status_code=201, response_model=LabelsOut,
+             responses=errors.responses(401, 403, 404, 409, 413, 422))
 async def post_labels(
     pid: int,
     body: Annotated[LabelIn | list[LabelIn], Body()],
@@ -116,13 +118,13 @@ def _batch_target(batch_id: str, session: SessionDep, user: CurrentUser) -> list
     return rows
 
 
-@router.delete("/labels/{lid}")
+@router.delete("/labels/{lid}", responses=errors.responses(401, 403, 404, 422))
 def undo_label(target: Annotated[Label, Depends(_label_target)], session: SessionDep, user: CurrentUser) -> LabelOut:
     """Undo: appends a revision that cancels label ``lid``; the history keeps both."""
     return label_out(label_service.undo_label(session, target, user), {user.id: user.username})
 
 
-@router.delete("/label-batches/{batch_id}")
+@router.delete("/label-batches/{batch_id}", responses=errors.responses(401, 403, 404, 422))
 def undo_batch(batch_id: str, rows: Annotated[list[tuple[Label, bool]], Depends(_batch_target)], session: SessionDep,
                user: CurrentUser) -> LabelsOut:
     """Undo every label of a batch (sent with ``X-Label-Batch: 1``) as one action."""
@@ -131,7 +133,7 @@ def undo_batch(batch_id: str, rows: Annotated[list[tuple[Label, bool]], Depends(
                                                                     for r in undone])
 
 
-@router.get("/samples/{sid}/labels")
+@router.get("/samples/{sid}/labels", responses=errors.responses(401, 404))
 def sample_history(sample: VisibleSample, session: SessionDep) -> list[LabelOut]:
     rows, users = label_service.history_with_names(session, sample.id)
     return [label_out(r, users) for r in rows]

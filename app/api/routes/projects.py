@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api import errors
 from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
 from app.models import Project
 from app.schemas.common import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch
@@ -33,7 +34,7 @@ def project_out(project: Project, role: str, counts: tuple[int, int], accuracy: 
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors.responses(401, 403, 409, 413, 422))
 def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> ProjectOut:
     project = project_service.create_project(
         session, body.name, body.classes, body.description, body.settings.model_dump(exclude_none=True)
@@ -42,7 +43,7 @@ def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> P
     return project_out(project, "admin", (0, 0))
 
 
-@router.patch("/{pid}")
+@router.patch("/{pid}", responses=errors.responses(401, 403, 404, 413, 422))
 def update_project(body: ProjectPatch, session: SessionDep, settings: SettingsDep,
                    access: ProjectAdmin) -> ProjectOut:
     """Change the description, append classes, or change settings (estimator, strategy, retrain
@@ -56,7 +57,7 @@ def update_project(body: ProjectPatch, session: SessionDep, settings: SettingsDe
     return project_out(project, access.role, project_service.sample_counts(session, project.id))
 
 
-@router.get("")
+@router.get("", responses=errors.responses(401))
 def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
     visible = project_service.visible_projects(session, user)
     counts = project_service.sample_counts_of(session, [p.id for p, _ in visible])
@@ -64,26 +65,26 @@ def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectOut]:
     return [project_out(p, role, counts.get(p.id, (0, 0)), accuracy.get(p.id)) for p, role in visible]
 
 
-@router.get("/{pid}")
+@router.get("/{pid}", responses=errors.responses(401, 404))
 def get_project(session: SessionDep, access: ProjectMember) -> ProjectOut:
     project = access.project
     return project_out(project, access.role, project_service.sample_counts(session, project.id),
                        project_service.accuracy_estimates(session, [project]).get(project.id))
 
 
-@router.post("/{pid}/members", status_code=201)
+@router.post("/{pid}/members", status_code=201, responses=errors.responses(401, 403, 404, 413, 422))
 def add_member(body: MemberIn, session: SessionDep, access: ProjectAdmin) -> MemberOut:
     project_service.add_member(session, access.project, body.username, body.role)
     return MemberOut(username=body.username, role=body.role)
 
 
-@router.delete("/{pid}/members/{username}", status_code=204)
+@router.delete("/{pid}/members/{username}", status_code=204, responses=errors.responses(401, 403, 404))
 def remove_member(pid: int, username: str, session: SessionDep, access: ProjectAdmin) -> None:
     """Take a user's access to the project away (their labels stay, with their name)."""
     # pid is checked by ProjectAdmin; named here too so the OpenAPI parameters keep their order.
     project_service.remove_member(session, access.project, username)
 
 
-@router.get("/{pid}/members")
+@router.get("/{pid}/members", responses=errors.responses(401, 404))
 def list_members(session: SessionDep, access: ProjectMember) -> list[MemberOut]:
     return [MemberOut(username=u, role=r) for u, r in project_service.members(session, access.project)]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from app.api import errors
 from app.api.deps import ProjectMember, SessionDep, SettingsDep
 from app.api.downloads import attachment
 from app.db import session_scope
@@ -20,7 +21,7 @@ from app.storage import BlobStore
 router = APIRouter(tags=["results"])
 
 
-@router.get("/projects/{pid}/predictions")
+@router.get("/projects/{pid}/predictions", responses=errors.responses(401, 404))
 def predictions(
     access: ProjectMember,
     session: SessionDep,
@@ -37,14 +38,17 @@ def predictions(
     )
 
 
-@router.get("/projects/{pid}/metrics")
+@router.get("/projects/{pid}/metrics", responses=errors.responses(401, 404))
 def metrics(access: ProjectMember, session: SessionDep) -> dict:
     """Counts, class balance, the learning curve (audit accuracy per model version vs labels), the
     confusion on the audit set, and how many labels the target accuracy still needs."""
     return results_service.metrics(session, access.project)
 
 
-@router.get("/projects/{pid}/export")
+@router.get("/projects/{pid}/export", response_class=StreamingResponse,
+            responses=errors.files("the current labels: CSV, JSON Lines or an ImageFolder zip, by ``format``",
+                                   "text/csv", "application/x-ndjson", "application/zip")
+            | errors.responses(401, 404))
 def export(
     access: ProjectMember,
     session: SessionDep,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from app.api import errors
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectMember, SessionDep, SettingsDep
 from app.api.limits import body_limit
 from app.api.uploads import ReceivedFile, receive_files
@@ -49,7 +50,8 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "description": "images, or zips of images (ImageFolder layout kept)"}}}}}}}
 
 
-@router.post("/projects/{pid}/samples", status_code=201, responses={413: {}, 422: {}}, openapi_extra=UPLOAD_BODY)
+@router.post("/projects/{pid}/samples", status_code=201, openapi_extra=UPLOAD_BODY,
+             responses=errors.responses(400, 401, 403, 404, 413, 422))
 @body_limit("max_request_bytes")
 def import_samples(
     pid: int,
@@ -74,7 +76,7 @@ def import_samples(
     return JSONResponse(body.model_dump(), status_code=201 if result.created else 200)  # type: ignore[return-value]
 
 
-@router.get("/projects/{pid}/samples")
+@router.get("/projects/{pid}/samples", responses=errors.responses(401, 404, 422))
 def list_samples(
     access: ProjectMember,
     session: SessionDep,
@@ -94,7 +96,7 @@ def _visible_sample(sid: int, session: SessionDep, user: CurrentUser) -> Sample:
 VisibleSample = Annotated[Sample, Depends(_visible_sample)]
 
 
-@router.get("/samples/{sid}")
+@router.get("/samples/{sid}", responses=errors.responses(401, 404))
 def get_sample(sample: VisibleSample) -> SampleOut:
     return sample_out(sample)
 
@@ -108,11 +110,14 @@ def _file(settings, key: str, media_type: str | None = None) -> FileResponse:
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"})
 
 
-@router.get("/samples/{sid}/image", response_class=FileResponse)
+@router.get("/samples/{sid}/image", response_class=FileResponse,
+            responses=errors.files("the image as imported", "image/*", "application/octet-stream")
+            | errors.responses(401, 404))
 def sample_image(sample: VisibleSample, settings: SettingsDep) -> FileResponse:
     return _file(settings, sample.storage_key)
 
 
-@router.get("/samples/{sid}/thumbnail", response_class=FileResponse)
+@router.get("/samples/{sid}/thumbnail", response_class=FileResponse,
+            responses=errors.files("a small JPEG of the image", "image/jpeg") | errors.responses(401, 404))
 def sample_thumbnail(sample: VisibleSample, settings: SettingsDep) -> FileResponse:
     return _file(settings, sample.thumbnail_key, "image/jpeg")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, StringConstraints
 
+from app.api import errors
 from app.api.deps import Access, CurrentUser, ProjectMember, SessionDep, SettingsDep, require
 from app.models import Review
 from app.services import activity as activity_service
@@ -31,7 +32,7 @@ class ResolveIn(BaseModel):
     label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-@router.get("/projects/{pid}/reviews")
+@router.get("/projects/{pid}/reviews", responses=errors.responses(401, 404))
 def reviews(access: ProjectMember, session: SessionDep,
             status: Literal["open", "resolved"] = "open",
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ReviewOut]:
@@ -45,7 +46,7 @@ def _review_target(rid: int, session: SessionDep, user: CurrentUser) -> tuple[Re
     return review, require(session, user, review.project_id, "review", not_found=f"review {rid} not found")
 
 
-@router.post("/reviews/{rid}/resolve")
+@router.post("/reviews/{rid}/resolve", responses=errors.responses(401, 403, 404, 413, 422))
 def resolve(rid: int, body: ResolveIn, target: Annotated[tuple[Review, Access], Depends(_review_target)],
             session: SessionDep, settings: SettingsDep) -> dict:
     """An admin or project reviewer decides; the decision becomes the sample's label (a new label for the
@@ -56,7 +57,7 @@ def resolve(rid: int, body: ResolveIn, target: Annotated[tuple[Review, Access], 
     return {"review": rid, "label_id": decision.label.id, "label": decision.label.label}
 
 
-@router.get("/projects/{pid}/activity")
+@router.get("/projects/{pid}/activity", responses=errors.responses(401, 404))
 def activity(access: ProjectMember, session: SessionDep,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     """Who labelled how many and when, and the latest events (labels, undos, jobs)."""
