@@ -10,10 +10,12 @@ from pydantic.fields import FieldInfo
 # The API's choices are the names the ml registries register (ml/estimators, ml/strategies, ml/ssl), written
 # here once because the API may not import ml (it never loads torch); tests/project/test_settings_choices.py
 # ties each list to its registry, so a name registered there and neither offered nor excluded here fails.
-ESTIMATORS = ("logistic", "label_spreading")
-# Registered but not a project's choice: co-training needs two views of each sample and a project has one
-# embedding; fine-tuning trains the backbone itself and is the finetune job, not a setting.
-NOT_PROJECT_ESTIMATORS = ("co_training", "finetune")
+# co_training takes its two views from the embedding's blocks (the last block and the ones before it:
+# ml/fit.py: views), so it wants a concat:k or weighted:k layer; on one block it splits the columns in half.
+ESTIMATORS = ("logistic", "label_spreading", "co_training")
+# Registered but not a project's choice: fine-tuning trains the backbone itself on the images (not on
+# embeddings), so it is the finetune job (POST /projects/{pid}/jobs, kind finetune), not a setting.
+NOT_PROJECT_ESTIMATORS = ("finetune",)
 STRATEGIES = ("mixed", "random", "least_confidence", "margin", "entropy", "kcenter", "cold_start")
 SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw", "vicreg")
 # The backbone input side an admin may choose: 16 px still keeps some structure; 224 px is what ImageNet
@@ -21,8 +23,10 @@ SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw", "v
 InputSize = Annotated[int, Field(ge=16, le=224, multiple_of=4)]
 # Which backbone blocks make the embedding (ml/embedding.py). concat:3 won on real photographs (EuroSAT, and
 # the held-out photo set of issue 13: 37.8 % vs 31.8 % for last at 100 labels) and on CIFAR (docs/benchmarks.md);
-# a backbone with fewer blocks (a registered TorchScript or ONNX file) uses all it has.
-EMBEDDING_LAYERS = ("last", "penultimate", "concat:2", "concat:3", "concat:4")
+# weighted:k is a learned weighted sum of the last k blocks (weighted: all of them), its weights fitted on the
+# labels at each train (ml/block_weights.py; equal, i.e. concat:k, below 20 labels). A backbone with fewer
+# blocks (a registered TorchScript or ONNX file) uses all it has.
+EMBEDDING_LAYERS = ("last", "penultimate", "concat:2", "concat:3", "concat:4", "weighted:2", "weighted:3", "weighted")
 BACKBONE_MODES = ("frozen", "continue", "finetune")  # how a registered backbone is used (app/services/backbones.py)
 
 

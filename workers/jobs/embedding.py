@@ -8,6 +8,7 @@ both use it; it imports neither.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import numpy as np
 
@@ -68,12 +69,29 @@ def write_version(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, backbon
     """Write the array, then the row, in that order: a row always points at a complete file."""
     tag = f"j{ctx.job_id}-{int(time.time() * 1000)}"
     file_key, ids_key = embedding_store.write(ctx.media, ctx.project_id, tag, ids, vectors)
+    if backbone_version_id:
+        with session_scope(ctx.db_url) as s:
+            key = embeddings_repo.checkpoint_key(s, backbone_version_id)
+        # The blocks side by side in the vectors: the train job splits co-training's views and weighs a
+        # weighted:k layer's blocks by them.
+        metrics = {**metrics, "blocks": list(blocks_of(str(ctx.media / key), ctx.settings["embedding_layer"]))} if key \
+            else metrics
     with session_scope(ctx.db_url) as s:
         return embeddings_repo.add_embedding_version(
             s, project_id=ctx.project_id, backbone_version_id=backbone_version_id, job_id=ctx.job_id,
             kind="backbone" if backbone_version_id else "pixels",
             layer=ctx.settings["embedding_layer"] if backbone_version_id else "pixels", dim=int(vectors.shape[1]),
             dtype=str(vectors.dtype), count=len(ids), file_key=file_key, ids_key=ids_key, metrics=metrics)
+
+
+@lru_cache(maxsize=8)
+def blocks_of(checkpoint_path: str, layer: str) -> tuple[int, ...]:
+    """Widths of the blocks a checkpoint's embedding of ``layer`` lays side by side (as
+    ``embed_working_set`` gives the layer: a one-block registered backbone gives what it has)."""
+    from ml.embedding import block_widths, layer_for, load_backbone
+
+    model = load_backbone(checkpoint_path)
+    return tuple(block_widths(model, layer_for(layer, len(model.blocks))))
 
 
 def merge_rows(old_ids: np.ndarray, old_vectors: np.ndarray | None, new_ids: np.ndarray,

@@ -33,6 +33,7 @@ def _ensure_embeddings(job_id: int, progress: Progress) -> JobContext:
 
 def _read_pool(ctx: JobContext) -> Pool:
     """The current embedding's rows with each sample's class index (-1 unlabelled) and audit flag."""
+    from ml.block_weights import is_weighted
     from ml.fit import align
 
     emb = ctx.current_embedding
@@ -42,7 +43,11 @@ def _read_pool(ctx: JobContext) -> Pool:
     index = {c: i for i, c in enumerate(ctx.classes)}
     label_ids = np.fromiter(pool.labels, np.int64, len(pool.labels))
     codes = np.array([index.get(lab, -1) for lab in pool.labels.values()], dtype=np.int64)
-    return align(emb_ids, X, pool.ids, pool.is_audit, label_ids, codes)
+    # The blocks the embedding lays side by side (recorded by the embed job; co-training's views) and
+    # whether its layer asks for their weights to be learned on the labels.
+    blocks = (emb.metrics or {}).get("blocks")
+    return align(emb_ids, X, pool.ids, pool.is_audit, label_ids, codes, blocks=tuple(blocks) if blocks else None,
+                 weighted=is_weighted(emb.layer or ""))
 
 
 def run(job_id: int, progress: Progress) -> dict:

@@ -4,9 +4,6 @@ import { add, clear, fill, errorText, h, num, progressBar, safeName, setProgress
 import { loadProject } from "../session.js";
 
 const SECTIONS = [["import", "Import"], ["jobs", "Jobs"], ["settings", "Settings"], ["backbones", "Backbones"], ["members", "Members"]];
-const ESTIMATORS = ["logistic", "label_spreading"];
-const STRATEGIES = ["mixed", "least_confidence", "margin", "entropy", "kcenter", "cold_start", "random"];
-const SSL_METHODS = ["simclr", "rotation", "masked_ae", "relative_patch", "jigsaw"];
 
 export async function render({ main, match, project }) {
   const section = match[2] || "import";
@@ -177,7 +174,7 @@ function jobsView(root, project) {
 // The form is built from the server's own schema (ProjectSettingsPatch in /openapi.json), so a knob the
 // API adds shows up here with its limits, and a choice it drops cannot be sent.
 const SETTING_NAMES = {
-  estimator: ["Estimator", "What learns from the labels on top of the embedding."],
+  estimator: ["Estimator", "What learns from the labels on top of the embedding; co_training learns from two layers of the backbone at once."],
   strategy: ["Query strategy", "How the queue picks what to ask next."],
   retrain_every: ["Retrain every N labels", "A retrain is queued after this many new labels."],
   batch_size: ["Batch size", "Samples the strategy picks per round."],
@@ -186,6 +183,7 @@ const SETTING_NAMES = {
   pretrain_total_budget_s: ["Pretraining budget (s)", "Background pretraining goes on, chunk after chunk, until this much training is done."],
   auto_pretrain: ["Pretrain after the first import", ""],
   auto_embed: ["Embed new samples as they arrive", ""],
+  embedding_layer: ["Embedding layer", "Backbone blocks in the embedding: the last, the one before, the last k side by side (concat:k), or their weighted sum (weighted:k; weights learned on the labels from 20 on). A change re-embeds every sample."],
   lease_seconds: ["Lease (s)", "How long a queued sample stays reserved for one expert."],
   audit_fraction: ["Audit share", "Share of the queue drawn at random to measure accuracy honestly."],
   target_accuracy: ["Target accuracy", "The dashboard says how many labels this still needs."],
@@ -193,8 +191,9 @@ const SETTING_NAMES = {
   webhook_url: ["Webhook URL", "Called when a model version is ready."],
   webhook_secret: ["Webhook secret", "Signs webhook calls."],
 };
+// The choices (estimators, strategies, methods, layers) come only from the server's schema, which takes
+// them from the ml registries (app/services/project_settings.py): a copy here would drift from them.
 const FALLBACK_SCHEMA = {
-  estimator: { enum: ESTIMATORS }, strategy: { enum: STRATEGIES }, ssl_method: { enum: SSL_METHODS },
   retrain_every: { type: "integer", minimum: 1 }, batch_size: { type: "integer", minimum: 1 }, lease_seconds: { type: "integer", minimum: 10 },
 };
 
