@@ -24,6 +24,14 @@ def existing_hashes(session: Session, project_id: int, hashes: Sequence[str]) ->
     return set(session.scalars(q))
 
 
+def hashes_in_use(session: Session, hashes: Sequence[str]) -> set[str]:
+    """Those of ``hashes`` a sample of any project has: stored files are shared by content. No index
+    serves it (the unique one leads with the project): only a failed import batch asks."""
+    if not hashes:
+        return set()
+    return set(session.scalars(select(Sample.content_hash).where(Sample.content_hash.in_(hashes)).distinct()))
+
+
 def insert_samples(session: Session, rows: list[dict]) -> list[tuple[int, str]]:
     """Bulk insert; rows whose content is already in the project are skipped. Returns (id, hash)."""
     if not rows:

@@ -1,18 +1,31 @@
 """Import candidate files into a project: check, hash, store once (with thumbnail and working copy),
-insert rows in bulk."""
+insert rows in short batches.
+
+What an import leaves, finished or not (docs/architecture.md, "The path of a sample"):
+
+* Files are checked, hashed and stored outside any transaction; each batch of at most ``BATCH``
+  samples (or ``BATCH_BYTES`` of files) is then inserted and committed in a transaction of its own, a
+  few milliseconds of the SQLite write lock, so labels and other writes go on between batches.
+* A committed sample always has its files: they are stored before its row, and a batch that fails
+  before its commit removes the files it wrote (unless another import's committed row names them).
+* A rejected file is never stored and never gets a row.
+* An import that stops midway (a client gone, a full disk, an error) keeps its committed batches:
+  whole samples, embedded as any import's (the embed job is queued on the way out). Sending the same
+  files again finishes it: what the project holds is counted as a duplicate (content hash).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.db import on_rollback
+from app.db import run_after_commit
 from app.models import Project
 from app.repos import samples as samples_repo
 from app.services import automation
@@ -21,7 +34,15 @@ from app.services.image_check import ImageRejected, check_image
 from app.settings import Settings
 from app.storage import BlobStore
 
-CHUNK = 256
+log = logging.getLogger(__name__)
+
+# Samples a write transaction: on SQLite other writers (an annotator's label) wait at most one batch's
+# inserts, a few milliseconds; per-sample commits would cost more than the inserts.
+BATCH = 64
+# Bytes of files (originals, thumbnails, working copies) a batch holds before it is written: large
+# photos make smaller batches, so an import's memory stays bounded.
+BATCH_BYTES = 64 * 1024 * 1024
+CHUNK = BATCH  # the name callers knew
 # One sample in this many joins the random audit pool (uniform, fixed at import).
 AUDIT_POOL_EVERY = 20
 
@@ -38,6 +59,12 @@ class ImportResult:
         return {"created": self.created, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
+def _commit(session: Session) -> None:
+    """Commit the session and run what waited for it (app.db.after_commit)."""
+    session.commit()
+    run_after_commit(session)
+
+
 def import_candidates(
     session: Session,
     project: Project,
@@ -48,31 +75,33 @@ def import_candidates(
 ) -> ImportResult:
     """Import everything acceptable from ``candidates``; rejected files are listed with reasons.
 
-    Checking, hashing and storing the files needs no database, so it runs outside any transaction: on
-    SQLite an import holds the write lock only while it inserts rows, and reads and labels go on.
-    In a request the rows are inserted at the end in one transaction the caller commits (all or
-    nothing); the CLI passes ``after_chunk`` to insert and commit per chunk so a long import keeps what
-    it has done.
+    The import commits ``session``: first what the caller holds (checking files needs no transaction,
+    and on SQLite an open one may hold the write lock), then each batch of rows; it is the one service
+    that commits, as its batches must be durable one by one (the module's docstring says what a
+    stopped import leaves). ``after_chunk`` is called after each batch's commit. On an error the
+    committed samples' embedding is queued and the error raised again.
     """
+    project_id = project.id  # read before the commit: a session that expires on commit would reload it
+    _commit(session)
     store = BlobStore(settings.media_path)
     result = ImportResult()
     seen_hashes: set[str] = set()
-    rows: list[dict] = []
-    ready: list[dict] = []  # checked rows whose files are stored, waiting for their insert
+    batch = _Batch()
     seen = 0
-    for cand in candidates:
-        seen += 1
-        row = _accept(cand, project.id, store, settings, result, seen_hashes)
-        if row is not None:
-            rows.append(row)
-        if len(rows) >= CHUNK:
-            ready += _store_files(session, rows, store)
-            if after_chunk is not None:
-                _insert(session, project.id, ready, result, after_chunk)
-        if progress is not None:
-            progress(seen, result)
-    ready += _store_files(session, rows, store)
-    _insert(session, project.id, ready, result, after_chunk)
+    try:
+        for cand in candidates:
+            seen += 1
+            row = _accept(cand, project_id, store, settings, result, seen_hashes)
+            if row is not None:
+                batch.add(row)
+            if batch.full():
+                _write(session, project_id, batch, store, result, after_chunk)
+            if progress is not None:
+                progress(seen, result)
+        _write(session, project_id, batch, store, result, after_chunk)
+    except BaseException:
+        _queue_embedding(session, project, result, settings)
+        raise
     if progress is not None:
         progress(seen, result)
     samples_repo.analyze_after_big_import(session, result.created)
@@ -126,44 +155,115 @@ def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settin
     }
 
 
-_FILES = ("_data", "_thumb", "_work", "_work_key")  # a row's keys that are files, not columns
+def _files(row: dict) -> list[tuple[str, bytes]]:
+    """A row's files to store: (key, bytes), leaving out those the original serves as."""
+    return [(key, blob) for key, blob in ((row["storage_key"], row["_data"]), (row["thumbnail_key"], row["_thumb"]),
+                                          (row["_work_key"], row["_work"])) if blob is not None]
 
 
-def _store_files(session: Session, rows: list[dict], store: BlobStore) -> list[dict]:
-    """Store the rows' files (each removed again if the transaction rolls back) and drop them from the
-    rows; empties ``rows`` and returns what it held. No database work: no transaction is begun."""
-    for r in rows:
-        for key, blob in ((r["storage_key"], r["_data"]), (r["thumbnail_key"], r["_thumb"]),
-                          (r["_work_key"], r["_work"])):  # the working key is derived from the hash
-            if blob is not None and store.put(key, blob):
-                on_rollback(session, partial(store.delete, key))
-        for extra in _FILES:
-            r.pop(extra, None)
-    out = rows[:]
-    rows.clear()
-    return out
+@dataclass
+class _Batch:
+    """Checked rows, with their files in memory, waiting to be written together."""
+
+    rows: list[dict] = field(default_factory=list)
+    size: int = 0  # bytes of files held
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        self.size += sum(len(blob) for _key, blob in _files(row))
+
+    def full(self) -> bool:
+        return len(self.rows) >= BATCH or self.size >= BATCH_BYTES
 
 
-def _insert(session: Session, project_id: int, ready: list[dict], result: ImportResult,
-            after_chunk: Callable[[], None] | None) -> None:
-    """Insert the rows whose content the project lacks, CHUNK at a time; empties ``ready``."""
-    for start in range(0, len(ready), CHUNK):
-        rows = ready[start:start + CHUNK]
-        existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
-        fresh = [r for r in rows if r["content_hash"] not in existing]
-        result.duplicates += len(rows) - len(fresh)
-        folders = {r["content_hash"]: r.pop("_folder") for r in rows}
-        inserted = samples_repo.insert_samples(session, fresh)
-        # A concurrent import of the same file wins the unique constraint; ours counts as a duplicate.
-        result.duplicates += len(fresh) - len(inserted)
-        result.created += len(inserted)
-        for sid, digest in inserted:
-            result.sample_ids.append(sid)
-            if folders.get(digest):
-                result.folders[sid] = folders[digest]
-    ready.clear()
+def _write(session: Session, project_id: int, batch: _Batch, store: BlobStore, result: ImportResult,
+           after_chunk: Callable[[], None] | None) -> None:
+    """Store the batch's files, then insert and commit its rows in one short transaction; empties it.
+    A failure before the commit takes back the files the batch wrote and is raised again."""
+    if not batch.rows:
+        return
+    written: list[tuple[str, str, bytes]] = []  # (hash, key, bytes) of the files this batch wrote
+    try:
+        # Files first, outside the transaction: a committed row always finds its files.
+        for r in batch.rows:
+            written += [(r["content_hash"], key, blob) for key, blob in _files(r) if store.put(key, blob)]
+        counted = _insert(session, project_id, batch.rows)
+        _commit(session)
+    except BaseException:
+        _discard(session, store, written)
+        raise
+    _count(result, counted)
+    # A failing import of the same content elsewhere may have removed a file this batch found stored
+    # (it looks for rows only after removing; we look for files only after committing: one of the two
+    # sees the other). Put back what is missing.
+    for r in batch.rows:
+        for key, blob in _files(r):
+            if not store.exists(key):
+                store.put(key, blob)
+    batch.rows.clear()
+    batch.size = 0
     if after_chunk is not None:
         after_chunk()
+
+
+def _discard(session: Session, store: BlobStore, written: list[tuple[str, str, bytes]]) -> None:
+    """Take back the files a failed batch wrote, except those a committed sample (of any project, files
+    are shared by content) names: another import may have found them stored and committed its row."""
+    for _digest, key, _blob in written:
+        store.delete(key)
+    try:
+        session.rollback()
+        named = samples_repo.hashes_in_use(session, sorted({d for d, _k, _b in written}))
+        session.rollback()
+    except Exception:  # the failure being raised matters more; keep every file then
+        log.warning("an import's failed batch could not check its files; they are kept", exc_info=True)
+        named = {d for d, _k, _b in written}
+    for digest, key, blob in written:
+        if digest in named:
+            store.put(key, blob)
+
+
+@dataclass
+class _Counted:
+    """What a batch's insert did, applied to the result once its transaction committed."""
+
+    duplicates: int = 0
+    inserted: list[tuple[int, str]] = field(default_factory=list)
+    folders: dict[str, str] = field(default_factory=dict)  # hash -> class sub-folder
+
+
+def _insert(session: Session, project_id: int, rows: list[dict]) -> _Counted:
+    """Insert the rows whose content the project lacks (a concurrent import of the same file wins the
+    unique constraint; ours counts as a duplicate)."""
+    existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
+    fresh = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows if r["content_hash"] not in existing]
+    inserted = samples_repo.insert_samples(session, fresh)
+    return _Counted(duplicates=len(rows) - len(inserted), inserted=inserted,
+                    folders={r["content_hash"]: r["_folder"] for r in rows if r["_folder"]})
+
+
+def _count(result: ImportResult, counted: _Counted) -> None:
+    result.duplicates += counted.duplicates
+    result.created += len(counted.inserted)
+    for sid, digest in counted.inserted:
+        result.sample_ids.append(sid)
+        if digest in counted.folders:
+            result.folders[sid] = counted.folders[digest]
+
+
+def _queue_embedding(session: Session, project: Project, result: ImportResult, settings: Settings) -> None:
+    """An import that stops midway: queue what an import sets off for its committed samples, in a short
+    transaction of its own, so they are embedded like any others. Never hides the import's error."""
+    if result.created == 0:
+        return
+    try:
+        session.rollback()
+        automation.after_import(session, project, result.created, settings.broker_url)
+        _commit(session)
+    except Exception:  # the import's own error is the one to raise
+        session.rollback()
+        log.warning("an import stopped after %d samples; their embedding could not be queued",
+                    result.created, exc_info=True)
 
 
 def folder_classes(path: Path) -> list[str]:
