@@ -73,7 +73,6 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.largest = max(settings.max_request_bytes, settings.max_json_bytes, settings.max_login_bytes)
 
     def limit_for(self, scope: Scope) -> int:
         return int(getattr(self.settings, getattr(scope.get("endpoint"), "loupe_body_limit", DEFAULT_LIMIT)))
@@ -89,9 +88,6 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         length = _declared_length(scope)
-        if length is not None and length > self.largest:  # over every route's limit: no need to route it
-            await self._reject(send, self.largest)
-            return
         state = {"seen": 0, "limit": 0, "done": not _has_body(scope, length), "started": False}
 
         async def limited_receive() -> Message:
