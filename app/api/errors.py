@@ -37,7 +37,7 @@ class ErrorOut(BaseModel):
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 # The one list of error answers the API documents: what each status means here.
 _ERRORS: dict[int, dict[str, Any]] = {
-    400: {"description": "the request body could not be parsed (a malformed multipart form)"},
+    400: {"description": "the request body could not be parsed (JSON that is not UTF-8, a malformed multipart form)"},
     401: {"description": "not signed in, or the token is invalid, expired or revoked, or the account deactivated",
           "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}},
     403: {"description": "signed in, but this account may not do this (its role; or, signed in by cookie, "

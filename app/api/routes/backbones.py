@@ -70,7 +70,7 @@ def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: 
 
 
 @router.post("/projects/{pid}/versions/backbones/{bvid}/export", status_code=201,
-              responses=errors.responses(401, 403, 404, 409, 413, 422))
+              responses=errors.responses(400, 401, 403, 404, 409, 413, 422))
 def export_backbone_version(pid: int, bvid: int, session: SessionDep, settings: SettingsDep,
                             access: ProjectAdmin, body: BackboneExportIn | None = None) -> BackboneOut:
     """Registers a backbone this project learned (a backbone version) as a TorchScript file that other

@@ -22,7 +22,8 @@ def job_out(job: Job, note: str | None = None) -> JobOut:
 
 
 @router.post("/projects/{pid}/jobs", status_code=201, response_model=JobOut,
-             responses=errors.responses(401, 403, 404, 413, 422))
+             responses={**errors.responses(400, 401, 403, 404, 413, 422),
+                        200: {"model": JobOut, "description": "folded into a job waiting or under way (``note``)"}})
 def create_job(pid: int, body: JobIn, session: SessionDep, settings: SettingsDep, admin: AdminUser) -> JSONResponse:
     """Queues a job (admin). A train or embed job folds into one that is still waiting, a pretrain job
     into the project's pretraining under way (answer 200, with a ``note`` saying so)."""

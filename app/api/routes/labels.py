@@ -41,7 +41,7 @@ def label_out(row: Label | StoredLabel, users: dict[int, str]) -> LabelOut:
 
 
 @router.post("/projects/{pid}/labels", status_code=201, response_model=LabelsOut,
-             responses=errors.responses(401, 403, 404, 409, 413, 422))
+             responses=errors.responses(400, 401, 403, 404, 409, 413, 422))
 async def post_labels(
     pid: int,
     body: Annotated[LabelIn | list[LabelIn], Body()],

@@ -34,7 +34,7 @@ def project_out(project: Project, role: str, counts: tuple[int, int], accuracy: 
     )
 
 
-@router.post("", status_code=201, responses=errors.responses(401, 403, 409, 413, 422))
+@router.post("", status_code=201, responses=errors.responses(400, 401, 403, 409, 413, 422))
 def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> ProjectOut:
     project = project_service.create_project(
         session, body.name, body.classes, body.description, body.settings.model_dump(exclude_none=True)
@@ -43,7 +43,7 @@ def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> P
     return project_out(project, "admin", (0, 0))
 
 
-@router.patch("/{pid}", responses=errors.responses(401, 403, 404, 413, 422))
+@router.patch("/{pid}", responses=errors.responses(400, 401, 403, 404, 413, 422))
 def update_project(body: ProjectPatch, session: SessionDep, settings: SettingsDep,
                    access: ProjectAdmin) -> ProjectOut:
     """Change the description, append classes, or change settings (estimator, strategy, retrain
@@ -72,7 +72,7 @@ def get_project(session: SessionDep, access: ProjectMember) -> ProjectOut:
                        project_service.accuracy_estimates(session, [project]).get(project.id))
 
 
-@router.post("/{pid}/members", status_code=201, responses=errors.responses(401, 403, 404, 413, 422))
+@router.post("/{pid}/members", status_code=201, responses=errors.responses(400, 401, 403, 404, 413, 422))
 def add_member(body: MemberIn, session: SessionDep, access: ProjectAdmin) -> MemberOut:
     project_service.add_member(session, access.project, body.username, body.role)
     return MemberOut(username=body.username, role=body.role)

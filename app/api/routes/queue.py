@@ -101,7 +101,7 @@ def _page(project: Project, entries: list[queue_service.QueueEntry]) -> QueueOut
     return QueueOut(items=items)
 
 
-@router.post("/projects/{pid}/queue/release", responses=errors.responses(401, 403, 404))
+@router.post("/projects/{pid}/queue/release", responses=errors.responses(400, 401, 403, 404))
 def release(
     sample_ids: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Body(embed=True, max_length=1000)],
     session: SessionDep,

@@ -46,7 +46,7 @@ def _review_target(rid: int, session: SessionDep, user: CurrentUser) -> tuple[Re
     return review, require(session, user, review.project_id, "review", not_found=f"review {rid} not found")
 
 
-@router.post("/reviews/{rid}/resolve", responses=errors.responses(401, 403, 404, 413, 422))
+@router.post("/reviews/{rid}/resolve", responses=errors.responses(400, 401, 403, 404, 413, 422))
 def resolve(rid: int, body: ResolveIn, target: Annotated[tuple[Review, Access], Depends(_review_target)],
             session: SessionDep, settings: SettingsDep) -> dict:
     """An admin or project reviewer decides; the decision becomes the sample's label (a new label for the

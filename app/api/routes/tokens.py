@@ -35,7 +35,7 @@ class NewToken(TokenInfo):
     token: str  # the only time it is ever shown
 
 
-@router.post("", status_code=201, responses=errors.responses(401, 403, 404, 413, 422))
+@router.post("", status_code=201, responses=errors.responses(400, 401, 403, 404, 413, 422))
 def create_token(body: TokenIn, session: SessionDep, user: CurrentUser) -> NewToken:
     row, owner, token = token_service.create(session, user, body.name, body.username, body.expires_at)
     return NewToken(id=row.id, name=row.name, username=owner.username, created_at=row.created_at,

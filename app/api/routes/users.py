@@ -25,7 +25,7 @@ class PasswordChange(BaseModel):
     new_password: Password
 
 
-@router.post("", status_code=201, responses=errors.responses(401, 403, 409, 413, 422))
+@router.post("", status_code=201, responses=errors.responses(400, 401, 403, 409, 413, 422))
 def create_user(body: UserIn, session: SessionDep, _admin: AdminUser) -> UserOut:
     user = auth_service.create_user(session, body.username, body.password, body.is_admin)
     return UserOut.model_validate(user)
@@ -36,7 +36,7 @@ def list_users(session: SessionDep, _admin: AdminUser) -> list[UserOut]:
     return [UserOut.model_validate(u) for u in auth_service.list_users(session)]
 
 
-@router.post("/me/password", status_code=204, responses=errors.responses(401, 403, 413, 422, 429))
+@router.post("/me/password", status_code=204, responses=errors.responses(400, 401, 403, 413, 422, 429))
 def change_password(body: PasswordChange, request: Request, session: SessionDep, settings: SettingsDep,
                     user: CurrentUser, token: BearerToken) -> None:
     """Change your own password (the current one proves it is you). Your other sign-in sessions end;
@@ -46,7 +46,7 @@ def change_password(body: PasswordChange, request: Request, session: SessionDep,
                                      token=token, address=address)
 
 
-@router.patch("/{uid}", responses=errors.responses(401, 403, 404, 413, 422))
+@router.patch("/{uid}", responses=errors.responses(400, 401, 403, 404, 413, 422))
 def update_user(uid: int, body: UserPatch, session: SessionDep, admin: AdminUser) -> UserOut:
     """Deactivate or reactivate an account, or reset its password (admin)."""
     user = auth_service.update_user(session, admin, uid, is_active=body.is_active, password=body.password)
