@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from app.api import errors
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
 from app.api.limits import body_limit
 from app.schemas.common import LoginIn, TokenOut, UserOut
@@ -12,7 +13,7 @@ from app.services.login_throttle import Throttled
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login")
+@router.post("/login", responses=errors.responses(400, 401, 413, 422, 429))
 @body_limit("max_login_bytes")  # anyone may call it: a small body (issue 16, item 4)
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep,
           settings: SettingsDep) -> TokenOut:
@@ -34,7 +35,7 @@ def login(body: LoginIn, request: Request, response: Response, session: SessionD
     return TokenOut(token=token, username=user.username, is_admin=user.is_admin)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=errors.responses(401, 403))
 def logout(request: Request, response: Response, user: CurrentUser, session: SessionDep) -> Response:
     header = request.headers.get("authorization", "")
     token = header.partition(" ")[2] if header else request.cookies.get(SESSION_COOKIE, "")
@@ -45,6 +46,6 @@ def logout(request: Request, response: Response, user: CurrentUser, session: Ses
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses=errors.responses(401))
 def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)
