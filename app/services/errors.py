@@ -7,6 +7,8 @@ from typing import Any
 
 class ServiceError(Exception):
     status_code = 400
+    # Response headers the answer needs (Retry-After of a 429, say): the API's handler sends them.
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: Any) -> None:
         super().__init__(detail if isinstance(detail, str) else str(detail))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from app.api import errors
 from app.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
@@ -8,7 +8,6 @@ from app.api.limits import body_limit
 from app.schemas.common import LoginIn, TokenOut, UserOut
 from app.security import csrf_token
 from app.services import auth as auth_service
-from app.services.login_throttle import Throttled
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -21,11 +20,7 @@ def login(body: LoginIn, request: Request, response: Response, session: SessionD
 
     Failed sign-ins are throttled per account and per client address: 429 with ``Retry-After``."""
     address = request.client.host if request.client else "unknown"
-    try:
-        user = auth_service.sign_in(session, settings, body.username, body.password, address)
-    except Throttled as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, exc.detail,
-                            headers={"Retry-After": str(exc.retry_after_s)}) from None
+    user = auth_service.sign_in(session, settings, body.username, body.password, address)
     token = auth_service.issue_token(session, user, name="login", kind="session", ttl_hours=settings.token_ttl_hours)
     max_age = settings.token_ttl_hours * 3600
     secure = settings.environment == "production"
