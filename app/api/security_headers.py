@@ -1,10 +1,10 @@
 """Security headers on every response, and the API docs served from the package (issue 16, item 8).
 
-Every response (API, frontend files, errors) forbids framing (X-Frame-Options and CSP frame-ancestors) and
-MIME sniffing, sends the referrer to this origin only, and carries as a header the Content-Security-Policy
-that frontend/index.html states in its meta tag (a meta tag cannot say frame-ancestors). A response that
-sets its own policy keeps it: /docs allows its one inline script by hash. Swagger UI's files come from
-the fastapi-swagger package, so /docs works offline and loads nothing from a CDN.
+Every response (API, frontend files, errors, an unhandled 500 too) forbids framing (X-Frame-Options and CSP
+frame-ancestors) and MIME sniffing, sends the referrer to this origin only, and carries as a header the
+Content-Security-Policy that frontend/index.html states in its meta tag (a meta tag cannot say frame-
+ancestors). A response that sets its own policy keeps it: /docs allows its one inline script by hash. Swagger
+UI's files come from the fastapi-swagger package, so /docs works offline and loads nothing from a CDN.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +29,7 @@ DOCS_ASSETS = "/docs-assets"
 _FIXED = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
           (b"referrer-policy", b"same-origin")]
 _CSP = b"content-security-policy"
+INTERNAL_ERROR = "internal server error: the server log has the details"
 
 
 class SecurityHeaders:
@@ -40,15 +41,26 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(_FIXED)]
                 if not any(k.lower() == _CSP for k, _ in headers):
                     headers.append((_CSP, FRONTEND_POLICY.encode()))
                 message = {**message, "headers": headers + _FIXED}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's outermost error middleware would answer this 500 without our headers; answer it
+            # here, then re-raise so the error is still logged (that middleware sends nothing more).
+            if not started:
+                await JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)(scope, receive, send_with_headers)
+            raise
 
 
 def _docs_policy(html: str) -> str:

@@ -75,3 +75,23 @@ def test_docs_are_served_without_a_cdn(client):
         assert a.status_code == 200 and len(a.content) > 100, (asset, a.status_code)
         _assert_hardened(a, strict_script=False)
     assert client.get(re.search(r"url: '([^']+)'", html).group(1)).status_code == 200  # the schema it loads
+
+
+def test_an_unhandled_error_answers_500_with_the_security_headers(tmp_path, sqlite_url):
+    """A defect that escapes every handler still answers with the headers and a message, not Starlette's
+    bare text (a fault injected as a route that raises, ahead of the frontend's catch-all)."""
+    from fastapi.routing import APIRoute
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    def broken() -> None:
+        raise RuntimeError("an injected defect")
+
+    app = create_app(make_settings(tmp_path, sqlite_url))
+    app.router.routes.insert(0, APIRoute("/api/v1/broken", broken))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/broken")
+    assert r.status_code == 500
+    assert "server log" in r.json()["detail"]
+    _assert_hardened(r)
