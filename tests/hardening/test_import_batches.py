@@ -54,8 +54,12 @@ def test_labels_go_on_while_a_large_import_runs_on_sqlite(tmp_path, sqlite_url):
         answer: dict = {}
 
         def import_big() -> None:
-            with sign_in(f"{url}/api/v1") as other:
-                answer["r"] = other.post(f"/projects/{pid}/samples", files=[("files", f) for f in big])
+            answer["start"] = time.monotonic()
+            try:
+                with sign_in(f"{url}/api/v1") as other:
+                    answer["r"] = other.post(f"/projects/{pid}/samples", files=[("files", f) for f in big])
+            finally:
+                answer["took"] = time.monotonic() - answer["start"]
 
         importer = threading.Thread(target=import_big)
         importer.start()
@@ -72,15 +76,18 @@ def test_labels_go_on_while_a_large_import_runs_on_sqlite(tmp_path, sqlite_url):
             r = admin.post(f"/projects/{pid}/labels", json={"sample_id": items[0]["sample_id"], "label": "3"})
             labels.append((r.status_code, max(t1 - t0, time.monotonic() - t1)))
         importer.join()
+    assert "r" in answer, "the import failed (see the captured exception)"
     assert answer["r"].status_code == 201 and answer["r"].json()["created"] == len(big), answer["r"].text
     slowest = max(took for _, took in labels)
-    # 2 s, not the bench's 1 s floor: the test machine is shared; a lock held for the whole import made
-    # a call wait that long (10.8 s here before).
-    assert slowest < 2.0, f"a lease or label waited {slowest:.2f} s for the import"
+    # Not the bench's 1 s floor: the test machine is shared (load 10 on 2 cores at times), and a lock held
+    # for the whole import made a call wait nearly the whole import (10.8 s of about 12 before).
+    bound = max(2.0, answer["took"] / 4)
+    assert slowest < bound, f"a lease or label waited {slowest:.2f} s of an import of {answer['took']:.1f} s"
     assert all(status == 201 for status, _ in labels), labels
     assert len(labels) >= 3, f"only {len(labels)} labels were given while the import ran"
     between = sorted(c for c in counts if 60 < c < 60 + len(big))
-    print(f"{len(labels)} labels during the import, slowest call {slowest:.3f} s; sample counts seen {sorted(counts)}")
+    print(f"{len(labels)} labels during an import of {answer['took']:.1f} s, slowest call {slowest:.3f} s; "
+          f"sample counts seen {sorted(counts)}")
     assert len(between) >= 2, f"no batch was visible before the import ended (counts seen: {sorted(counts)})"
 
 
