@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO, cast
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +37,7 @@ from app.services.archives import ZIP_MAGIC, is_zip_name
 from app.settings import Settings
 
 MAX_FILES = 1000  # per request, as FastAPI's form parsing allowed
+MAX_FIELD_BYTES = 64 * 1024  # a text field beside the files (a name, a format)
 SPOOL_BYTES = 1 << 20  # a file up to this size may stay in memory...
 MEMORY_BUDGET = 16 << 20  # ...while the request's files in memory stay under this
 
@@ -46,8 +47,14 @@ class ReceivedFile:
     """One uploaded file: its name as sent and its content (``file``, at offset 0)."""
 
     filename: str
-    file: IO[bytes]
+    file: BinaryIO
     size: int = 0
+
+
+@dataclass
+class ReceivedForm:
+    files: list[ReceivedFile]
+    fields: dict[str, str]  # the text fields asked for, as sent (the last of a repeated one)
 
 
 @dataclass
@@ -55,7 +62,7 @@ class _Part:
     filename: str
     cap: int | None  # bytes kept: the per-file limit + 1, or None (no cap) once it is known to be a zip
     buf: bytearray = field(default_factory=bytearray)
-    disk: IO[bytes] | None = None
+    disk: BinaryIO | None = None
     size: int = 0  # bytes kept
     head: bytes = b""
 
@@ -79,19 +86,22 @@ def _decode(value: bytes) -> str:
 
 
 class _Receiver:
-    """python-multipart's callbacks: the parts named ``field`` that carry a file become ``_Part``s; other
-    parts are read past and dropped."""
+    """python-multipart's callbacks: the parts named ``field_name`` that carry a file become ``_Part``s,
+    the text fields named in ``text_fields`` are kept; other parts are read past and dropped."""
 
-    def __init__(self, field_name: str, tmp_dir: Path, max_file_bytes: int) -> None:
-        self.field_name, self.tmp_dir, self.max_file_bytes = field_name, tmp_dir, max_file_bytes
+    def __init__(self, field_name: str, text_fields: tuple[str, ...], tmp_dir: Path, file_cap: int | None) -> None:
+        self.field_name, self.text_fields, self.tmp_dir, self.file_cap = field_name, text_fields, tmp_dir, file_cap
         self.parts: list[_Part] = []
         self.current: _Part | None = None
+        self.text: bytearray | None = None  # the text field being read
+        self.fields: dict[str, str] = {}
+        self._text_name = ""
         self.pending: list[tuple[_Part, bytes]] = []
         self.in_memory = 0
         self._header, self._value, self._disposition = b"", b"", b""
 
     def on_part_begin(self) -> None:
-        self.current, self._disposition = None, b""
+        self.current, self.text, self._disposition = None, None, b""
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header += data[start:end]
@@ -106,23 +116,36 @@ class _Receiver:
 
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
-        if _decode(options.get(b"name", b"")) != self.field_name or b"filename" not in options:
+        name = _decode(options.get(b"name", b""))
+        if b"filename" not in options:
+            if name in self.text_fields:
+                self.text = bytearray()
+                self._text_name = name
+            return
+        if name != self.field_name:
             return
         if len(self.parts) >= MAX_FILES:
             raise HTTPException(413, f"the upload has more than {MAX_FILES} files, the limit for one request")
-        name = _decode(options[b"filename"])
-        self.current = _Part(name, None if is_zip_name(name) else self.max_file_bytes + 1)
+        filename = _decode(options[b"filename"])
+        self.current = _Part(filename, None if is_zip_name(filename) else self.file_cap)
         self.parts.append(self.current)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self.current is not None:
+        if self.text is not None:
+            self.text += data[start:end]
+            if len(self.text) > MAX_FIELD_BYTES:
+                raise HTTPException(413, f"the form field {self._text_name!r} is over the limit of "
+                                         f"{MAX_FIELD_BYTES} bytes")
+        elif self.current is not None:
             kept = self.current.take(data[start:end])
             if kept:
                 self.pending.append((self.current, kept))
                 self.current.size += len(kept)
 
     def on_part_end(self) -> None:
-        self.current = None
+        if self.text is not None:
+            self.fields[self._text_name] = _decode(bytes(self.text))
+        self.current, self.text = None, None
 
     def callbacks(self) -> dict:
         return {name: getattr(self, name) for name in (
@@ -137,7 +160,7 @@ class _Receiver:
     def write_pending(self) -> None:
         for part, data in self.pending:
             if part.disk is None and (part.size > SPOOL_BYTES or self.in_memory + len(data) > MEMORY_BUDGET):
-                part.disk = tempfile.TemporaryFile(dir=self.tmp_dir)
+                part.disk = cast(BinaryIO, tempfile.TemporaryFile(dir=self.tmp_dir))
                 part.disk.write(part.buf)
                 self.in_memory -= len(part.buf)
                 part.buf = bytearray()
@@ -191,21 +214,31 @@ async def _read(request: Request, receiver: _Receiver, boundary: bytes) -> None:
 
 
 @asynccontextmanager
-async def receive_files(request: Request, session: Session, settings: Settings,
-                        field_name: str) -> AsyncIterator[list[ReceivedFile]]:
-    """The request's files under ``field_name``, read now: call it only after the access check. The
-    session's transaction (the check's) ends first: nothing should hold it while a client sends."""
+async def receive_form(request: Request, session: Session, settings: Settings, field_name: str,
+                       text_fields: tuple[str, ...] = (), whole_files: bool = False) -> AsyncIterator[ReceivedForm]:
+    """The request's files under ``field_name`` and its ``text_fields``, read now: call it only after the
+    access check. The session's transaction (the check's) ends first: nothing should hold it while a
+    client sends. ``whole_files`` keeps every file whole (a backbone file: only the request's limit)
+    instead of cutting a file that is not a zip at ``max_file_bytes`` + 1 (an image)."""
     boundary = _boundary(request, field_name)
     if session.in_transaction():
         await run_in_threadpool(finish, session)
     tmp_dir = Path(settings.var_dir) / "uploads"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    receiver = _Receiver(field_name, tmp_dir, settings.max_file_bytes)
+    receiver = _Receiver(field_name, text_fields, tmp_dir, None if whole_files else settings.max_file_bytes + 1)
     try:
         await _read(request, receiver, boundary)
         files = receiver.files()
         if not files:
             raise _missing(field_name)
-        yield files
+        yield ReceivedForm(files, receiver.fields)
     finally:
         receiver.close()
+
+
+@asynccontextmanager
+async def receive_files(request: Request, session: Session, settings: Settings,
+                        field_name: str) -> AsyncIterator[list[ReceivedFile]]:
+    """The request's files under ``field_name`` (images, zips): ``receive_form`` without text fields."""
+    async with receive_form(request, session, settings, field_name) as form:
+        yield form.files

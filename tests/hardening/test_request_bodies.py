@@ -142,6 +142,15 @@ def test_an_upload_is_refused_before_its_body_is_read(server):
         # Kernel socket buffers take a few MB the server never read.
         assert sent < 16 * 1024 * 1024 and elapsed < 3, (expected, sent, elapsed)
         assert closed, f"the connection stayed open after the {expected}: the server would read the rest"
+    # The other upload route: a backbone file (admin only).
+    part = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.pth\"\r\n\r\n").encode()
+    for token, expected in [(None, 401), (alice, 403)]:
+        headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", "Content-Length": str(BIG)}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        status, answer, sent, elapsed, closed = _send_raw(server.url, _head("POST", "/api/v1/backbones", headers),
+                                                          _zeros(BIG, part))
+        assert status == expected and sent < 16 * 1024 * 1024 and closed, (expected, answer[:300], sent, closed)
 
 
 def test_sign_in_has_a_small_body_limit_and_memory_stays_flat(server):
@@ -197,6 +206,12 @@ def test_each_route_has_its_body_limit(tmp_path, sqlite_url):
         r = c.post(f"/api/v1/projects/{pid}/samples", headers=auth,
                    files=[("files", ("noise.png", buf.getvalue())), ("files", (name, data))])
         assert r.status_code == 201 and r.json()["created"] == 2, r.text
+        # The backbone route reads its form itself: bad fields are 422 naming the field, as Form() had it.
+        r = c.post("/api/v1/backbones", headers=auth, files={"file": ("b.onnx", b"x")},
+                   data={"format": "onnx", "input_size": "big"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "input_size"], r.text
+        r = c.post("/api/v1/backbones", headers=auth, data={"format": "onnx"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file"], r.text
 
 
 # ---------------------------------------------------------------- slow clients, against loupe serve

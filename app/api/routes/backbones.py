@@ -3,14 +3,19 @@ project learned. Routes stay thin: app/services/backbones.py holds the rules."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field, ValidationError
 
 from app.api import errors
 from app.api.deps import AdminUser, CurrentUser, ProjectAdmin, SessionDep, SettingsDep
 from app.api.downloads import attachment
+from app.api.limits import body_limit
+from app.api.uploads import ReceivedFile, receive_form
 from app.models import RegisteredBackbone
 from app.schemas.backbones import BackboneExportIn, BackboneOut
 from app.services import backbones as backbone_service
@@ -28,23 +33,53 @@ def backbone_out(row: RegisteredBackbone) -> BackboneOut:
         created_at=row.created_at)
 
 
-@router.post("/backbones", status_code=201, responses=errors.responses(400, 401, 403, 409, 413, 422))
-def register_backbone(
-    file: Annotated[UploadFile, File(description="a state dict (.pth, .safetensors), TorchScript or ONNX")],
-    format: Annotated[str, Form(description="torchvision, torchscript or onnx")],  # noqa: A002 - the contract's name
-    session: SessionDep,
-    settings: SettingsDep,
-    admin: AdminUser,
-    name: Annotated[str | None, Form(max_length=200)] = None,
-    architecture: Annotated[str | None, Form(max_length=64, description="torchvision.models name")] = None,
-    input_size: Annotated[int | None, Form(description="input side in px (default: the file's own, else 224)")] = None,
-    normalization: Annotated[str | None, Form(description="imagenet (default) or unit ([0, 1] unchanged)")] = None,
-) -> BackboneOut:
+class BackboneForm(BaseModel):
+    """The text fields sent beside the file."""
+
+    format: str = Field(description="torchvision, torchscript or onnx")
+    name: str | None = Field(None, max_length=200)
+    architecture: str | None = Field(None, max_length=64, description="torchvision.models name")
+    input_size: int | None = Field(None, description="input side in px (default: the file's own, else 224)")
+    normalization: str | None = Field(None, description="imagenet (default) or unit ([0, 1] unchanged)")
+
+
+async def _backbone_upload(admin: AdminUser, request: Request, session: SessionDep,
+                           settings: SettingsDep) -> AsyncIterator[tuple[ReceivedFile, BackboneForm]]:
+    """The file and its fields, read only once ``admin`` has answered (401/403 before one byte of the
+    body: app/api/uploads.py); the file is kept whole, within the request's limit."""
+    async with receive_form(request, session, settings, "file", tuple(BackboneForm.model_fields),
+                            whole_files=True) as form:
+        sent = {k: v for k, v in form.fields.items() if v != ""}  # an empty field is no value, as Form() had it
+        try:
+            fields = BackboneForm.model_validate(sent)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        yield form.files[-1], fields
+
+
+# scope="function": the file is closed as the route returns.
+BackboneUpload = Annotated[tuple[ReceivedFile, BackboneForm], Depends(_backbone_upload, scope="function")]
+# FastAPI documents no body for a route that reads its own: the form it reads, as File() and Form() had it.
+_FORM_SCHEMA = BackboneForm.model_json_schema()
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", *_FORM_SCHEMA["required"]],
+    "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                            "description": "a state dict (.pth, .safetensors), TorchScript or ONNX"},
+                   **_FORM_SCHEMA["properties"]}}}}}}
+
+
+@router.post("/backbones", status_code=201, responses=errors.responses(400, 401, 403, 409, 413, 422),
+             openapi_extra=UPLOAD_BODY)
+@body_limit("max_request_bytes")
+def register_backbone(upload: BackboneUpload, session: SessionDep, settings: SettingsDep,
+                      admin: AdminUser) -> BackboneOut:
     """Registers a backbone file (admin). It is loaded and run on a dummy batch first; a file that does
     not load, does not fit its architecture or does not run is refused (422, with the reason) and
     nothing is stored."""
+    file, f = upload
     row = backbone_service.register_file(session, settings.media_path, admin, file.file, file.filename or "backbone",
-                                         format, name, architecture or None, input_size, normalization or None)
+                                         f.format, f.name, f.architecture or None, f.input_size,
+                                         f.normalization or None)
     return backbone_out(row)
 
 
