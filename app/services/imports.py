@@ -12,6 +12,8 @@ What an import leaves, finished or not (docs/architecture.md, "The path of a sam
 * An import that stops midway (a client gone, a full disk, an error) keeps its committed batches:
   whole samples, embedded as any import's (the embed job is queued on the way out). Sending the same
   files again finishes it: what the project holds is counted as a duplicate (content hash).
+* A process killed outright (SIGKILL, power cut) can leave the files of the batch it was writing with
+  no row: unused, and reused by the next import of the same content. Never a row without its files.
 """
 
 from __future__ import annotations
