@@ -28,7 +28,7 @@ from typing import BinaryIO, cast
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -211,6 +211,8 @@ async def _read(request: Request, receiver: _Receiver, boundary: bytes) -> None:
         parser.finalize()
     except FormParserError as exc:
         raise HTTPException(400, f"the multipart body could not be read: {exc}") from None
+    if parser.state not in (MultipartState.END_BOUNDARY, MultipartState.END):  # its last file may be cut short
+        raise HTTPException(400, "the multipart body ended before its closing boundary: nothing was imported")
 
 
 @asynccontextmanager

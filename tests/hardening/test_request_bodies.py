@@ -64,7 +64,7 @@ def _send_raw(url: str, head: str, chunks: Iterator[bytes]) -> tuple[int, bytes,
     sock.setblocking(True)
     sock.settimeout(10)
     try:
-        while b"\r\n\r\n" not in answer:
+        while not _complete(answer):
             more = sock.recv(65536)
             if not more:
                 break
@@ -76,6 +76,17 @@ def _send_raw(url: str, head: str, chunks: Iterator[bytes]) -> tuple[int, bytes,
     sock.close()
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1") else 0
     return status, answer, sent, elapsed, closed
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole response (head and body)."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return body.endswith(b"0\r\n\r\n")  # chunked
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -292,3 +303,53 @@ def test_slow_clients_are_cut_at_the_header_and_body_timeouts(serve):
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     # And the server is fine.
     assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
+
+
+# ---------------------------------------------------------------- how an upload's files arrive
+
+
+def test_upload_files_stream_to_var_uploads_and_a_non_zip_file_stops_at_its_limit(tmp_path, sqlite_url):
+    """Through the ASGI interface: a file past 1 MiB goes to an unnamed file under <var>/uploads, a small
+    one stays in memory, an image past max_file_bytes keeps max_file_bytes + 1 bytes (the import lists it
+    as over the limit), a zip is kept whole."""
+    import asyncio
+    import io
+    import os
+
+    from sqlalchemy.orm import Session
+    from starlette.requests import Request
+
+    from app.api.uploads import receive_form
+
+    settings = make_settings(tmp_path, sqlite_url, max_file_bytes=10_000)
+    parts = [("small.png", b"s" * 500), ("big.png", b"b" * 3_000_000), ("big.zip", b"PK\x03\x04" + b"z" * 2_000_000),
+             ("zip-inside.bin", b"PK\x03\x04" + b"y" * 50_000)]
+    body = b"".join(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{n}\"\r\n\r\n".encode()
+                    + data + b"\r\n" for n, data in parts) + f"--{BOUNDARY}--\r\n".encode()
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [
+        (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]}
+
+    async def read(body: bytes):
+        chunks = [body[i:i + CHUNK] for i in range(0, len(body), CHUNK)]
+
+        async def receive():
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}  # (after the pop)
+
+        async with receive_form(Request(scope, receive), Session(), settings, "files") as form:
+            return [(f.filename, f.size, f.file.read(), isinstance(f.file, io.BytesIO),
+                     None if isinstance(f.file, io.BytesIO) else os.readlink(f"/proc/self/fd/{f.file.fileno()}"))
+                    for f in form.files]
+
+    got = asyncio.run(read(body))
+    assert [(n, size) for n, size, *_ in got] == [("small.png", 500), ("big.png", 10_001),
+                                                  ("big.zip", 2_000_004), ("zip-inside.bin", 50_004)]
+    assert got[0][2] == b"s" * 500 and got[0][3], "a small file stays in memory"
+    assert got[2][2] == parts[2][1] and not got[2][3], "a zip is kept whole, on disk past 1 MiB"
+    assert got[2][4].startswith(str(tmp_path / "uploads")), got[2][4]  # unnamed: "/.../uploads/#123 (deleted)"
+    assert not any((tmp_path / "uploads").iterdir()), "nothing left behind"
+    # A body that ends before its closing boundary: 400, its last file is not taken cut short.
+    from fastapi import HTTPException
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(read(body[:-len(f"--{BOUNDARY}--\r\n") - 1000]))
+    assert refused.value.status_code == 400 and "closing boundary" in refused.value.detail
+    assert not any((tmp_path / "uploads").iterdir())
