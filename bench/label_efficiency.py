@@ -25,7 +25,9 @@ from sklearn.base import clone
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ml.block_weights import is_weighted  # noqa: E402
 from ml.estimators import create_estimator  # noqa: E402
+from ml.estimators.block_weighted import BlockWeighted  # noqa: E402
 from ml.evaluation import labels_needed  # noqa: E402
 from ml.strategies import create_strategy  # noqa: E402
 
@@ -220,7 +222,8 @@ def _arguments() -> argparse.ArgumentParser:
     ap.add_argument("--split", type=int, default=None,
                     help="no --test: the first N of a seed-0 permutation of --pool are the pool, the rest the test "
                          "set (the split bench/ssl_probe.py --split makes)")
-    ap.add_argument("--layer", default="last", help="layer for an --embedding that is a checkpoint file")
+    ap.add_argument("--layer", default="last", help="layer for an --embedding that is a checkpoint file (last, "
+                    "penultimate, concat:k, weighted:k: weights learned on the labels at each fit)")
     ap.add_argument("--embedding", default="raw",
                     help="'raw' pixels, a self-supervised method of ml.pretrain, or 'a+b' for two views")
     ap.add_argument("--pretrain-budget", type=float, default=300.0, help="pretraining seconds (CPU)")
@@ -276,6 +279,15 @@ def _full_label_accuracy(args: argparse.Namespace, est, est_params: dict, tag: s
     return full_acc
 
 
+def _blocks(args: argparse.Namespace) -> list[int] | None:
+    """Widths of the blocks a one-checkpoint --embedding lays side by side for --layer (None otherwise)."""
+    if "+" in args.embedding or not args.embedding.endswith((".pt", ".ckpt")):
+        return None
+    from ml.embedding import block_widths, load_backbone
+
+    return block_widths(load_backbone(args.embedding), args.layer)
+
+
 def main(argv=None):
     args = _arguments().parse_args(argv)
     if args.replot:
@@ -287,13 +299,18 @@ def main(argv=None):
     views = [embed(m, pool_img, test_img, args.pretrain_budget, tag, args.layer) for m in args.embedding.split("+")]
     X, Xt = (np.hstack([v[i] for v in views]) for i in (0, 1))
     est_params = json.loads(args.estimator_params)
+    blocks = _blocks(args)
     if args.estimator == "co_training" and len(views) == 2:
         est_params.setdefault("view_split", views[0][0].shape[1])
+    elif args.estimator == "co_training" and blocks and len(blocks) > 1:  # as the service: last block vs the rest
+        est_params.setdefault("view_split", sum(blocks[:-1]))
     if args.embed_only:
         print(f"embeddings {X.shape} {Xt.shape} cached", file=sys.stderr)
         return
     n_classes = int(max(y.max(), yt.max()) + 1)
     est = create_estimator(args.estimator, n_classes=n_classes, **est_params)
+    if blocks and is_weighted(args.layer):  # weighted:k: the blocks' weights learned on the labels at each fit
+        est = BlockWeighted(est, blocks=tuple(blocks))
     budgets = [int(b) for b in args.budgets.split(",")]
     strategy_params = json.loads(args.strategy_params)
 

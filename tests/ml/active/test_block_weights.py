@@ -34,6 +34,15 @@ def test_the_informative_block_gets_the_weight_and_vectors_stay_unit_length(digi
     np.testing.assert_allclose(np.linalg.norm(apply_block_weights(X, w), axis=1), 1.0, rtol=1e-3)
 
 
+def test_two_blocks_that_each_carry_half_the_signal_keep_both(digits):
+    """The leave-one-out check keeps a mix when each block alone does worse (alignf alone may drop one)."""
+    X, y = digits
+    both = _unit_blocks(X[:, :32] + 1e-3, X[:, 32:] + 1e-3)  # top and bottom halves of each digit
+    w = learn_block_weights(both[:300], y[:300], (32, 32))
+    assert w.learned and min(w.weights) > 0.3, w
+    assert "alone" not in w.note and "leave-one-out error" in w.note
+
+
 def test_too_few_labels_or_one_class_keep_equal_weights_and_say_so(digits):
     X, y = _two_blocks(digits)
     few = learn_block_weights(X[:MIN_LABELS - 1], y[:MIN_LABELS - 1], (64, 48))
