@@ -353,3 +353,9 @@ def test_upload_files_stream_to_var_uploads_and_a_non_zip_file_stops_at_its_limi
         asyncio.run(read(body[:-len(f"--{BOUNDARY}--\r\n") - 1000]))
     assert refused.value.status_code == 400 and "closing boundary" in refused.value.detail
     assert not any((tmp_path / "uploads").iterdir())
+    # More files than one request may carry: 413 as the one too many begins, nothing kept.
+    many = b"".join(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{i}.png\"\r\n\r\n"
+                    f"x\r\n".encode() for i in range(1001)) + f"--{BOUNDARY}--\r\n".encode()
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(read(many))
+    assert refused.value.status_code == 413 and "more than 1000 files" in refused.value.detail
