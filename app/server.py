@@ -12,7 +12,8 @@ calls client_header_timeout, client_body_timeout and a header size limit:
   has stopped reading, when the endpoint has not taken what came), so a slow but steady upload goes on;
 * headers over ``max_header_bytes`` are answered 431.
 
-A client cut this way gets 408 (or 431) when no answer was started, and the connection is closed.
+Headers that do not arrive in time end with the connection closed (as nginx does); a body that stops
+gets 408 when no answer was started, and the connection is closed.
 This has to be the protocol: ASGI middleware runs only once the headers are complete.
 """
 
@@ -67,8 +68,10 @@ class LoupeHttpProtocol(HttpToolsProtocol):
             return
         self.logger.warning("%s: closing a connection whose request %s", self._peer(),
                             "headers did not arrive in time" if reason == "headers" else "body stopped")
-        answering = reason == "headers" or (self.cycle is not None and not self.cycle.response_started)
-        self._close_with(408, "request timeout" if answering else None)
+        # Headers too slow: closed without a word, as nginx does (a browser's idle preconnection must not
+        # read a 408 as the answer to the request it sends next). A body that stopped: 408 if no answer began.
+        answering = reason == "body" and self.cycle is not None and not self.cycle.response_started
+        self._close_with(408, "request timeout: the body stopped arriving" if answering else None)
 
     def _close_with(self, status: int, message: str | None) -> None:
         if message is not None:

@@ -284,13 +284,15 @@ def test_slow_clients_are_cut_at_the_header_and_body_timeouts(serve):
     took, _ = _trickle(port, _forever(b""), 0.25, give_up=8)
     assert took < 3.5, f"an idle new connection was kept {took:.1f} s (header timeout 1.5 s)"
     line = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n"
-    took, _ = _trickle(port, _forever(line, then=b"X"), 0.2, give_up=8)
+    took, answer = _trickle(port, _forever(line, then=b"X"), 0.2, give_up=8)
     assert took < 3.5, f"a client sending its headers a byte at a time was kept {took:.1f} s"
+    assert answer == b"", "closed without an answer, as nginx does"
     # A body that stops.
     login = (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
              b"Content-Length: 100\r\n\r\n")
-    took, _ = _trickle(port, _forever(login + b'{"user'), 0.25, give_up=8)
+    took, answer = _trickle(port, _forever(login + b'{"user'), 0.25, give_up=8)
     assert took < 3.5, f"a body that stopped was kept {took:.1f} s (body timeout 1.5 s)"
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     # A slow but steady body is not cut: the body timeout is the wait between two reads, not the total.
     body = json.dumps({"username": "admin", "password": "wrong-password"}).encode()
     head = (f"POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
