@@ -310,11 +310,19 @@ def test_slow_clients_are_cut_at_the_header_and_body_timeouts(serve):
 # ---------------------------------------------------------------- how an upload's files arrive
 
 
+def _run(coroutine):
+    """asyncio.run in a thread of its own: the browser tests leave an event loop running in this one."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_upload_files_stream_to_var_uploads_and_a_non_zip_file_stops_at_its_limit(tmp_path, sqlite_url):
     """Through the ASGI interface: a file past 1 MiB goes to an unnamed file under <var>/uploads, a small
     one stays in memory, an image past max_file_bytes keeps max_file_bytes + 1 bytes (the import lists it
     as over the limit), a zip is kept whole."""
-    import asyncio
     import io
     import os
 
@@ -342,7 +350,7 @@ def test_upload_files_stream_to_var_uploads_and_a_non_zip_file_stops_at_its_limi
                      None if isinstance(f.file, io.BytesIO) else os.readlink(f"/proc/self/fd/{f.file.fileno()}"))
                     for f in form.files]
 
-    got = asyncio.run(read(body))
+    got = _run(read(body))
     assert [(n, size) for n, size, *_ in got] == [("small.png", 500), ("big.png", 10_001),
                                                   ("big.zip", 2_000_004), ("zip-inside.bin", 50_004)]
     assert got[0][2] == b"s" * 500 and got[0][3], "a small file stays in memory"
@@ -352,12 +360,12 @@ def test_upload_files_stream_to_var_uploads_and_a_non_zip_file_stops_at_its_limi
     # A body that ends before its closing boundary: 400, its last file is not taken cut short.
     from fastapi import HTTPException
     with pytest.raises(HTTPException) as refused:
-        asyncio.run(read(body[:-len(f"--{BOUNDARY}--\r\n") - 1000]))
+        _run(read(body[:-len(f"--{BOUNDARY}--\r\n") - 1000]))
     assert refused.value.status_code == 400 and "closing boundary" in refused.value.detail
     assert not any((tmp_path / "uploads").iterdir())
     # More files than one request may carry: 413 as the one too many begins, nothing kept.
     many = b"".join(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{i}.png\"\r\n\r\n"
                     f"x\r\n".encode() for i in range(1001)) + f"--{BOUNDARY}--\r\n".encode()
     with pytest.raises(HTTPException) as refused:
-        asyncio.run(read(many))
+        _run(read(many))
     assert refused.value.status_code == 413 and "more than 1000 files" in refused.value.detail
