@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import on_rollback
@@ -125,9 +126,10 @@ def register_file(session: Session, media: Path, user: User | None, source: Bina
     """Check a backbone file and register it. Invalid (422) naming the problem, Conflict (409) for a
     name in use; in both cases nothing is stored."""
     _validate_request(fmt, architecture, normalization)
-    name = _check_name(session, name or Path(filename).stem or "backbone")
     if input_size is not None and not 8 <= input_size <= 1024:
         raise Invalid(f"input_size must be between 8 and 1024 px, got {input_size}")
+    # The file is checked (seconds) before the first query: on SQLite a write request's first query takes
+    # the write lock, which must not be held while a checker loads a network (every label would wait).
     tmp, sha, size = _spool(media, source)
     try:
         if size == 0:
@@ -143,11 +145,21 @@ def register_file(session: Session, media: Path, user: User | None, source: Bina
             if value is not None:
                 args += [flag, str(value)]
         report = run_checker(args)
+        name = _check_name(session, name or Path(filename).stem or "backbone")
         key = f"backbones/{sha[:2]}/{sha}{ext}"
         _keep(session, media, tmp, key)
     finally:
         tmp.unlink(missing_ok=True)
-    return repo.add(session, _row(report, name, fmt, architecture, key, filename, sha, size, user))
+    return _add(session, _row(report, name, fmt, architecture, key, filename, sha, size, user))
+
+
+def _add(session: Session, row: RegisteredBackbone) -> RegisteredBackbone:
+    """Store the row; a name another request registered after ``_check_name`` looked is a 409 too (the
+    unique index decides a race; the caller's rollback removes the stored file)."""
+    try:
+        return repo.add(session, row)
+    except IntegrityError:
+        raise Conflict(f"a backbone named '{row.name}' is already registered") from None
 
 
 def _row(report: dict, name: str, fmt: str, architecture: str | None, key: str, filename: str, sha: str, size: int,
@@ -185,8 +197,8 @@ def export_version(session: Session, media: Path, user: User | None, project: Pr
         _keep(session, media, tmp, key)
     finally:
         tmp.unlink(missing_ok=True)
-    return repo.add(session, _row(report, name, "torchscript", None, key, f"{name}.pt", sha, len(data), user,
-                          source_project_id=project.id, source_backbone_version_id=bv.id))
+    return _add(session, _row(report, name, "torchscript", None, key, f"{name}.pt", sha, len(data), user,
+                              source_project_id=project.id, source_backbone_version_id=bv.id))
 
 
 def get_backbone(session: Session, backbone_id: int) -> RegisteredBackbone:

@@ -124,3 +124,53 @@ def test_names_are_unique_and_only_admins_register(loop, backbone_files):
     assert [b["name"] for b in annotator.get("/backbones").json()] == ["shared"]
     assert annotator.get("/backbones/1/file").status_code == 403
     assert len(stored_files(settings)) == 1
+
+
+def test_two_registrations_racing_for_one_name_give_one_backbone_and_a_409(loop, backbone_files):
+    """Both requests pass the name check before either stores its row (each spends seconds in the
+    file check): the unique index decides, and the loser answers 409 with nothing stored (it was a 500)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, admin = loop
+    files = [(backbone_files["onnx"], "onnx"), (backbone_files["torchscript"], "torchscript")]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda f: register(admin, f[0], name="twin", format=f[1]), files))
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    assert "already registered" in next(r for r in answers if r.status_code == 409).json()["detail"]
+    assert [b["name"] for b in admin.get("/backbones").json()] == ["twin"]
+    assert len(stored_files(settings)) == 1
+
+
+def _checker_running() -> bool:
+    """Whether a ``python -m ml.backbones.check`` process runs now (Linux: /proc)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"ml.backbones.check" in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_labelling_goes_on_while_a_backbone_file_is_checked(loop, backbone_files):
+    """On SQLite a write request's first query takes the write lock; the check of a backbone file (seconds:
+    a subprocess loads the network) now runs before it, so a label call does not wait for the check."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, admin = loop
+    pid = _project(admin, n=4)
+    sid = admin.get(f"/projects/{pid}/samples").json()["items"][0]["id"]
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        registering = pool.submit(register, admin, backbone_files["pth"], name="r18", format="torchvision",
+                                  architecture="resnet18", input_size="32")
+        while not _checker_running() and not registering.done():
+            time.sleep(0.05)  # the upload arrives, then the check begins (a subprocess, seconds)
+        assert not registering.done(), registering.result().text
+        label_started = time.monotonic()
+        assert admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": "3"}).status_code == 201
+        label_s = time.monotonic() - label_started
+        assert registering.result().status_code == 201
+        register_s = time.monotonic() - started
+    assert label_s < max(1.0, register_s / 3), (label_s, register_s)
