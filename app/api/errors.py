@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,14 @@ def install(app: FastAPI) -> None:
         # PostgreSQL refused a value from the request: an integer past its column, a NUL character.
         return JSONResponse({"detail": "a value in the request cannot be stored or compared: "
                              f"{str(exc.orig).splitlines()[0][:200]}"}, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A unique name or key another request stored between a service's check and this insert: the
+        # services check first, so only a race lands here. A conflict to resolve, not an outage to retry.
+        log.info("integrity error during %s %s: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse({"detail": "the request conflicts with a row stored at the same moment (a name or "
+                             "key already taken); nothing was changed"}, status_code=409)
 
     @app.exception_handler(OverflowError)
     async def _overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
