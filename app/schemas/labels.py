@@ -33,6 +33,26 @@ class LabelsOut(BaseModel):
     items: list[LabelOut]
 
 
+class RecentLabelOut(BaseModel):
+    """One of the caller's own label revisions (``GET /projects/{pid}/labels/mine``)."""
+    label_id: int
+    sample_id: int
+    label: str | None
+    opinion: str
+    live: bool = Field(description="false once undone")
+    created_at: datetime
+    current_label: str | None = Field(description="the sample's label now")
+    filename: str
+    width: int
+    height: int
+    thumbnail_url: str
+    image_url: str
+
+
+class RecentLabelsOut(BaseModel):
+    items: list[RecentLabelOut]
+
+
 class Suggestion(BaseModel):
     label: str
     confidence: float

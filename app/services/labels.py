@@ -236,3 +236,13 @@ def history_with_names(session: Session, sample_id: int) -> tuple[list[Label], d
     """A sample's revisions, oldest first, and their labellers' names by user id."""
     rows = label_repo.history(session, sample_id)
     return rows, label_repo.usernames(session, rows)
+
+
+# The most ``recent_labels`` lists at once (the label view's strip shows 50).
+RECENT_MAX = 200
+
+
+def recent_labels(session: Session, project: Project, user: User, limit: int) -> list[label_repo.RecentLabel]:
+    """The caller's own newest label revisions in ``project``, newest first, each marked live or undone:
+    what the label view reopens for correction, and where its undo resumes after a reload."""
+    return label_repo.recent_of(session, project.id, user.id, limit)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +11,7 @@ from app.api import errors
 from app.api.deps import (
     BearerToken,
     CurrentUser,
+    ProjectMember,
     SessionDep,
     SettingsDep,
     abort,
@@ -21,7 +22,7 @@ from app.api.deps import (
 )
 from app.api.routes.samples import VisibleSample
 from app.models import Label, Project, User
-from app.schemas.labels import LabelIn, LabelOut, LabelsOut
+from app.schemas.labels import LabelIn, LabelOut, LabelsOut, RecentLabelOut, RecentLabelsOut
 from app.services import automation, idempotency
 from app.services import labels as label_service
 from app.services.errors import Conflict, ServiceError
@@ -104,6 +105,17 @@ def _store_labels(project: Project, items: list[LabelIn], session: Session, sett
     if key and not idempotency.remember(session, user.id, key, digest, 201, payload):
         raise _KeyTaken
     return JSONResponse(payload, status_code=201)
+
+
+@router.get("/projects/{pid}/labels/mine", responses=errors.responses(401, 404, 422))
+def my_recent_labels(access: ProjectMember, session: SessionDep,
+                     limit: Annotated[int, Query(ge=1, le=label_service.RECENT_MAX)] = 50) -> RecentLabelsOut:
+    """The caller's own newest label revisions in the project, newest first; ``live`` is false once one
+    is undone. The label view's "my recent labels" strip, and where its undo resumes after a reload."""
+    rows = label_service.recent_labels(session, access.project, access.user, limit)
+    return RecentLabelsOut(items=[RecentLabelOut(
+        **vars(r), thumbnail_url=f"/api/v1/samples/{r.sample_id}/thumbnail",
+        image_url=f"/api/v1/samples/{r.sample_id}/image") for r in rows])
 
 
 def _label_target(lid: int, session: SessionDep, user: CurrentUser) -> Label:
