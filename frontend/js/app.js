@@ -136,7 +136,9 @@ setUnauthorizedHandler(() => {
 // "?" shows every keyboard shortcut.
 const SHORTCUTS = [
   ["Label", [["1 … 9, 0, letters", "choose the class shown on its button"], ["Enter", "accept the suggestion"],
-    ["Backspace or Ctrl+Z", "undo the last label"], ["S", "skip (the sample goes back to the queue)"],
+    ["Backspace or Ctrl+Z", "undo your last label (after a reload too)"],
+    ["Tab to “My recent labels”, Enter", "reopen one of your last 50 labels to correct it"],
+    ["S", "skip (the sample goes back to the queue)"],
     ["+ / − or the wheel", "zoom"], ["drag", "pan"], ["double-click", "fit the image again"]]],
   ["Teach by neighbourhood", [["click or Space", "tick or untick a sample"], ["Ctrl+Enter", "label the ticked ones"],
     ["Ctrl+Z", "undo that batch"]]],

@@ -114,8 +114,13 @@ export class QueueBuffer {
     this.items.unshift(item);
   }
 
-  /** An undone item comes back on screen, the one that was there waits first. */
+  /** An undone (or reopened) item comes back on screen, the one that was there waits first; a waiting
+   * copy of the same sample goes, so it is not shown twice. */
   back(item) {
+    for (const it of this.items.filter((x) => x.sample_id === item.sample_id && x !== item)) {
+      if (!item.blobUrl) { item.blobUrl = it.blobUrl; it.blobUrl = null; } else forget(it);
+    }
+    this.items = this.items.filter((it) => it.sample_id !== item.sample_id);
     if (this.current) this.items.unshift(this.current);
     this.current = item;
     this.held.add(item.sample_id);

@@ -7,6 +7,7 @@ import { isTyping, keyMap, strategyName } from "../keys.js";
 import { ZoomPan } from "../zoom.js";
 import { labelsUntilRetrain } from "../metrics.js";
 import { forget, QueueBuffer } from "../queue_buffer.js";
+import { itemOf, RECENT, RecentStrip } from "../recent_labels.js";
 
 const UNDO_DEPTH = 50;
 
@@ -79,7 +80,8 @@ export async function render({ main, project }) {
   const untilRetrain = h("div", { class: "stat-value", id: "until-retrain" }, "–");
   const untilSub = h("div", { class: "stat-sub" }, "labels until the next retrain");
   const projectCount = h("div", { class: "stat-sub", id: "project-count" });
-  const history = h("div", { class: "history", "aria-label": "Recently labelled" });
+  // The last labels of ours, from the server: each reopens its sample for a correction.
+  const recent = new RecentStrip(pid, (r) => reopen(r));
   const acceptBtn = h("button", { class: "btn primary", type: "button", "aria-label": "Accept suggestion (Enter)", onclick: () => accept() },
     "Accept");
   const undoBtn = h("button", { class: "btn", type: "button", "aria-label": "Undo last label (Backspace)", onclick: () => undo() }, "Undo");
@@ -93,7 +95,7 @@ export async function render({ main, project }) {
       h("div", { class: "counter" },
         h("div", null, h("div", { class: "stat-label" }, "This session"), sessionCount, projectCount),
         h("div", null, h("div", { class: "stat-label" }, "Retrain"), untilRetrain, untilSub)),
-      history));
+      h("h3", { class: "recent-head" }, "My recent labels"), recent.el));
   main.append(h("div", { class: "label-layout" }, stage, side));
   import("../status.js").then((m) => side.prepend(m.statusLine(project.id)));
 
@@ -135,7 +137,8 @@ export async function render({ main, project }) {
     // The reason in the expert's words; scores, clusters and the strategy one click away.
     fill(why,
       h("dt", null, "Why asked"), h("dd", { class: "why-reason" }, it.reason || strategyName(it.strategy)),
-      h("dt", null, "Model"), h("dd", null, it.model_version == null ? "none yet" : `v${it.model_number ?? it.model_version}`),
+      h("dt", null, "Model"), h("dd", null, it.strategy === "correction" ? "–" :
+        it.model_version == null ? "none yet" : `v${it.model_number ?? it.model_version}`),
       h("dt", { class: "why-more-head" }, ""), h("dd", null, h("details", { class: "why-details" }, h("summary", null, "Technical detail"),
         h("div", { class: "mono small" }, it.details || "–"),
         h("div", { class: "muted small" }, `strategy ${it.strategy || "–"} · score ${it.score == null ? "–" : it.score.toFixed(3)}`))));
@@ -176,16 +179,18 @@ export async function render({ main, project }) {
     const duration = Math.round(performance.now() - (it.shownAt || performance.now()));
     const btn = classBtns.find((b) => b.dataset.class === label);
     if (btn) { btn.classList.add("flash"); setTimeout(() => btn.classList.remove("flash"), 160); }
-    const entry = { item: it, label, id: null };
+    // A correction of a sample labelled before changes its label, not how many are labelled.
+    const entry = { item: it, label, id: null, correcting: Boolean(it.correcting) };
     st.pending += 1;
     st.writes += 1;
     entry.promise = postIdempotent(`/projects/${pid}/labels`, { sample_id: it.sample_id, label, duration_ms: duration })
       .then((res) => {
         entry.id = res.items[0].id;
+        entry.recent.label_id = entry.id;
         // Someone labelled it meanwhile: ours is a second opinion: no more labelled samples, no new label.
         if (res.items[0].opinion === "second") {
           entry.second = true;
-          if (!entry.undone) { st.labelled -= 1; if (st.until != null) st.until += 1; renderCounts(); }
+          if (!entry.undone) { if (!entry.correcting) st.labelled -= 1; if (st.until != null) st.until += 1; renderCounts(); }
         }
         return entry.id;
       })
@@ -194,14 +199,15 @@ export async function render({ main, project }) {
       if (!queue.alive) return;
       toast(`Label for #${it.sample_id} was not saved: ${errorText(err)}`, "error", 6000);
       const i = st.undo.indexOf(entry);
-      if (i >= 0) { st.undo.splice(i, 1); counted(-1, -1); }
+      if (i >= 0) { st.undo.splice(i, 1); if (entry.correcting) corrected(-1); else counted(-1, -1); }
+      recent.set(recent.items.filter((r) => r !== entry.recent));
       queue.unsaved(it);
     });
     st.undo.push(entry);
     if (st.undo.length > UNDO_DEPTH) forget(st.undo.shift().item);
     queue.labelled(it);
-    counted(1);
-    addHistory(entry);
+    if (entry.correcting) corrected(1); else counted(1);
+    entry.recent = recent.add(it, label);
     queue.advance();
     maybeRefreshMetrics();
   }
@@ -216,7 +222,8 @@ export async function render({ main, project }) {
   async function undo() {
     if (st.busyUndo) return;
     const entry = st.undo.pop();
-    if (!entry) { toast("Nothing to undo."); return; }
+    // Nothing labelled on this page (a reload, or more than its depth undone): the server's newest.
+    if (!entry) { undoFromServer(); return; }
     st.busyUndo = true;
     queue.back(entry.item);
     show();
@@ -224,16 +231,50 @@ export async function render({ main, project }) {
     st.writes += 1;
     // An undo is no new label: the labels until the next retrain stay as they are.
     entry.undone = true;
-    if (entry.second) { st.session -= 1; renderCounts(); } else counted(-1, 0);
-    removeHistory(entry);
+    if (entry.second || entry.correcting) { st.session -= 1; renderCounts(); } else counted(-1, 0);
+    if (entry.recent) { entry.recent.live = false; recent.render(); }
     try {
       const id = await entry.promise;
       await del(`/labels/${id}`);
-      toast(`Undone: #${entry.item.sample_id} is unlabelled again.`);
+      toast(entry.correcting ? `Undone: #${entry.item.sample_id} has its earlier label again.` :
+        `Undone: #${entry.item.sample_id} is unlabelled again.`);
     } catch (err) {
       toast(`Undo failed: ${errorText(err)}`, "error", 6000);
     } finally { st.busyUndo = false; st.undoing -= 1; }
+    loadRecent();
   }
+
+  /** Undo the caller's newest live label as the server knows it (the one DELETE /labels/{id} allows),
+   * and show its sample again, as an undo on this page does. */
+  async function undoFromServer() {
+    st.busyUndo = true;
+    st.undoing += 1;
+    st.writes += 1;
+    try {
+      const last = (await recent.load()).find((r) => r.live);
+      if (!last) { toast(`Nothing to undo in your last ${RECENT} labels.`); return; }
+      await del(`/labels/${last.label_id}`);
+      if (!queue.alive) return;
+      const again = (await get(`/samples/${last.sample_id}`)).label;
+      queue.back(itemOf({ ...last, current_label: again }));
+      show();
+      toast(again == null ? `Undone: #${last.sample_id} is unlabelled again.` :
+        `Undone: #${last.sample_id} has its earlier label “${again}” again.`);
+    } catch (err) {
+      toast(`Undo failed: ${errorText(err)}`, "error", 6000);
+    } finally { st.busyUndo = false; st.undoing -= 1; }
+    loadRecent();
+    refreshMetrics();
+  }
+
+  /** A strip item chosen: its sample on screen, to label again (a new revision replaces ours). */
+  function reopen(r) {
+    if (!queue.alive || (queue.current && queue.current.sample_id === r.sample_id)) return;
+    queue.back(itemOf(r));
+    show();
+  }
+
+  function loadRecent() { recent.load().catch(() => { /* the strip stays as it is */ }); }
 
   function skip() { queue.skip(); }
 
@@ -256,14 +297,13 @@ export async function render({ main, project }) {
     untilSub.textContent = st.until > 0 ? "labels until the next retrain" : "retrain due or running";
   }
 
-  function addHistory(entry) {
-    const el = h("div", { class: "hist", title: `#${entry.item.sample_id}: ${entry.label}` },
-      h("img", { src: entry.item.thumbnail_url, alt: `#${entry.item.sample_id}` }), entry.label);
-    entry.el = el;
-    history.prepend(el);
-    while (history.children.length > 8) history.lastChild.remove();
+  /** A correction given (``d`` 1) or taken back (-1): a label of this session and towards the retrain,
+   * no more labelled samples. */
+  function corrected(d) {
+    st.session += d;
+    if (st.until != null && d > 0) st.until = Math.max(0, st.until - d);
+    renderCounts();
   }
-  function removeHistory(entry) { if (entry.el) entry.el.remove(); }
 
   // ---------- metrics: labels until retrain, and a fresh queue when a new model arrives
   async function refreshMetrics() {
@@ -302,7 +342,7 @@ export async function render({ main, project }) {
     if (e.ctrlKey || e.metaKey) return;
     if (k === "enter") {
       // Enter always accepts here, unless focus is on a link or on a control outside this view.
-      if (e.target.tagName === "A" || (e.target !== document.body && !e.target.closest(".label-layout, main"))) return;
+      if (e.target.tagName === "A" || e.target.closest(".recent-strip") || (e.target !== document.body && !e.target.closest(".label-layout, main"))) return;
       e.preventDefault(); accept(); return;
     }
     if (k === "backspace") { e.preventDefault(); undo(); return; }
@@ -319,6 +359,7 @@ export async function render({ main, project }) {
   renderCounts();
   show();
   refreshMetrics();
+  loadRecent();
   queue.refill();
 
   return () => {

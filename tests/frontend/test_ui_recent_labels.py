@@ -1,0 +1,88 @@
+"""The label view's undo after a reload, and its "My recent labels" strip (issue 17, item 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.frontend.conftest import Api
+from tests.frontend.test_ui import current_sample, wait_until
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "recent-password-1"
+
+
+def _annotator(server, username: str) -> Api:
+    # An annotator of their own, so "their newest live label" is the one of this test.
+    server.admin.post("/users", {"username": username, "password": PASSWORD})
+    server.admin.post(f"/projects/{server.project_id}/members", {"username": username, "role": "annotator"})
+    return Api(server.url).login(username, PASSWORD)
+
+
+def _label_three(page, server, api: Api) -> list[int]:
+    page.goto(f"/#/projects/{server.project_id}/label")
+    done: list[int] = []
+    for _ in range(3):
+        sid, filename = current_sample(page)
+        page.keyboard.press(server.true_label(filename))
+        done.append(sid)
+        page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
+    mine = lambda: [r["sample_id"] for r in api.get(f"/projects/{server.project_id}/labels/mine")["items"]]  # noqa: E731
+    wait_until(lambda: mine() == done[::-1], what="three labels stored")
+    return done
+
+
+def test_undo_after_a_reload_takes_back_the_newest_label(page, server, login):
+    api = _annotator(server, "rhea")
+    login(page, "rhea", PASSWORD)
+    done = _label_three(page, server, api)
+    strip = page.locator(".recent-strip")
+    strip.locator(f".hist[data-sample-id='{done[-1]}']").wait_for()
+
+    page.reload()
+    page.locator(".stage[data-sample-id]").wait_for()
+    # The strip is read from the server: the three labels are there after the reload, newest first.
+    strip.locator(f".hist[data-sample-id='{done[0]}']").wait_for()
+    assert [int(x) for x in strip.locator(".hist").evaluate_all("els => els.map(e => e.dataset.sampleId)")][:3] \
+        == done[::-1]
+    page.keyboard.press("Backspace")
+    page.locator(f".stage[data-sample-id='{done[-1]}']").wait_for()  # the undone sample, on screen again
+    wait_until(lambda: server.admin.get(f"/samples/{done[-1]}/labels")[-1]["action"] == "undo", what="the undo")
+    assert server.admin.get(f"/samples/{done[-1]}")["status"] == "unlabelled"
+    assert all(server.admin.get(f"/samples/{s}")["status"] == "labelled" for s in done[:2])
+    strip.locator(f".hist.undone[data-sample-id='{done[-1]}']").wait_for()
+    items = api.get(f"/projects/{server.project_id}/labels/mine")["items"]
+    assert [r["live"] for r in items] == [False, True, True]
+
+
+def test_a_strip_item_reopens_its_sample_and_a_new_label_replaces_it(page, server, login):
+    pid = server.project_id
+    api = _annotator(server, "cato")
+    login(page, "cato", PASSWORD)
+    done = _label_three(page, server, api)
+    first = done[0]
+    truth = server.admin.get(f"/samples/{first}")["label"]
+    other = str((int(truth) + 1) % 10)
+
+    # With the keyboard: Tab reaches the strip item, Enter opens it (not "accept").
+    item = page.locator(f".recent-strip .hist[data-sample-id='{first}']")
+    item.focus()
+    page.keyboard.press("Enter")
+    page.locator(f".stage[data-sample-id='{first}']").wait_for()
+    assert truth in page.locator(".why-reason").inner_text()
+    page.keyboard.press(other)
+    page.locator(f".stage[data-sample-id]:not([data-sample-id='{first}'])").wait_for()
+    wait_until(lambda: server.admin.get(f"/samples/{first}")["label"] == other, what="the correction stored")
+    history = server.admin.get(f"/samples/{first}/labels")
+    assert [(h["action"], h["label"], h["username"]) for h in history] == \
+        [("set", truth, "cato"), ("set", other, "cato")]
+    assert item.locator(".hist-label").inner_text() == other
+    newest = api.get(f"/projects/{pid}/labels/mine?limit=1")["items"][0]
+    assert (newest["sample_id"], newest["label"], newest["live"]) == (first, other, True)
+
+    # A click works as well, and the undo of a correction gives the earlier label back.
+    page.locator(f".recent-strip .hist[data-sample-id='{done[1]}']").click()
+    page.locator(f".stage[data-sample-id='{done[1]}']").wait_for()
+    page.keyboard.press("Backspace")  # the page's own newest: the correction of the first
+    page.locator(f".stage[data-sample-id='{first}']").wait_for()
+    wait_until(lambda: server.admin.get(f"/samples/{first}")["label"] == truth, what="the earlier label back")
