@@ -38,30 +38,47 @@ export class RecentStrip {
     return res.items;
   }
 
-  /** A label given on this page: in front at once, its id once the server answers. */
+  /** A label given on this page: in front at once (one button added: this runs on every label, between
+   * the key press and the next image), its id once the server answers. */
   add(item, label) {
-    const r = { ...item, label, current_label: label, label_id: null, live: true, local: true };
-    this.set([r, ...this.items]);
+    const { sample_id, filename, width, height, image_url, thumbnail_url } = item;
+    const r = { sample_id, filename, width, height, image_url, thumbnail_url, label, current_label: label,
+      label_id: null, live: true, local: true };
+    for (const old of this.items.filter((x) => x.sample_id === r.sample_id)) old.el?.remove();
+    this.items = [r, ...this.items.filter((x) => x.sample_id !== r.sample_id)];
+    for (const old of this.items.splice(RECENT)) old.el?.remove();
+    this.el.prepend(this.button(r));
     return r;
+  }
+
+  /** A label of this page undone: its button says so (the server's list follows). */
+  undone(r) {
+    r.live = false;
+    if (r.el && r.el.isConnected) r.el.replaceWith(this.button(r));
+  }
+
+  /** Drop one (its label was not saved). */
+  remove(r) {
+    this.items = this.items.filter((x) => x !== r);
+    r.el?.remove();
   }
 
   set(rows) {
     const seen = new Set();
     this.items = rows.filter((r) => !seen.has(r.sample_id) && seen.add(r.sample_id)).slice(0, RECENT);
-    this.render();
+    fill(this.el, this.items.map((r) => this.button(r)));
   }
 
-  render() {
-    fill(this.el, this.items.map((r) => {
-      const undone = !r.live;
-      const name = `#${r.sample_id}: ${undone ? "undone" : r.label}`;
-      return h("button", {
-        type: "button", class: `hist${undone ? " undone" : ""}`, "data-sample-id": String(r.sample_id),
-        title: name, "aria-label": `Reopen ${name} to correct it`,
-        // Blurred, so the next Enter or class key is the label view's, not a second click here.
-        onclick: (e) => { e.currentTarget.blur(); this.onOpen(r); },
-      }, h("img", { src: r.thumbnail_url || `/api/v1/samples/${r.sample_id}/thumbnail`, alt: "", loading: "lazy" }),
-      h("span", { class: "hist-label" }, undone ? "undone" : r.label));
-    }));
+  button(r) {
+    const undone = !r.live;
+    const name = `#${r.sample_id}: ${undone ? "undone" : r.label}`;
+    r.el = h("button", {
+      type: "button", class: `hist${undone ? " undone" : ""}`, "data-sample-id": String(r.sample_id),
+      title: name, "aria-label": `Reopen ${name} to correct it`,
+      // Blurred, so the next Enter or class key is the label view's, not a second click here.
+      onclick: (e) => { e.currentTarget.blur(); this.onOpen(r); },
+    }, h("img", { src: r.thumbnail_url || `/api/v1/samples/${r.sample_id}/thumbnail`, alt: "", loading: "lazy" }),
+    h("span", { class: "hist-label" }, undone ? "undone" : r.label));
+    return r.el;
   }
 }

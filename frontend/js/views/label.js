@@ -200,7 +200,7 @@ export async function render({ main, project }) {
       toast(`Label for #${it.sample_id} was not saved: ${errorText(err)}`, "error", 6000);
       const i = st.undo.indexOf(entry);
       if (i >= 0) { st.undo.splice(i, 1); if (entry.correcting) corrected(-1); else counted(-1, -1); }
-      recent.set(recent.items.filter((r) => r !== entry.recent));
+      recent.remove(entry.recent);
       queue.unsaved(it);
     });
     st.undo.push(entry);
@@ -232,7 +232,7 @@ export async function render({ main, project }) {
     // An undo is no new label: the labels until the next retrain stay as they are.
     entry.undone = true;
     if (entry.second || entry.correcting) { st.session -= 1; renderCounts(); } else counted(-1, 0);
-    if (entry.recent) { entry.recent.live = false; recent.render(); }
+    if (entry.recent) recent.undone(entry.recent);
     try {
       const id = await entry.promise;
       await del(`/labels/${id}`);
