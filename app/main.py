@@ -18,6 +18,7 @@ from app.api.routes import (
     explore,
     health,
     jobs,
+    label_issues,
     labels,
     projects,
     queue,
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_errors.install(app)
 
     for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, versions, explore,
-                   team, backbones):
+                   team, backbones, label_issues):
         app.include_router(module.router, prefix="/api/v1")
 
     install_docs(app)

@@ -4,6 +4,7 @@ from app.models.backbone import RegisteredBackbone
 from app.models.base import Base
 from app.models.job import Job
 from app.models.label import IdempotencyRecord, Label, LabelCount, Review, WebhookDelivery
+from app.models.label_issue import LabelIssueSet
 from app.models.model_version import BackboneVersion, EmbeddingVersion, ModelVersion, Prediction
 from app.models.project import Membership, Project
 from app.models.sample import Sample, SampleCount
@@ -18,6 +19,7 @@ __all__ = [
     "Job",
     "Label",
     "LabelCount",
+    "LabelIssueSet",
     "Membership",
     "ModelVersion",
     "Prediction",

@@ -16,6 +16,7 @@ from app.db import session_scope
 from app.repos import predictions as predictions_repo
 from app.repos import samples as samples_repo
 from app.repos.label_counts import totals as label_totals
+from workers.jobs import label_issues
 from workers.jobs.context import JobContext, load_context
 from workers.jobs.progress import Progress
 
@@ -83,5 +84,9 @@ def run(job_id: int, progress: Progress) -> dict:
                                      scores=result.scores, priority=result.priority, reasons=result.reasons))
     with session_scope(ctx.db_url) as s:
         samples_repo.compact_counts(s, ctx.project_id)
-    return {"model_version": mv_id, "labels": labels, "samples": int(len(pool.ids)),
+    # The labels the model doubts (issue 18), on the same pool: after the queue has switched, so the
+    # expert's next item never waits for it.
+    progress(0.9, f"checking {labels} labels for likely errors", force=True)
+    doubted = label_issues.refresh(ctx, pool, mv_id)
+    return {"model_version": mv_id, "labels": labels, "samples": int(len(pool.ids)), "doubted_labels": doubted,
             **{k: metrics[k] for k in ("accuracy_estimate",) if k in metrics}}

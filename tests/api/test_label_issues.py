@@ -1,0 +1,83 @@
+"""GET /projects/{pid}/label-issues (issue 18) on a small real project with a real worker: 409 until the
+train job has checked the labels on the current embeddings, then the planted wrong labels first, each
+with the model's alternative and its nearest labelled neighbours."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    Api,
+    digits_pngs,
+    imagefolder_zip,
+    make_settings,
+    running_worker,
+    upload,
+    wait_for_job,
+)
+
+N, FLIPS = 150, 8
+
+
+@pytest.fixture
+def loop(tmp_path, sqlite_url):
+    from app.db import session_scope
+    from app.main import create_app
+    from app.services.auth import create_user
+
+    settings = make_settings(tmp_path, sqlite_url, job_stale_seconds=4)
+    with session_scope(settings.database_url) as s:
+        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
+    with TestClient(create_app(settings)) as client:
+        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+
+
+def _project(admin) -> tuple[int, dict[str, str]]:
+    cfg = {"auto_pretrain": False, "retrain_every": 100_000, "batch_size": 10}
+    pid = admin.post("/projects", json={"name": "digits", "classes": [str(i) for i in range(10)],
+                                        "settings": cfg}).json()["id"]
+    items = digits_pngs(N)
+    assert upload(admin, pid, [("digits.zip", imagefolder_zip(items))]).status_code == 201
+    return pid, {f"digits/{c}/{name}": c for name, _, c in items}
+
+
+def _label_with_flips(admin, pid: int, truth: dict[str, str]) -> dict[int, str]:
+    """Label every sample, FLIPS of them wrongly; {flipped sample id: its true digit}."""
+    samples = admin.get(f"/projects/{pid}/samples", params={"limit": 1000}).json()["items"]
+    assert len(samples) == N
+    flipped = {s["id"]: truth[s["filename"]] for s in samples[::N // FLIPS][:FLIPS]}
+    labels = [{"sample_id": s["id"], "label": str((int(truth[s["filename"]]) + 3) % 10) if s["id"] in flipped
+               else truth[s["filename"]]} for s in samples]
+    assert admin.post(f"/projects/{pid}/labels", json=labels).status_code == 201
+    return flipped
+
+
+def test_label_issues_answer_409_then_the_planted_errors_first(loop):
+    settings, admin = loop
+    pid, truth = _project(admin)
+    before = admin.get(f"/projects/{pid}/label-issues")
+    assert before.status_code == 409 and "train" in before.json()["detail"]
+    with running_worker(settings):
+        embed = [j for j in admin.get(f"/projects/{pid}/jobs").json() if j["kind"] == "embed"][0]
+        assert wait_for_job(admin, embed["id"])["state"] == "succeeded"
+        assert admin.get(f"/projects/{pid}/label-issues").status_code == 409  # embeddings, no check yet
+        flipped = _label_with_flips(admin, pid, truth)
+        job = admin.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()
+        done = wait_for_job(admin, job["id"])
+        assert done["state"] == "succeeded", done
+    r = admin.get(f"/projects/{pid}/label-issues", params={"limit": FLIPS})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert 0 < len(items) <= FLIPS
+    assert sum(i["sample_id"] in flipped for i in items) >= FLIPS * 3 // 4
+    scores = [i["score"] for i in items]
+    assert scores == sorted(scores, reverse=True)
+    for item in items:
+        assert item["suggested_label"] != item["label"]
+        assert item["neighbours"] and all(n["sample_id"] != item["sample_id"] and n["label"] in truth.values()
+                                          for n in item["neighbours"])
+    right = [i["suggested_label"] == flipped[i["sample_id"]] for i in items if i["sample_id"] in flipped]
+    assert sum(right) >= len(right) - 1  # the alternative offered is the true digit
+    assert admin.get(f"/projects/{pid}/label-issues", params={"limit": 0}).status_code == 422
