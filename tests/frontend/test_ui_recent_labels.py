@@ -103,3 +103,46 @@ def test_a_strip_item_reopens_its_sample_and_a_new_label_replaces_it(page, serve
     page.keyboard.press("Backspace")  # the page's own newest: the correction of the first
     page.locator(f".stage[data-sample-id='{first}']").wait_for()
     wait_until(lambda: server.admin.get(f"/samples/{first}")["label"] == truth, what="the earlier label back")
+
+
+def test_labels_reach_the_server_in_the_order_they_were_given(page, server, login):
+    """A slow network for one label (its request held back in the browser for a moment) must not let the
+    next key's label be stored first: the annotator's undo takes back the label they gave last, and the
+    server allows an annotator to undo only their newest (it answered 403 when the two were stored out of
+    order)."""
+    api = _annotator(server, "otto")
+    login(page, "otto", PASSWORD)
+    held = {"n": 0}
+
+    def hold_the_first(route):
+        if held["n"] == 0:
+            held["n"] += 1
+            page.wait_for_timeout(800)
+        route.continue_()
+
+    def hold_the_undo(route):
+        page.wait_for_timeout(1500)  # by then the held label has arrived too
+        route.continue_()
+
+    page.goto(f"/#/projects/{server.project_id}/label")
+    page.route(re.compile(r".*/projects/\d+/labels$"), hold_the_first)
+    page.route(re.compile(r".*/api/v1/labels/\d+$"), hold_the_undo)
+    given = []
+    for _ in range(2):
+        sid, filename = current_sample(page)
+        page.keyboard.press(server.true_label(filename))
+        given.append(sid)
+        page.locator(f".stage[data-sample-id]:not([data-sample-id='{sid}'])").wait_for()
+    page.keyboard.press("Backspace")
+    page.locator(f".stage[data-sample-id='{given[-1]}']").wait_for()
+
+    def history(sid: int) -> list[str]:
+        page.wait_for_timeout(100)  # the held requests' handlers run only while Playwright is called
+        return [h["action"] for h in api.get(f"/samples/{sid}/labels")]
+
+    try:
+        wait_until(lambda: history(given[-1]) == ["set", "undo"], timeout=30, what="the last label undone")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: given {given}, stored {[history(s) for s in given]}, "
+                             f"toast {page.locator('#toast').inner_text()!r}") from None
+    wait_until(lambda: history(given[0]) == ["set"], timeout=30, what="the first label stored and kept")

@@ -23,6 +23,15 @@ export async function render({ main, project }) {
     undo: [], session: 0, labelled: project.labelled_count, total: project.sample_count,
     metrics: null, sinceMetrics: 0, pending: 0, undoing: 0, writes: 0, modelVersion: project.current_model_version, busyUndo: false,
   };
+  // The page's label writes (labels and undos) go out one after another, in the order the keys were
+  // pressed: sent together, a slow request let a later key's label be stored first, and the annotator's
+  // undo of their last label was refused (the server lets an annotator undo only their newest).
+  let writes = Promise.resolve();
+  function inOrder(write) {
+    const done = writes.catch(() => {}).then(write);
+    writes = done;
+    return done;
+  }
   const queue = new QueueBuffer(pid, {
     onShow: () => show(),
     onReady: () => markReady(),
@@ -183,7 +192,7 @@ export async function render({ main, project }) {
     const entry = { item: it, label, id: null, correcting: Boolean(it.correcting) };
     st.pending += 1;
     st.writes += 1;
-    entry.promise = postIdempotent(`/projects/${pid}/labels`, { sample_id: it.sample_id, label, duration_ms: duration })
+    entry.promise = inOrder(() => postIdempotent(`/projects/${pid}/labels`, { sample_id: it.sample_id, label, duration_ms: duration }))
       .then((res) => {
         entry.id = res.items[0].id;
         entry.recent.label_id = entry.id;
@@ -234,8 +243,7 @@ export async function render({ main, project }) {
     if (entry.second || entry.correcting) { st.session -= 1; renderCounts(); } else counted(-1, 0);
     if (entry.recent) recent.undone(entry.recent);
     try {
-      const id = await entry.promise;
-      await del(`/labels/${id}`);
+      await inOrder(async () => del(`/labels/${await entry.promise}`));
       toast(entry.correcting ? `Undone: #${entry.item.sample_id} has its earlier label again.` :
         `Undone: #${entry.item.sample_id} is unlabelled again.`);
     } catch (err) {
@@ -253,7 +261,7 @@ export async function render({ main, project }) {
     try {
       const last = (await recent.load()).find((r) => r.live);
       if (!last) { toast(`Nothing to undo in your last ${RECENT} labels.`); return; }
-      await del(`/labels/${last.label_id}`);
+      await inOrder(() => del(`/labels/${last.label_id}`));
       if (!queue.alive) return;
       const again = (await get(`/samples/${last.sample_id}`)).label;
       queue.back(itemOf({ ...last, current_label: again }));
