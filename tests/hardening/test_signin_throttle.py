@@ -103,3 +103,14 @@ def test_a_throttled_password_change_says_when_to_try_again(throttled):
     last = codes[-1]
     assert last.status_code == 429, last.text
     assert int(last.headers["retry-after"]) >= 1
+
+
+def test_a_password_check_keeps_to_one_core():
+    """The hashing budget counts slots of one core each, so a hash runs one argon2 lane (one thread; the
+    library's default of four ran on up to four threads); a hash made with four lanes still verifies."""
+    from argon2 import PasswordHasher
+
+    from app import security
+
+    assert security.hash_password("one-lane-password").split("$")[3].endswith("p=1")
+    assert security.verify_password(PasswordHasher().hash("four-lane-password"), "four-lane-password")
