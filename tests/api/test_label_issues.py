@@ -84,3 +84,17 @@ def test_label_issues_answer_409_then_the_planted_errors_first(loop):
     right = [i["suggested_label"] == flipped[i["sample_id"]] for i in items if i["sample_id"] in flipped]
     assert sum(right) >= len(right) - 1  # the alternative offered is the true digit
     assert admin.get(f"/projects/{pid}/label-issues", params={"limit": 0}).status_code == 422
+    _older_embeddings_answer_409(settings, admin, pid)
+
+
+def _older_embeddings_answer_409(settings, admin, pid: int) -> None:
+    """A list computed on another embedding version than the current one is not served."""
+    from sqlalchemy import update
+
+    from app.db import session_scope
+    from app.models import LabelIssueSet
+
+    with session_scope(settings.database_url) as s:
+        s.execute(update(LabelIssueSet).values(embedding_version_id=None))
+    stale = admin.get(f"/projects/{pid}/label-issues")
+    assert stale.status_code == 409 and "current embeddings" in stale.json()["detail"]
