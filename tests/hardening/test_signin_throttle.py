@@ -114,3 +114,17 @@ def test_a_password_check_keeps_to_one_core():
 
     assert security.hash_password("one-lane-password").split("$")[3].endswith("p=1")
     assert security.verify_password(PasswordHasher().hash("four-lane-password"), "four-lane-password")
+
+
+def test_password_checks_run_at_a_lower_os_priority():
+    """A check's core goes to any other call that wants it: the hashing thread is niced (Linux)."""
+    import os
+    import threading
+
+    from app import security
+
+    security.hash_password("niced-password")
+    hashers = [t for t in threading.enumerate() if t.name.startswith("argon2")]
+    assert hashers, "no hashing thread"
+    for t in hashers:
+        assert os.getpriority(os.PRIO_PROCESS, t.native_id) > os.getpriority(os.PRIO_PROCESS, 0)
