@@ -138,7 +138,9 @@ def find_label_issues(X: np.ndarray, y: np.ndarray, n_classes: int, *, estimator
     ``proba``: out-of-fold probabilities already computed (the bench passes them to compare with
     cleanlab on the same numbers); otherwise they are computed here. ``limit``: keep the first ones only
     (neighbours are looked up for those)."""
-    if len(y) < 2 or len(np.unique(y)) < 2:  # one class: nothing to disagree with
+    # One class: nothing to disagree with; no class with two labels: no label can be held out and still
+    # leave its class in the fit (StratifiedKFold refuses), so there is nothing honest to say yet.
+    if len(y) < 2 or len(np.unique(y)) < 2 or np.bincount(np.asarray(y, dtype=np.int64)).max() < 2:
         C = n_classes
         e = np.zeros(0, dtype=np.int64)
         return LabelIssues(e, e, np.zeros(0), np.zeros((0, k), np.int64), np.zeros((0, k), np.float32),

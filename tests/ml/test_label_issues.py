@@ -86,3 +86,13 @@ def test_one_class_has_nothing_to_doubt():
     X, y = _blobs(n_classes=2)
     found = find_label_issues(X[y == 0], y[y == 0], 3)
     assert len(found.rows) == 0
+
+
+def test_one_label_a_class_says_nothing_rather_than_failing():
+    """Two classes with one label each (a new project's first train): no label can be held out, so the
+    list is empty; StratifiedKFold's refusal failed the whole train job before."""
+    X = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    issues = find_label_issues(X, np.array([0, 1]), 3)
+    assert len(issues.rows) == 0
+    issues = find_label_issues(np.vstack([X, X]), np.array([0, 1, 2, 2]), 3)  # one class has two
+    assert issues.rows.ndim == 1

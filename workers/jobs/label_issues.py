@@ -6,6 +6,7 @@ probabilities, confident learning, nearest labelled neighbours) and the ranked l
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from ml.fit import Pool
     from ml.label_issues import LabelIssues
 
+log = logging.getLogger(__name__)
 LIMIT = 500  # the list the API serves (its limit's maximum): a reviewer never reaches further
 
 
@@ -33,8 +35,18 @@ def _items(issues: LabelIssues, ids: np.ndarray, y: np.ndarray, classes: list[st
     return items
 
 
-def refresh(ctx: JobContext, pool: Pool, model_version_id: int) -> int:
-    """Score every human label of ``pool`` out of fold and store the doubted ones; the count stored."""
+def refresh(ctx: JobContext, pool: Pool, model_version_id: int) -> int | None:
+    """Score every human label of ``pool`` out of fold and store the doubted ones; the count stored, or
+    None when the check failed: the model is stored and serving by then, so a failure of this extra
+    check is logged and never fails the train job (the route keeps answering 409 for this version)."""
+    try:
+        return _refresh(ctx, pool, model_version_id)
+    except Exception:
+        log.exception("the label check after model version %s failed", model_version_id)
+        return None
+
+
+def _refresh(ctx: JobContext, pool: Pool, model_version_id: int) -> int:
     from ml.label_issues import find_label_issues
 
     assert ctx.current_embedding is not None
