@@ -4,34 +4,18 @@ with the model's alternative and its nearest labelled neighbours."""
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
 from tests.conftest import (
-    ADMIN_PASSWORD,
-    Api,
     digits_pngs,
     imagefolder_zip,
-    make_settings,
     running_worker,
     upload,
     wait_for_job,
 )
 
+# The API with an admin on SQLite that the worker tests use (``loop``: settings, admin client).
+from tests.workers.test_pipeline import loop  # noqa: F401, E402
+
 N, FLIPS = 150, 8
-
-
-@pytest.fixture
-def loop(tmp_path, sqlite_url):
-    from app.db import session_scope
-    from app.main import create_app
-    from app.services.auth import create_user
-
-    settings = make_settings(tmp_path, sqlite_url, job_stale_seconds=4)
-    with session_scope(settings.database_url) as s:
-        create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
-    with TestClient(create_app(settings)) as client:
-        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
 
 
 def _project(admin) -> tuple[int, dict[str, str]]:
@@ -54,7 +38,7 @@ def _label_with_flips(admin, pid: int, truth: dict[str, str]) -> dict[int, str]:
     return flipped
 
 
-def test_label_issues_answer_409_then_the_planted_errors_first(loop):
+def test_label_issues_answer_409_then_the_planted_errors_first(loop):  # noqa: F811 (the fixture)
     settings, admin = loop
     pid, truth = _project(admin)
     before = admin.get(f"/projects/{pid}/label-issues")
