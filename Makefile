@@ -24,8 +24,13 @@ init: setup
 run: init
 	$(BIN)/loupe serve
 
+# Two pytest-xdist workers: much of the suite waits on subprocesses (workers, servers, Chromium), so two
+# tests at a time fill a 2-core machine; tests/conftest.py keeps a module, and all browser tests, on one
+# worker. TEST_WORKERS=0 runs it in one process.
+# --durations: the slowest tests are named in every run's output (CI's included), where the suite's time goes.
+TEST_WORKERS ?= 2
 test: init
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) --durations=30 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check app workers ml imaging tests bench

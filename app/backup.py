@@ -44,6 +44,7 @@ from sqlalchemy.schema import sort_tables_and_constraints
 
 from app.backup_manifest import hashes, manifest_problems
 from app.db import private_sqlite_file
+from app.repos.texts import is_word_index
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = "loupe-backup/1"
@@ -222,7 +223,9 @@ def _is_empty(engine: Engine, tables: list[Table]) -> list[str]:
 
 def _reflect(engine: Engine) -> tuple[list[Table], dict[str, list[str]]]:
     meta = MetaData()
-    meta.reflect(engine)
+    # SQLite's word index (FTS5, migration 0020) is the database's own: its triggers rebuild it as the
+    # documents are loaded, so it is neither dumped nor loaded.
+    meta.reflect(engine, only=lambda name, _meta: not is_word_index(name))
     return _ordered_tables(meta)
 
 

@@ -103,6 +103,9 @@ def _progress_bar(total: int) -> tuple[Progress, Callable[[int, ImportResult], N
 def _report(result: ImportResult, labelled: int) -> None:
     console.print(f"[green]{result.created} imported[/green], {result.duplicates} duplicates, "
                   f"{len(result.rejected)} rejected" + (f", {labelled} labelled from folders" if labelled else ""))
+    if result.unknown_labels:
+        console.print(f"  [yellow]left unlabelled[/yellow]: sub-folders that name no class of the project: "
+                      f"{', '.join(result.unknown_labels)}")
     for r in result.rejected[:50]:
         console.print(f"  [yellow]rejected[/yellow] {r['filename']}: {r['reason']}")
     if len(result.rejected) > 50:

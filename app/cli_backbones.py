@@ -1,4 +1,4 @@
-"""``loupe backbone ...``: register, list and export backbone files (mounted in app/cli.py).
+"""``loupe backbone ...``: register, list, export and delete backbone files (mounted in app/cli.py).
 
 The same rules as ``POST /api/v1/backbones`` (app/services/backbones.py): the file is checked in a
 child process, and a refused file is reported with the reason and leaves nothing behind."""
@@ -18,7 +18,7 @@ from app.services import backbones as backbone_service
 from app.services.errors import ServiceError
 from app.settings import get_settings
 
-backbone_cli = typer.Typer(help="Backbone files an organisation brings: register, list, export.",
+backbone_cli = typer.Typer(help="Backbone files an organisation brings: register, list, export, delete.",
                            no_args_is_help=True)
 console = Console()
 
@@ -82,3 +82,16 @@ def export(backbone_id: Annotated[int, typer.Argument(help="a registered backbon
         _fail("the stored backbone file is missing from the media store")
     shutil.copyfile(source, out)
     console.print(f"wrote {out} ({fmt}, {out.stat().st_size} bytes)")
+
+
+@backbone_cli.command("delete")
+def delete(backbone_id: Annotated[int, typer.Argument(help="a registered backbone's id")]) -> None:
+    """Unregister a backbone and remove its file (refused while a project has it as its backbone)."""
+    settings = get_settings()
+    try:
+        with session_scope(settings.database_url) as s:
+            name = backbone_service.get_backbone(s, backbone_id).name
+            backbone_service.delete_backbone(s, settings.media_path, backbone_id)
+    except ServiceError as exc:
+        _fail(str(exc.detail))
+    console.print(f"[green]deleted[/green] backbone {backbone_id} '{name}'")

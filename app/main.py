@@ -15,16 +15,19 @@ from app.api.limits import BodySizeLimit
 from app.api.routes import (
     auth,
     backbones,
+    data_checks,
     explore,
     health,
     jobs,
     label_issues,
     labels,
+    notes,
     projects,
     queue,
     results,
     samples,
     team,
+    texts,
     tokens,
     users,
     versions,
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_errors.install(app)
 
     for module in (health, auth, users, tokens, projects, samples, labels, queue, jobs, results, versions, explore,
-                   team, backbones, label_issues):
+                   team, backbones, label_issues, data_checks, notes, texts):
         app.include_router(module.router, prefix="/api/v1")
 
     install_docs(app)

@@ -33,7 +33,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What ``loupe serve`` passes to uvicorn besides host, port and workers."""
     # The protocol reads its timeouts from the settings itself: with --workers uvicorn imports it by name
     # in each process. Keep-alive: uvicorn's 5 s between requests, said here so it is in one place.
-    return {"http": PROTOCOL, "timeout_keep_alive": 5}
+    # uvicorn's supervisor kills an API process that does not answer its ping within the health-check
+    # timeout (5 s by default), and a process starting up (importing the app) answers only once it has
+    # imported uvicorn's part: on a loaded machine (two cores, a pretraining and tests) that took longer,
+    # and every API process was killed and restarted for minutes. 60 s: a hung process still goes.
+    return {"http": PROTOCOL, "timeout_keep_alive": 5, "timeout_worker_healthcheck": 60}
 
 
 class LoupeHttpProtocol(HttpToolsProtocol):

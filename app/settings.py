@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Short side of the working copy made at import (what pretraining and embedding read): about twice
     # the largest backbone input; a GPU deployment training at 224 px may raise it to 448.
     work_side: int = 256
+    # A text project's import (app/services/text_import.py): characters a document may have, and rows
+    # (documents) one upload may bring; past the second nothing of the upload is imported.
+    text_max_chars: int = 100_000
+    text_max_rows: int = 200_000
 
     token_ttl_hours: int = 24 * 14
     # Sign-in throttling: failed sign-ins allowed per account, and per client address (any accounts),

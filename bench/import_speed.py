@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,11 @@ def import_once(c, db: str, server_workers: int, mode: str, items: list[tuple[st
     return row
 
 
-def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int, server_workers: int) -> list[dict]:
+@contextmanager
+def serving(db: str, server_workers: int, log_path: Path | None = None):
+    """A fresh database (SQLite file or PostgreSQL database) behind a real uvicorn server of
+    ``server_workers`` processes, an admin's API client on it, and the server's pid; removed after
+    (the server's output kept in ``log_path`` if given)."""
     import httpx
 
     from app.db import get_engine, session_scope
@@ -113,22 +118,27 @@ def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: in
         token = issue_token(s, create_user(s, "admin", PASSWORD, is_admin=True), name="bench", kind="api",
                             ttl_hours=None)
     get_engine(url).dispose()
-    api = start_api(env, free_port_value := free_port(), server_workers)
+    api = start_api(env, free_port_value := free_port(), server_workers, log_path)
     base = f"http://127.0.0.1:{free_port_value}/api/v1"
-    out = []
     try:
         with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}) as c:
-            for mode in modes:
-                out.append(import_once(c, db, server_workers, mode, items, batch))
-        peak = max(peak_rss_mb(p) for p in process_tree(api.pid))  # the largest API process
-        for row in out:
-            row["api_peak_mb"] = round(peak, 1)
+            yield c, api.pid
     finally:
         api.terminate()
         api.wait(timeout=20)
         if db == "postgres":
             drop_db(name)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int, server_workers: int) -> list[dict]:
+    out = []
+    with serving(db, server_workers) as (c, api_pid):
+        for mode in modes:
+            out.append(import_once(c, db, server_workers, mode, items, batch))
+        peak = max(peak_rss_mb(p) for p in process_tree(api_pid))  # the largest API process
+        for row in out:
+            row["api_peak_mb"] = round(peak, 1)
     return out
 
 

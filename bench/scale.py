@@ -1,6 +1,9 @@
 """How Loupe's costs grow with the pool: 10k, 100k and 1M samples on PostgreSQL.
 
     flock /tmp/loupe-bench.lock .venv/bin/python bench/scale.py --sizes 10000,100000,1000000 --json
+    flock /tmp/loupe-bench.lock .venv/bin/python bench/scale.py --browser --size 1000000 --db sqlite
+
+With ``--browser`` it measures the sample browser's pages instead (``bench/scale_browser.py``).
 
 For each size, in a fresh database of its own (dropped afterwards unless ``--keep``):
 
@@ -371,6 +374,11 @@ def serve_and_measure(env: dict, tmp: Path, pool: dict, args) -> dict:
 
 
 def main() -> None:
+    if "--browser" in sys.argv:  # the sample browser's pages at a large pool: bench/scale_browser.py
+        sys.argv.remove("--browser")
+        from scale_browser import main as browser_main
+
+        return browser_main()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--annotators", type=int, default=20)

@@ -9,6 +9,14 @@ on the same backbone, optimiser, schedule and budget.
     python bench/ssl_probe.py --train ../shared/data/mnist/train-10k.npz --test ../shared/data/mnist/test.npz \
         --methods all --budget 300 --peer lightly --json
     python bench/ssl_probe.py --train ../shared/data/cifar10-test --split 8000 --methods all --budget 300
+
+The embedding layer choices side by side (issue 17), with the service's estimator: ``--probe service`` fits
+the project's default probe, and a ``weighted:k`` layer behind the block weights it learns on the labels
+(ml/block_weights.py), as the train job does; all the layers come from one embedding pass:
+
+    python bench/ssl_probe.py --train ../shared/data/eurosat-rgb --split 8000 --methods simclr --budget 90 \
+        --clock cpu --image-size 64 --no-baselines --probe service --layer last \
+        --extra-layers penultimate,concat:3,weighted:3
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 # Threads that wait sleep instead of spinning, so CPU time (the --clock cpu budget) is work done.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -47,36 +58,85 @@ def load(path: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def probe(train_x, train_y, test_x, test_y, n_labels: int = 100, seeds=(0, 1, 2)) -> dict:
-    """Test accuracy of a logistic probe with all labels and with ``n_labels`` random ones."""
+def scaled_probe():
+    """StandardScaler + LogisticRegression(C=1): the probe of every earlier figure in docs/benchmarks.md."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=1.0))
+
+
+def service_probe(blocks: list[int] | None = None):
+    """The service's default estimator (ml/estimators: the logistic probe on L2 rows, C=1), uncalibrated
+    (the temperature never changes the argmax); behind the learned block weights (ml/block_weights.py) when
+    ``blocks`` is given, as the train job fits it for a weighted:k layer."""
+    from ml.estimators import DEFAULT_ESTIMATOR, create_estimator
+    from ml.estimators.block_weighted import BlockWeighted
+
+    est = create_estimator(DEFAULT_ESTIMATOR)
+    est.set_params(calibrate=False)
+    return BlockWeighted(est, blocks=tuple(blocks)) if blocks else est
+
+
+def probe(train_x, train_y, test_x, test_y, n_labels: int = 100, seeds=(0, 1, 2), make=scaled_probe) -> dict:
+    """Test accuracy of a probe (a fresh ``make()`` each fit) with all labels and with ``n_labels`` random
+    ones; with learned block weights, the weights of the all-label fit too."""
+    last = {}
+
     def fit(x, y):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=1.0))
+        clf = make()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(x, y)
+        last["clf"] = clf
         return float((clf.predict(test_x) == test_y).mean())
 
     few = []
     for s in seeds:
         idx = np.random.default_rng(s).choice(len(train_x), n_labels, replace=False)
         few.append(fit(train_x[idx], train_y[idx]))
-    return {"accuracy_full": fit(train_x, train_y), "accuracy_100": float(np.mean(few)),
-            "accuracy_100_std": float(np.std(few))}
+    out = {"accuracy_full": fit(train_x, train_y), "accuracy_100": float(np.mean(few)),
+           "accuracy_100_std": float(np.std(few)), "accuracy_100_seeds": few}
+    weights = getattr(last["clf"], "weights_", None)
+    if weights is not None:
+        out["block_weights_full"] = weights.as_dict()
+    return out
 
 
-def probe_layers(ckpt_or_backbone, train_img, train_y, test_img, test_y, layers) -> dict:
-    out, t0, embed_s = {}, time.perf_counter(), None
+def probe_layers(ckpt_or_backbone, train_img, train_y, test_img, test_y, layers, probe_kind: str = "scaled") -> dict:
+    """Each layer probed; ``probe_kind`` "service" fits the service's estimator (weighted:k behind its learned
+    block weights on the concat:k vectors it embeds as). One embedding pass for all the layers: the blocks
+    they need side by side (concat:m, each block L2-normalised), each layer its blocks sliced and renormalised,
+    which is what embedding it alone gives (ml/embedding.py: embed_batch)."""
+    from ml.backbones import Backbone
+    from ml.block_weights import is_weighted
+    from ml.embedding import block_widths, load_backbone, parse_layer
+
+    model = ckpt_or_backbone if isinstance(ckpt_or_backbone, Backbone) else load_backbone(ckpt_or_backbone)
+    n_blocks = len(model.blocks)
+    first = min(min(parse_layer(layer, n_blocks)) for layer in layers)
+    wide = "last" if first == n_blocks - 1 else f"concat:{n_blocks - first}"
+    t0 = time.perf_counter()
+    tr_all = extract_embeddings(model, train_img, layer=wide, dtype=np.float32, device="cpu")
+    embed_s = time.perf_counter() - t0
+    te_all = extract_embeddings(model, test_img, layer=wide, dtype=np.float32, device="cpu")
+    edges = np.cumsum([0, *block_widths(model, wide)])
+
+    def columns(a: np.ndarray, layer: str) -> np.ndarray:
+        cols = np.concatenate([np.arange(edges[i - first], edges[i - first + 1]) for i in parse_layer(layer, n_blocks)])
+        part = a[:, cols]
+        return part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+
+    out = {}
     for layer in layers:
-        t1 = time.perf_counter()
-        tr = extract_embeddings(ckpt_or_backbone, train_img, layer=layer, dtype=np.float32, device="cpu")
-        embed_s = embed_s or time.perf_counter() - t1
-        te = extract_embeddings(ckpt_or_backbone, test_img, layer=layer, dtype=np.float32, device="cpu")
-        out[layer] = probe(tr, train_y, te, test_y)
-    return {"layers": out, "probe_seconds": time.perf_counter() - t0,
+        weighted = is_weighted(layer)
+        if weighted and probe_kind != "service":
+            raise ValueError(f"{layer}: per-column scaling would undo the block weights; use --probe service")
+        blocks = block_widths(model, layer) if weighted else None
+        make: Callable[[], Any] = partial(service_probe, blocks) if probe_kind == "service" else scaled_probe
+        out[layer] = probe(columns(tr_all, layer), train_y, columns(te_all, layer), test_y, make=make)
+    return {"layers": out, "probe_seconds": time.perf_counter() - t0, "probe": probe_kind, "embedded_as": wide,
             "embed_images_per_s": len(train_img) / embed_s if embed_s else None}
 
 
@@ -178,7 +238,7 @@ def run_peers(args, config, train_arr, train_img, train_y, test_img, test_y, lay
               "steps": steps, "load_avg": os.getloadavg()[0],
               "epochs": steps * batch / len(train_img), "peer_workers": args.peer_workers,
               "bf16": use_bf16(args.precision, torch.device("cpu")),
-              **probe_layers(net, train_img, train_y, test_img, test_y, layers)})
+              **probe_layers(net, train_img, train_y, test_img, test_y, layers, args.probe)})
 
 
 def run_method(args, name, config, train_img, train_y, test_img, test_y, layers, kwargs, emit, progress) -> None:
@@ -212,7 +272,7 @@ def run_method(args, name, config, train_img, train_y, test_img, test_y, layers,
               "epochs": ck.state["images_seen"] / len(train_img), "lr": ck.config["train"]["lr"],
               "batch_size": ck.config["train"]["batch_size"], "method_kwargs": kwargs,
               "bf16": use_bf16(args.precision, torch.device("cpu")),
-              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+              **probe_layers(ck, train_img, train_y, test_img, test_y, layers, args.probe)})
 
 
 def add_run_args(ap: argparse.ArgumentParser) -> None:
@@ -238,7 +298,11 @@ def parser() -> argparse.ArgumentParser:
                     "at up to twice it for the crops, and are resized to it to embed")
     ap.add_argument("--layer", default="concat:2", help="layer reported as accuracy_full/_100")
     ap.add_argument("--all-layers", action="store_true", help=f"also probe {LAYERS}")
-    ap.add_argument("--extra-layers", default="", help="comma list of further layers to probe")
+    ap.add_argument("--extra-layers", default="", help="comma list of further layers to probe (weighted:k needs "
+                    "--probe service)")
+    ap.add_argument("--probe", choices=["scaled", "service"], default="scaled",
+                    help="scaled: StandardScaler + LogisticRegression (the earlier figures); service: the service's "
+                    "default estimator, weighted:k behind its learned block weights, as the train job fits it")
     ap.add_argument("--peer", choices=["lightly"], action="append", default=[])
     ap.add_argument("--clock", choices=["cpu", "wall"], default="wall",
                     help="budget in process CPU seconds per thread (robust to a shared machine) or wall seconds")
@@ -283,7 +347,7 @@ def run_baselines(args, config, train_img, train_y, test_img, test_y, layers, em
     if not args.no_baselines:
         ck = random_backbone_checkpoint(train_img, seed=args.seed, backbone=config["backbone"], device="cpu")
         emit({"method": "untrained", "seconds": 0.0, "images_per_s": None,
-              **probe_layers(ck, train_img, train_y, test_img, test_y, layers)})
+              **probe_layers(ck, train_img, train_y, test_img, test_y, layers, args.probe)})
 
 
 def write_record(args, rec: dict) -> None:
@@ -328,6 +392,8 @@ def main(argv=None) -> int:
     config, train_arr = describe_input(train_img, backbone=args.backbone, device="cpu", image_size=args.image_size)
     layers = [args.layer] + [x for x in (LAYERS if args.all_layers else args.extra_layers.split(","))
                              if x and x != args.layer]
+    if args.probe != "service" and any(x.startswith("weighted") for x in layers):
+        ap.error("a weighted:k layer needs --probe service (per-column scaling would undo the block weights)")
     # The default (best) method runs first and the peer right after it, so the head-to-head comparison
     # is made under the same machine conditions even when the machine is shared.
     methods = ([DEFAULT_METHOD] + [m for m in list_methods() if m != DEFAULT_METHOD] if args.methods == "all"
@@ -337,7 +403,7 @@ def main(argv=None) -> int:
         methods.insert(at, "peers")
     common = {"dataset": dataset, "n_train": len(train_img), "n_test": len(test_img), "backbone": config["backbone"],
               "image_size": config["image_size"], "in_channels": config["in_channels"], "budget_s": args.budget,
-              "threads": args.threads, "clock": args.clock, "tag": args.tag}
+              "threads": args.threads, "clock": args.clock, "tag": args.tag, "probe": args.probe}
     emit = emitter(args, common, log)
     run_baselines(args, config, train_img, train_y, test_img, test_y, layers, emit)
 

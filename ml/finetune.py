@@ -8,10 +8,14 @@ Pretraining never sees a label; once experts have given a few hundred, adapting 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ml.checkpoint import Checkpoint
+
+if TYPE_CHECKING:
+    from ml.estimators.finetune import FineTuneClassifier
 
 
 def _start_from(images: np.ndarray, checkpoint: Checkpoint | None, seed: int) -> tuple[Checkpoint, np.ndarray]:
@@ -58,6 +62,34 @@ def finetune(
         A checkpoint of the fine-tuned backbone (no head: the project's estimator is fitted on its
         embeddings), ``config["method"] == "finetune"`` and the starting method in ``finetuned_from``.
     """
+    est = finetune_classifier(images, labels, n_classes, checkpoint, epochs=epochs, lr=lr, seed=seed, device=device,
+                              progress=progress)
+    return backbone_checkpoint(est, len(labels))
+
+
+def backbone_checkpoint(est: FineTuneClassifier, n_labels: int) -> Checkpoint:
+    """A fitted ``finetune_classifier``'s backbone as a checkpoint to embed with (its head left out)."""
+    start = est.checkpoint
+    state = {k: v.detach().cpu().clone() for k, v in est.net_.state_dict().items()}
+    config = {**start.config, "method": "finetune", "finetuned_from": start.config.get("method")}
+    return Checkpoint(config, state, state={"labels": int(n_labels), "steps": int(est.n_iter_),
+                                            "loss": float(est.loss_), "done": True})
+
+
+def finetune_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    checkpoint: Checkpoint | None = None,
+    *,
+    epochs: int = 20,
+    lr: float = 3e-4,
+    seed: int = 0,
+    device: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> FineTuneClassifier:
+    """What ``finetune`` trains, head included: the fitted classifier (its ``checkpoint`` the start, its
+    input flattened images at the start's size; bench/finetune_gain.py weighs its head against the probe)."""
     from ml.estimators.finetune import FineTuneClassifier
 
     labels = np.asarray(labels, dtype=np.int64)
@@ -68,8 +100,4 @@ def finetune(
     start, arr = _start_from(images, checkpoint, seed)
     est = FineTuneClassifier(checkpoint=start, n_classes=n_classes, epochs=epochs, lr=lr, seed=seed, device=device)
     report = None if progress is None else (lambda f, loss: progress(f, f"loss {loss:.4f}"))
-    est.fit(arr.reshape(len(arr), -1), labels, progress=report)
-    state = {k: v.detach().cpu().clone() for k, v in est.net_.state_dict().items()}
-    config = {**start.config, "method": "finetune", "finetuned_from": start.config.get("method")}
-    return Checkpoint(config, state, state={"labels": int(len(labels)), "steps": int(est.n_iter_),
-                                            "loss": float(est.loss_), "done": True})
+    return est.fit(arr.reshape(len(arr), -1), labels, progress=report)

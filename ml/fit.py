@@ -63,6 +63,9 @@ class RoundResult:
     metrics: dict[str, Any]  # counts, the audit estimate and confusion, labels to the target, ...
     fit_seconds: float
     score_seconds: float
+    # The queue's model itself (None without labels), for what reads it beyond the pool's rows: the
+    # occlusion of a text project's words (workers/jobs/explain_occlusion.py) scores documents re-embedded.
+    model: LoupeClassifier | None = None
 
 
 def align(emb_ids: np.ndarray, X: np.ndarray, pool_ids: np.ndarray, pool_audit: np.ndarray,
@@ -96,7 +99,8 @@ def fit_round(pool: Pool, n_classes: int, *, estimator: str, strategy: str, batc
                                "labels": n, "audit_labels": int((labelled & pool.audit).sum())}
     t0 = time.perf_counter()
     report(0.0, f"fitting {estimator} on {n} labels")
-    proba = _fit_models(pool, n_classes, estimator, metrics)
+    model = _fit_models(pool, n_classes, estimator, metrics)
+    proba = _proba(model, pool.X) if model is not None else None
     fit_s = time.perf_counter() - t0
     report(0.5, "scoring every sample")
     scores, priority, reasons, chosen_by = _score(pool, proba, strategy, batch_size, n_classes, metrics)
@@ -105,7 +109,7 @@ def fit_round(pool: Pool, n_classes: int, *, estimator: str, strategy: str, batc
         metrics["labels_to_target"] = _labels_to_target(curve + [(n, metrics["accuracy_estimate"])], target_accuracy)
     return RoundResult(proba=proba, scores=scores, priority=priority, reasons=reasons, chosen_by=chosen_by,
                        estimator=estimator if proba is not None else "none", metrics=metrics,
-                       fit_seconds=fit_s, score_seconds=score_s)
+                       fit_seconds=fit_s, score_seconds=score_s, model=model)
 
 
 def views(pool: Pool) -> tuple[int | None, str]:
@@ -148,8 +152,8 @@ def _proba(est: LoupeClassifier, X: np.ndarray, chunk: int = 4096) -> np.ndarray
     return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 
-def _fit_models(pool: Pool, n_classes: int, estimator: str, metrics: dict) -> np.ndarray | None:
-    """The queue's model, fitted on every label, as probabilities for every row (None without labels).
+def _fit_models(pool: Pool, n_classes: int, estimator: str, metrics: dict) -> LoupeClassifier | None:
+    """The queue's model, fitted on every label (None without labels).
 
     The honest estimate first: a model fitted without the audit labels, scored on them."""
     labelled = pool.labelled
@@ -160,7 +164,7 @@ def _fit_models(pool: Pool, n_classes: int, estimator: str, metrics: dict) -> np
         metrics.update(_audit_estimate(pool, n_classes, estimator, train_rows, audit_rows))
     est = _fit(estimator, n_classes, pool, labelled)
     _describe(est, pool, metrics)
-    return _proba(est, pool.X)
+    return est
 
 
 def _describe(est: LoupeClassifier, pool: Pool, metrics: dict) -> None:

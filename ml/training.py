@@ -227,9 +227,7 @@ class _Loop:
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * factor
         g = torch.Generator().manual_seed(_step_seed(cfg.seed, state.step, 31))
-        x = batch.float().div_(255.0)
-        if self.bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = _model_input(batch, self.bf16)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             loss = self.method(x, g)
         if not torch.isfinite(loss):
@@ -256,8 +254,26 @@ class _Loop:
             self.last_save = time.perf_counter()
 
 
+def _is_tokens(data: np.ndarray | torch.Tensor) -> bool:
+    """(N, L) integer token ids of a text encoder's language model (``ml.ssl.mlm``), not uint8 pixels."""
+    dtype = data.dtype
+    integer = not (dtype.is_floating_point if isinstance(dtype, torch.dtype) else np.issubdtype(dtype, np.floating))
+    return data.ndim == 2 and integer and dtype not in (np.uint8, torch.uint8)
+
+
+def _model_input(batch: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """A batch as the method takes it: images as floats in [0, 1] (channels-last under bf16), token ids as they are."""
+    if _is_tokens(batch):
+        return batch
+    x = batch.float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last) if bf16 else x
+
+
 def _on_device(data: np.ndarray | torch.Tensor | Dataset, dev: torch.device) -> torch.Tensor | Dataset:
-    """Images as the batches read them: an NCHW uint8 tensor on ``dev``, or a Dataset (too big to copy)."""
+    """Images as the batches read them: an NCHW uint8 tensor on ``dev``, or a Dataset (too big to copy);
+    token ids as an (N, L) tensor on ``dev``."""
+    if isinstance(data, np.ndarray | torch.Tensor) and _is_tokens(data):
+        return torch.as_tensor(data).to(dev)
     if isinstance(data, np.ndarray) and data.nbytes > IN_MEMORY_BYTES:
         from ml.data import ArrayDataset
 
@@ -289,7 +305,8 @@ def train(
     Args:
         method: an ``SSLMethod`` wrapping the backbone (seed the model init before building it).
         data: uint8 images (N, H, W, C) as numpy/torch, or a Dataset yielding uint8 (C, H, W) tensors
-            (e.g. ``ml.data.FileDataset``, decoded in ``cfg.num_workers`` processes).
+            (e.g. ``ml.data.FileDataset``, decoded in ``cfg.num_workers`` processes); or (N, L) integer
+            token ids for a text encoder's language model (``ml.ssl.mlm``).
         cfg: trainer settings.
         device: "cpu", "cuda", ... (default: CUDA when available).
         progress: called about twice a second with (fraction, loss, images/s).

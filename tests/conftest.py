@@ -30,10 +30,52 @@ REQUIRE = os.environ.get("LOUPE_REQUIRE_SERVICES") == "1"
 ADMIN_PASSWORD = "admin-password-1"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Groups for pytest-xdist's ``--dist loadgroup`` (what ``make test`` runs): a module's tests stay on
+    one worker (its module-scoped fixtures are made once), and every browser test goes to one worker
+    (one server and one Chromium for all of them: tests/frontend/conftest.py). A test's own
+    ``xdist_group`` mark wins."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        path = item.path.relative_to(ROOT)
+        group = "browser" if path.parts[:2] == ("tests", "frontend") else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def need(service: str, reason: str) -> None:
     if REQUIRE:
         pytest.fail(f"{service} is required (LOUPE_REQUIRE_SERVICES=1) but unavailable: {reason}")
     pytest.skip(f"{service} unavailable: {reason}")
+
+
+# ---------------------------------------------------------------- password hashing
+
+# argon2id at its production cost is about half a second of CPU a hash or check (0.8 s on a busy 2-core
+# machine), and most tests create an admin and sign in (two of them) before they start. In this process
+# the tests hash with argon2id at its lowest cost; the code path is the same (slots, niced threads, the
+# one lane), only the cost parameters differ. A test about the cost itself (the sign-in budget, the one
+# lane) is marked ``real_password_cost``. Servers and workers in subprocesses keep the production cost.
+QUICK_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashes(request) -> Iterator[None]:
+    if request.node.get_closest_marker("real_password_cost"):
+        yield
+        return
+    from argon2 import PasswordHasher
+
+    from app import security
+
+    real = security._hasher
+    security._hasher = PasswordHasher(**QUICK_ARGON2)
+    try:
+        yield
+    finally:
+        security._hasher = real
 
 
 # ---------------------------------------------------------------- databases
@@ -125,18 +167,38 @@ def sqlite_url(request, tmp_path) -> Iterator[str]:
 # ---------------------------------------------------------------- broker
 
 
+REDIS_CLAIM_S = 900  # a claim outlives any test; a crashed run's claims expire by themselves
+
+
 @pytest.fixture
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
+    """A Redis database (1-15) of this test's own, flushed. Claimed with SET NX in database 0, so tests
+    running at the same time (pytest-xdist workers, another checkout's suite) never share one."""
     import redis
 
-    db = 1 + (os.getpid() + int(time.time())) % 14
-    url = f"{REDIS_URL}/{db}"
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2)
-        client.flushdb()
+        claims = redis.Redis.from_url(f"{REDIS_URL}/0", socket_connect_timeout=2)
+        claims.ping()
     except Exception as exc:  # noqa: BLE001
         need("Redis", str(exc))
-    return url
+    token, first = uuid.uuid4().hex, os.getpid() % 15
+    deadline = time.monotonic() + 120
+    while True:
+        db = next((1 + (first + i) % 15 for i in range(15)
+                   if claims.set(f"loupe-test-db:{1 + (first + i) % 15}", token, nx=True, ex=REDIS_CLAIM_S)), None)
+        if db is not None:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail("every Redis test database (1-15) stayed claimed for 120 s")
+        time.sleep(0.5)
+    url = f"{REDIS_URL}/{db}"
+    redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
+    try:
+        yield url
+    finally:
+        if claims.get(f"loupe-test-db:{db}") == token.encode():
+            claims.delete(f"loupe-test-db:{db}")
+        claims.close()
 
 
 # ---------------------------------------------------------------- app and clients
@@ -214,8 +276,9 @@ class Api:
         return self.login_as(username, password)
 
 
-@pytest.fixture
-def app_client(settings):
+@contextmanager
+def served(settings) -> Iterator:
+    """The app on ``settings`` with its ``admin`` account, as a TestClient."""
     from fastapi.testclient import TestClient
 
     from app.db import session_scope
@@ -225,6 +288,21 @@ def app_client(settings):
     with session_scope(settings.database_url) as s:
         create_user(s, "admin", ADMIN_PASSWORD, is_admin=True)
     with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@contextmanager
+def worker_app(tmp_path: Path, db_url: str) -> Iterator[tuple]:
+    """(settings, admin's Api) for a test that runs a real worker beside the app: stale jobs are swept
+    after 4 s, so a killed worker's job is seen in a test's time."""
+    settings = make_settings(tmp_path, db_url, job_stale_seconds=4)
+    with served(settings) as client:
+        yield settings, Api(client).login_as("admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def app_client(settings):
+    with served(settings) as client:
         yield client
 
 
@@ -291,12 +369,15 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 @contextmanager
 def running_worker(settings, timeout: float = 90.0, queues: str = "gpu,cpu,long") -> Iterator[subprocess.Popen]:
+    """A Celery worker on the test's settings, at the test's own niceness: a worker yields the CPU to the
+    API (worker_nice, held by tests/scheduling/test_short_jobs_first.py under ``loupe serve``), and here
+    that would also yield it to the other xdist worker's test, starving this test's jobs."""
     log = Path(settings.var_dir) / f"worker-{uuid.uuid4().hex[:6]}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues, "--pool", "solo",
              "-c", "1", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=settings_env(settings), stdout=fh, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=settings_env(settings) | {"LOUPE_WORKER_NICE": "0"}, stdout=fh, stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + timeout

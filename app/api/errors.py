@@ -77,9 +77,23 @@ def _is_unavailable(exc: DBAPIError) -> bool:
     if not isinstance(exc, OperationalError):
         return False
     # psycopg raises OperationalError for a lost or refused connection, an admin shutdown and a
-    # serialization failure: each worth a retry. On SQLite it is a lock held too long.
+    # serialization failure: each worth a retry. On SQLite it is a lock held too long. Not so a statement
+    # psycopg refuses to send (over 65,535 parameters): a retry fails alike, so it is our error, a 500.
     text = str(exc.orig).lower()
+    if "number of parameters must be between" in text:
+        return False
     return exc.orig.__class__.__module__.startswith("psycopg") or "locked" in text or "busy" in text
+
+
+def _document_unparsable_bodies(schema: dict) -> None:
+    """Every operation that takes a body can answer 400 (FastAPI's "error parsing the body", before any
+    route code runs): documented here once for all of them, not by each route remembering to."""
+    answer = {"description": _ERRORS[400]["description"],
+              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+    for item in schema.get("paths", {}).values():
+        for op in item.values():
+            if isinstance(op, dict) and "requestBody" in op:
+                op.setdefault("responses", {}).setdefault("400", answer)
 
 
 def _document_error_shapes(app: FastAPI) -> None:
@@ -94,6 +108,7 @@ def _document_error_shapes(app: FastAPI) -> None:
                 error["properties"]["detail"] = {
                     "title": "Detail", "anyOf": [listed, {"type": "string"}, {"type": "object"}],
                     "description": "validation errors, or what a service rule refused and why"}
+            _document_unparsable_bodies(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

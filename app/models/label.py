@@ -12,7 +12,11 @@ class Label(Base):
     """One revision of a sample's label. Rows are only ever inserted: an undo is a new row."""
 
     __tablename__ = "labels"
-    __table_args__ = (Index("ix_labels_sample_created", "sample_id", "id"),)
+    __table_args__ = (
+        Index("ix_labels_sample_created", "sample_id", "id"),
+        # A labeller's newest revisions in a project (GET /projects/{pid}/labels/mine; schema 0014).
+        Index("ix_labels_user_project_id", "user_id", "project_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)

@@ -18,6 +18,8 @@ class Project(Base):
     # Ordered: a class's position is its index in model outputs, so classes are only ever appended.
     classes: Mapped[list[str]] = mapped_column(JSON)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What its samples are: "image" or "text" (schema 0015), chosen at creation and never changed.
+    kind: Mapped[str] = mapped_column(String(16), default="image", server_default="image")
     current_model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
     )

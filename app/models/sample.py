@@ -21,6 +21,16 @@ class Sample(Base):
         Index("ix_samples_audit_queue", "project_id", "rand_key",
               postgresql_where=text("is_audit AND status = 'unlabelled'"),
               sqlite_where=text("is_audit AND status = 'unlabelled'")),
+        # The samples whose first label awaits a second opinion (the project's overlap): the queue reads
+        # only these (schema 0017).
+        Index("ix_samples_second_wanted", "project_id", "rand_key",
+              postgresql_where=text("awaiting_second IS NOT NULL"), sqlite_where=text("awaiting_second IS NOT NULL")),
+        # The sample browser's keyset orders and filters (schema 0014): a page reads a page of rows.
+        Index("ix_samples_project_id", "project_id", "id"),
+        Index("ix_samples_project_status_id", "project_id", "status", "id"),
+        Index("ix_samples_project_label_id", "project_id", "label", "id"),
+        Index("ix_samples_project_folder_id", "project_id", "source_folder", "id",
+              postgresql_where=text("source_folder IS NOT NULL"), sqlite_where=text("source_folder IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +59,9 @@ class Sample(Base):
     # Which of the leaseholder's clients (a browser tab's id, "" for none) holds it: two tabs of one user
     # are two annotators to the queue, or they would be served the same samples (schema 0010).
     lease_client: Mapped[str | None] = mapped_column(String(64))
+    # The annotator whose first label awaits a second opinion from someone else (the project's overlap
+    # picked the sample: app/services/overlap.py); cleared when it is given. No foreign key (schema 0017).
+    awaiting_second: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

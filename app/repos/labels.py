@@ -1,7 +1,8 @@
 """Queries on label revisions: the label call's statements, histories, undo lookups, the live rule.
 
 A revision is *live* while it is a "set" that no undo revision points at (``live`` in Python over a
-loaded history, ``is_live`` in SQL): the one home of that rule. The sample's current label is derived
+loaded history, ``is_live`` in SQL): the one home of that rule, and of its companion ``doubted`` (an
+"unsure" mark holds a sample's label back until a reviewer decides). The sample's current label is derived
 from its live revisions (``app/services/labels.py``) and kept on the sample row.
 """
 
@@ -15,7 +16,8 @@ from typing import cast
 from sqlalchemy import BindParameter, ColumnElement, Subquery, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app.models import Label, Prediction, Sample, User
+from app.models import Label, Prediction, Review, Sample, User
+from app.repos import data_checks
 
 # Queue order of a sample labelled since its model version: after every other (see ``to_queue_end``).
 LABELLED_PRIORITY = -1e18
@@ -25,6 +27,18 @@ def live(rows: Sequence[Label]) -> list[Label]:
     """The live revisions of a history (all rows of the samples concerned, oldest first)."""
     undone = {r.undoes_id for r in rows if r.action == "undo"}
     return [r for r in rows if r.action == "set" and r.id not in undone]
+
+
+def doubted(rows: Sequence[Label]) -> bool:
+    """Whether a sample's history (all its rows, oldest first) ends in doubt: the newest of its live
+    primary labels and live "unsure" marks is a mark. A reviewer's decision (a primary label) ends the
+    doubt; an undone mark never began it; a second opinion does not count."""
+    undone = {r.undoes_id for r in rows if r.action == "undo"}
+    last = None
+    for r in rows:
+        if r.id not in undone and (r.action == "unsure" or (r.action == "set" and r.opinion == "primary")):
+            last = r.action
+    return last == "unsure"
 
 
 def is_live(label: type[Label] = Label) -> ColumnElement[bool]:
@@ -85,6 +99,7 @@ _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _SET_LABEL = update(_SAMPLES).where(_S.id.in_(_IDS)).values(label=bindparam("label"), status="labelled")
 _SET_LABEL_FREE = _SET_LABEL.values(leased_by=None, lease_expires_at=None)
 _FREE = update(_SAMPLES).where(_S.id.in_(_IDS)).values(leased_by=None, lease_expires_at=None)
+_AWAIT = update(_SAMPLES).where(_S.id.in_(_IDS)).values(awaiting_second=bindparam("who"))
 _TO_QUEUE_END = (update(_PREDS)
                  .where(_P.model_version_id == bindparam("mv"), _P.sample_id.in_(_IDS))
                  .values(priority=LABELLED_PRIORITY))
@@ -125,6 +140,14 @@ def update_samples(session: Session, updates: dict[tuple[str | None, bool], list
             session.execute(_SET_LABEL_FREE if clear_lease else _SET_LABEL, {"ids": sids, "label": label})
 
 
+def set_awaiting(session: Session, updates: dict[int | None, list[int]]) -> None:
+    """Who awaits a second opinion (None: nobody) -> sample ids: one UPDATE each (in slices, for an
+    overlap change over a large project)."""
+    for who, sids in updates.items():
+        for i in range(0, len(sids), 10_000):
+            session.execute(_AWAIT, {"ids": sids[i:i + 10_000], "who": who})
+
+
 def to_queue_end(session: Session, model_version_id: int, sample_ids: list[int]) -> None:
     """Move labelled samples to the end of a model version's queue order.
 
@@ -162,8 +185,9 @@ def newest_live_of(session: Session, project_id: int, user_id: int) -> int | Non
 
 @dataclass(frozen=True)
 class RecentLabel:
-    """One of a labeller's "set" revisions, with whether it is live and the sample it labels (what the
-    label view needs to show the sample again for a correction, without asking once more)."""
+    """One of a labeller's "set" revisions or "unsure" marks, with whether it is live (a mark: not undone
+    and its review still open, so it can be taken back) and the sample it labels (what the label view
+    needs to show the sample again for a correction, without asking once more)."""
     label_id: int
     sample_id: int
     label: str | None
@@ -174,18 +198,28 @@ class RecentLabel:
     filename: str
     width: int
     height: int
+    action: str = "set"  # set | unsure
+
+
+def _open_mark() -> ColumnElement[bool]:
+    """An "unsure" mark that can still be taken back: not undone, its review open (not yet decided)."""
+    undo = aliased(Label)
+    return ((Label.action == "unsure") & ~exists().where(undo.sample_id == Label.sample_id, undo.undoes_id == Label.id)
+            & exists().where(Review.label_id == Label.id, Review.status == "open"))
 
 
 def recent_of(session: Session, project_id: int, user_id: int, limit: int) -> list[RecentLabel]:
-    """``user_id``'s newest ``limit`` "set" revisions in the project, newest first, undone ones included
-    (marked not live): one query, the newest rows by id as ``newest_live_of`` finds them."""
+    """``user_id``'s newest ``limit`` "set" revisions and "unsure" marks in the project, newest first,
+    undone ones included (marked not live): one query, the newest rows by id as ``newest_live_of`` finds
+    them. The marks are there for the label view's undo after a reload (Backspace takes back a mark as
+    it takes back a label)."""
     rows = session.execute(
-        select(Label.id, Label.sample_id, Label.label, Label.opinion, is_live().label("live"), Label.created_at,
-               Sample.label, Sample.filename, Sample.width, Sample.height)
+        select(Label.id, Label.sample_id, Label.label, Label.opinion, (is_live() | _open_mark()).label("live"),
+               Label.created_at, Sample.label, Sample.filename, Sample.width, Sample.height, Label.action)
         .join(Sample, Sample.id == Label.sample_id)
-        .where(Label.project_id == project_id, Label.user_id == user_id, Label.action == "set")
+        .where(Label.project_id == project_id, Label.user_id == user_id, Label.action.in_(("set", "unsure")))
         .order_by(Label.id.desc()).limit(limit))
-    return [RecentLabel(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9]) for r in rows]
+    return [RecentLabel(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9], r[10]) for r in rows]
 
 
 def batch(session: Session, batch_id: str) -> list[tuple[Label, bool]]:
@@ -253,10 +287,12 @@ def current_revisions(project_id: int) -> Subquery:
 
 def human_label_count(session: Session, project_id: int) -> int:
     """Labelled samples whose current label a person gave (not an import's folder), counted as the
-    export counts them: by the revision that gives the sample its label."""
+    export counts them: by the revision that gives the sample its label. Samples taken out of the pool
+    are left out, as from every figure."""
     current = current_revisions(project_id)
     return int(session.scalar(
         select(func.count()).select_from(Sample).join(current, current.c.sample_id == Sample.id)
         .join(Label, Label.id == current.c.lid)
-        .where(Sample.project_id == project_id, Sample.status == "labelled", Label.source != "import")
+        .where(Sample.project_id == project_id, Sample.status == "labelled", Label.source != "import",
+               data_checks.in_pool(Sample.id))
     ) or 0)

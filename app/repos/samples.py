@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import ColumnElement, Select, func, insert, literal, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from app.db import after_commit
-from app.models import Sample, SampleCount
+from app.models import Prediction, Review, Sample, SampleCount
+from app.repos import data_checks, texts
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,21 @@ def analyze_after_big_import(session: Session, added: int) -> None:
 
 
 def counts(session: Session, project_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """(sample_count, labelled_count) per project.
+    """(sample_count, labelled_count) per project, samples taken out of the pool left out (issue 18).
 
     On PostgreSQL a sum over the deltas that triggers append to ``sample_counts`` (migration 0005): a
-    few rows, however large the pool. Elsewhere a count over the project's samples."""
+    few rows, however large the pool. Elsewhere a count over the project's samples. Either way the
+    excluded ones are subtracted, counted from the few exclusion rows."""
     if not project_ids:
         return {}
+    out = _all_counts(session, project_ids)
+    for pid, (n, lab) in data_checks.excluded_counts(session, project_ids).items():
+        total, labelled = out.get(pid, (0, 0))
+        out[pid] = (max(0, total - n), max(0, labelled - lab))
+    return out
+
+
+def _all_counts(session: Session, project_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     if session.get_bind().dialect.name == "postgresql":
         q = (
             select(SampleCount.project_id, func.sum(SampleCount.total), func.sum(SampleCount.labelled))
@@ -122,17 +133,6 @@ def get(session: Session, sample_id: int) -> Sample | None:
     return session.get(Sample, sample_id)
 
 
-def page(session: Session, project_id: int, after_id: int, limit: int, status: str | None = None,
-         label: str | None = None) -> list[Sample]:
-    """Up to ``limit`` of the project's samples with ids above ``after_id``, in id order."""
-    q = select(Sample).where(Sample.project_id == project_id, Sample.id > after_id)
-    if status:
-        q = q.where(Sample.status == status)
-    if label is not None:
-        q = q.where(Sample.label == label)
-    return list(session.scalars(q.order_by(Sample.id).limit(limit)))
-
-
 def by_ids(session: Session, sample_ids: Sequence[int]) -> dict[int, Sample]:
     return {s.id: s for s in session.scalars(select(Sample).where(Sample.id.in_(sample_ids)))} if sample_ids else {}
 
@@ -143,9 +143,10 @@ def ids_in_project(session: Session, project_id: int, sample_ids: Sequence[int])
 
 
 def class_balance(session: Session, project_id: int) -> dict[str, int]:
-    """Labelled samples per current label."""
+    """Labelled samples per current label (those taken out of the pool left out)."""
     q = (select(Sample.label, func.count())
-         .where(Sample.project_id == project_id, Sample.status == "labelled").group_by(Sample.label))
+         .where(Sample.project_id == project_id, Sample.status == "labelled", data_checks.in_pool(Sample.id))
+         .group_by(Sample.label))
     return {label: int(n) for label, n in session.execute(q).all() if label is not None}
 
 
@@ -155,3 +156,173 @@ def labelled_ids(session: Session, project_id: int) -> set[int]:
 
 def unlabelled_among(session: Session, sample_ids: Sequence[int]) -> set[int]:
     return set(session.scalars(select(Sample.id).where(Sample.id.in_(sample_ids), Sample.status == "unlabelled")))
+
+
+# ---------------------------------------------------------------- the sample browser
+
+BROWSE_SORTS = ("created", "-created", "confidence", "-confidence", "score")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The browser's filters, as the API names them (the route checks types and ranges, the service
+    checks them against the project); None: no filter."""
+    status: str | None = None  # unlabelled | labelled | unsure (marked, awaiting a decision) | in_review
+    label: str | None = None
+    suggested: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    q: str | None = None
+    audit: bool | None = None
+    folder: str | None = None
+    disagreement: str | None = None  # annotators | model
+
+
+@dataclass(frozen=True, kw_only=True)
+class Browse(Filters):
+    """What a page of the sample browser asks for: filters, an order, and where the last page ended.
+
+    ``after`` is the keyset of the last row shown: ``(id,)`` for the orders by creation, ``(value, id)``
+    for those by the current model's confidence or score. ``among`` restricts the page to those ids (the
+    samples nearest a chosen one: their order is the caller's, not SQL's). ``blind_for``: the user who
+    must not learn a first label that awaits their possible second opinion (``overlap.blind_for``): the
+    filters on the label leave those samples out (the caller masks the label itself)."""
+    project_id: int
+    model_version_id: int | None
+    limit: int
+    sort: str = "created"
+    after: tuple | None = None
+    among: Sequence[int] | None = None
+    blind_for: int | None = None
+    words: bool = False  # ``q`` matches the document's words (a text project; migration 0020), not file names
+
+
+def filters_of(f: Filters) -> dict:
+    """``f``'s filter fields by name: what a ``Browse`` takes from a query that is a ``Filters``."""
+    return {x.name: getattr(f, x.name) for x in fields(Filters)}
+
+
+@dataclass(frozen=True)
+class BrowseRow:
+    sample: Sample
+    suggested_label: str | None
+    confidence: float | None
+    score: float | None
+
+
+def _needs_prediction(b: Browse) -> bool:
+    """Whether a row without a prediction of the current version can never match (an inner join)."""
+    return (b.sort in ("confidence", "-confidence", "score") or b.suggested is not None
+            or b.min_confidence is not None or b.max_confidence is not None or b.disagreement == "model")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _status_is(status: str) -> ColumnElement[bool]:
+    """``status`` written into the SQL, not bound: psycopg prepares a statement after its fifth run on a
+    connection, and PostgreSQL's generic plan for a bound status plans for half the pool. For
+    ``disagreement=model`` (1 % labelled) that plan walked the primary key merge-joined with the version's
+    every prediction, 0.6-2 s a page at 1M, where the status index's walk takes 3-12 ms (docs/benchmarks.md).
+    A handful of statuses: as many prepared statements, each planned for its own."""
+    return Sample.status == literal(status, literal_execute=True)
+
+
+def _filters(b: Browse) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if b.status in ("unlabelled", "labelled", "unsure"):
+        out.append(_status_is(b.status))
+    elif b.status == "in_review":
+        out.append(Sample.id.in_(select(Review.sample_id).where(Review.project_id == b.project_id,
+                                                                Review.status == "open")))
+    if b.label is not None:
+        out.append(Sample.label == b.label)
+    if b.suggested is not None:
+        out.append(Prediction.label == b.suggested)
+    # Ordered by confidence, a range is a stretch of the confidence index. In another order a range is a
+    # filter on the walk of that order: "+ 0" keeps the planner off the confidence index, whose range it
+    # would read whole and sort (SQLite: 1.2 s a page at 200k samples, not 10 ms).
+    conf = Prediction.confidence if b.sort in ("confidence", "-confidence") else Prediction.confidence + 0
+    if b.min_confidence is not None:
+        out.append(conf >= b.min_confidence)
+    if b.max_confidence is not None:
+        out.append(conf <= b.max_confidence)
+    if b.q and b.words:
+        out.append(texts.with_words(b.q))
+    elif b.q:
+        out.append(Sample.filename.ilike(f"%{_like_escape(b.q)}%", escape="\\"))
+    if b.audit is not None:
+        out.append(Sample.is_audit.is_(b.audit))
+    if b.folder is not None:
+        out.append(Sample.source_folder == b.folder)
+    if b.disagreement == "annotators":
+        out.append(Sample.id.in_(select(Review.sample_id).where(Review.project_id == b.project_id,
+                                                                Review.reason == "annotators_disagree")))
+    elif b.disagreement == "model":
+        out.append(_status_is("labelled") & (Prediction.label.is_not(None))
+                   & (Prediction.label != Sample.label))
+    if b.blind_for is not None and (b.label is not None or b.disagreement == "model"):
+        # A label another annotator's second opinion still awaits is not told by a filter on it either.
+        out.append(or_(Sample.awaiting_second.is_(None), Sample.awaiting_second == b.blind_for))
+    if b.among is not None:
+        out.append(Sample.id.in_(list(b.among)))
+    return out
+
+
+def _order(b: Browse) -> tuple[list[ColumnElement[bool]], list]:
+    """The keyset condition after ``b.after`` and the ORDER BY of ``b.sort``."""
+    if b.sort in ("created", "-created"):
+        sid = Sample.id
+        asc = b.sort == "created"
+        after = [] if b.after is None else [sid > b.after[-1] if asc else sid < b.after[-1]]
+        return after, [sid if asc else sid.desc()]
+    col = Prediction.confidence if b.sort in ("confidence", "-confidence") else Prediction.score
+    asc = b.sort == "confidence"  # least sure first; "-confidence" most sure first; "score" highest first
+    cond: list[ColumnElement[bool]] = [col.is_not(None)]
+    if b.after is not None:
+        key, last = tuple_(col, Prediction.sample_id), tuple_(literal(b.after[0]), literal(b.after[1]))
+        cond.append(key > last if asc else key < last)
+    return cond, ([col, Prediction.sample_id] if asc else [col.desc(), Prediction.sample_id.desc()])
+
+
+def browse(session: Session, b: Browse) -> list[BrowseRow]:
+    """Up to ``b.limit`` samples of the project that pass the filters, in ``b.sort`` order, after
+    ``b.after``: a keyset page (no OFFSET, no count), each order read off an index (schema 0014).
+
+    Orders by confidence or score walk the current model version's predictions index and list only the
+    samples it scored (confidence: those with a suggestion, so none before the first label)."""
+    if _needs_prediction(b) and b.model_version_id is None:
+        return []
+    return [BrowseRow(s, lab, conf, score) for s, lab, conf, score in session.execute(browse_statement(b))]
+
+
+def browse_statement(b: Browse) -> Select:
+    """``browse``'s one statement (bench/scale_browser.py shows its plans)."""
+    cols = (Sample, Prediction.label, Prediction.confidence, Prediction.score)
+    on = (Prediction.sample_id == Sample.id) & (Prediction.model_version_id == b.model_version_id)
+    if b.sort in ("confidence", "-confidence", "score"):
+        # From the predictions of the version (one project's by construction), each joined to its sample.
+        q = (select(*cols).select_from(Prediction).join(Sample, Sample.id == Prediction.sample_id)
+             .where(Prediction.model_version_id == b.model_version_id))
+    else:
+        # From the samples in id order (or a status's, a label's, a folder's index: the model-disagreement
+        # filter walks the labelled ones only), each prediction by its key. Before any model the outer
+        # join finds nothing (no version is NULL).
+        q = select(*cols).select_from(Sample)
+        q = q.join(Prediction, on) if _needs_prediction(b) else q.outerjoin(Prediction, on)
+        q = q.where(Sample.project_id == b.project_id)
+    after, order = _order(b)
+    q = q.where(*_filters(b), *after).order_by(*order)
+    # The page size written in too: a generic plan assumes a bound LIMIT takes a tenth of the rows, and
+    # for 10,000 rows it planned parallel workers (Gather Merge) for the orders by score, confidence and
+    # some filters, two processes started for a page of 101 rows.
+    return q.limit(literal(b.limit, literal_execute=True)) if b.among is None else q
+
+
+def open_review_ids(session: Session, sample_ids: Sequence[int]) -> set[int]:
+    """Those of ``sample_ids`` with an open review."""
+    if not sample_ids:
+        return set()
+    return set(session.scalars(select(Review.sample_id).where(Review.sample_id.in_(sample_ids),
+                                                              Review.status == "open")))

@@ -47,6 +47,8 @@ class ProjectIn(BaseModel):
     classes: Annotated[list[Name], Field(min_length=1, max_length=1000)]
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
     settings: ProjectSettingsPatch | None = None
+    # What the samples are (issue 19): images, or text documents; fixed at creation.
+    kind: Literal["image", "text"] = "image"
 
 
 class ProjectPatch(BaseModel):
@@ -59,6 +61,7 @@ class ProjectPatch(BaseModel):
 class ProjectOut(BaseModel):
     id: int
     name: str
+    kind: str = "image"
     description: str
     classes: list[str]
     settings: dict[str, Any]
@@ -88,12 +91,18 @@ class MemberOut(BaseModel):
 class Rejected(BaseModel):
     filename: str
     reason: str
+    line: int | None = None  # a text import's bad row: its line in the file (1 = the first)
 
 
 class ImportOut(BaseModel):
     created: int
     duplicates: int
     rejected: list[Rejected]
+    # Labels that came with the data (an ImageFolder zip's sub-folders with labels_from_folders, a text
+    # import's label column): how many samples they labelled (source 'import'), and the names that are
+    # no class of the project (not applied; their samples stay unlabelled).
+    labelled: int = 0
+    unknown_labels: list[str] = []
 
 
 class SampleOut(BaseModel):
@@ -110,6 +119,6 @@ class SampleOut(BaseModel):
     created_at: datetime
 
 
-class SamplePage(BaseModel):
-    items: list[SampleOut]
-    next_cursor: str | None
+class SampleTextOut(BaseModel):
+    sample_id: int
+    text: str

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
+
+if TYPE_CHECKING:
+    from app.models import Label
+    from app.repos.labels import StoredLabel
 
 
 class LabelIn(BaseModel):
@@ -34,12 +38,13 @@ class LabelsOut(BaseModel):
 
 
 class RecentLabelOut(BaseModel):
-    """One of the caller's own label revisions (``GET /projects/{pid}/labels/mine``)."""
+    """One of the caller's own label revisions or unsure marks (``GET /projects/{pid}/labels/mine``)."""
     label_id: int
     sample_id: int
     label: str | None
     opinion: str
-    live: bool = Field(description="false once undone")
+    action: str = Field(default="set", description="`set` (a label) or `unsure` (a mark, its label null)")
+    live: bool = Field(description="false once undone (a mark: also once its review is decided)")
     created_at: datetime
     current_label: str | None = Field(description="the sample's label now")
     filename: str
@@ -71,9 +76,13 @@ class QueueItem(BaseModel):
     reason: str | None = None  # why it is asked, in the expert's words
     details: str | None = None  # the technical detail behind the reason (scores, clusters)
     is_audit: bool = False
+    # Served for a second opinion (the project's overlap): another annotator labelled it; their label is not shown.
+    second_opinion: bool = False
     model_version: int | None
     model_number: int | None = None  # the version's number within its project ("v3"): what people see
     lease_expires_at: datetime
+    # A text project's document, its first 2,000 characters (GET /samples/{sid}/text has it whole).
+    text: str | None = None
 
 
 class QueueOut(BaseModel):
@@ -91,3 +100,13 @@ class PredictionsOut(BaseModel):
     model_version: int | None
     items: list[PredictionOut]
     next_cursor: str | None
+
+
+def label_out(row: Label | StoredLabel, users: dict[int, str]) -> LabelOut:
+    """A stored revision as the API shows it; ``users`` names the labellers by id."""
+    return LabelOut(
+        id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source, opinion=row.opinion,
+        username=users.get(row.user_id or 0), suggested_label=row.suggested_label,
+        suggested_confidence=row.suggested_confidence, model_version=row.model_version_id,
+        duration_ms=row.duration_ms, created_at=row.created_at,
+    )

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.models import Project
 from app.repos import labels as label_repo
 from app.services import jobs as job_service
+from app.services import overlap
 from app.services import reviews as review_service
 
 
@@ -29,9 +30,15 @@ def _label_events(session: Session, project_id: int, limit: int) -> list[dict]:
     return list(events.values())
 
 
-def activity(session: Session, project: Project, limit: int) -> dict:
-    """A batch (teach by neighbourhood, and its undo) is one action: one undo, one event with its count."""
+def activity(session: Session, project: Project, limit: int, blind: int | None = None) -> dict:
+    """A batch (teach by neighbourhood, and its undo) is one action: one undo, one event with its count.
+    ``blind`` (``overlap.blind_for``): the label of an event on a sample whose first label awaits that
+    viewer's second opinion is left out."""
     events = _label_events(session, project.id, limit)
+    hidden = overlap.hidden_ids(session, project.id, blind)
+    for e in events:
+        if e["sample_id"] in hidden:
+            e["label"] = None
     events += [
         {"at": j.created_at.isoformat(), "user": None, "event": f"job {j.kind} {j.state}", "job_id": j.id}
         for j in job_service.list_jobs(session, project, limit)

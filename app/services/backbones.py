@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import on_rollback
+from app.db import after_commit, on_rollback
 from app.models import Project, RegisteredBackbone, User
 from app.repos import backbones as repo
 from app.services.errors import Conflict, Invalid, NotFound
@@ -184,6 +184,12 @@ def export_version(session: Session, media: Path, user: User | None, project: Pr
     checkpoint = media / bv.checkpoint_key
     if not checkpoint.is_file():
         raise NotFound(f"the checkpoint of backbone version {bv.id} is missing from the media store")
+    bv_id = bv.id
+    # End the request's transaction before the export (seconds: a child process loads and traces the
+    # network): on SQLite a write request's transaction holds the write lock, and every label would wait.
+    # Only reads happened so far; the row is written in a new transaction, where the unique name decides a
+    # race (_add).
+    session.commit()
     folder = media / "backbones" / "incoming"
     folder.mkdir(parents=True, exist_ok=True)
     fd, out = tempfile.mkstemp(dir=folder, prefix=".export-", suffix=".pt")
@@ -198,7 +204,7 @@ def export_version(session: Session, media: Path, user: User | None, project: Pr
     finally:
         tmp.unlink(missing_ok=True)
     return _add(session, _row(report, name, "torchscript", None, key, f"{name}.pt", sha, len(data), user,
-                              source_project_id=project.id, source_backbone_version_id=bv.id))
+                              source_project_id=project.id, source_backbone_version_id=bv_id))
 
 
 def get_backbone(session: Session, backbone_id: int) -> RegisteredBackbone:
@@ -210,6 +216,24 @@ def get_backbone(session: Session, backbone_id: int) -> RegisteredBackbone:
 
 def list_backbones(session: Session) -> list[RegisteredBackbone]:
     return repo.list_all(session)
+
+
+def delete_backbone(session: Session, media: Path, backbone_id: int) -> None:
+    """Unregister a backbone and remove its file once the deletion has committed (kept while another
+    registered backbone shares the same bytes). Refused (409) while a project names it as its backbone:
+    that project's next embedding would have nothing to load. Projects that used it before keep working:
+    each adopted it into a checkpoint of its own (workers/jobs/registered.py)."""
+    row = get_backbone(session, backbone_id)
+    users = repo.projects_choosing(session, row.id)
+    if users:
+        names = ", ".join(f"'{n}'" for n in users)
+        raise Conflict(f"backbone '{row.name}' is the chosen backbone of {names}: choose another backbone (or none) "
+                       "in those projects' settings first; nothing was deleted")
+    key = row.file_key
+    shared = repo.file_shared(session, key, but=row.id)
+    repo.delete(session, row)
+    if not shared:
+        after_commit(session, lambda: (media / key).unlink(missing_ok=True))
 
 
 # ---------------------------------------------------------------- a project's choice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -33,3 +34,12 @@ class Invalid(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+def listed(values: Iterable[object], limit: int = 10, last: str = "and") -> str:
+    """Names in a message as a person writes them: ``'a', 'b' and 'c'`` (numbers bare; ``last`` "or" for
+    a choice), the first ``limit`` and how many more; never a Python list's ``['a', 'b']``."""
+    items = [str(v) if isinstance(v, int) else f"'{v}'" for v in values]
+    if len(items) > limit:
+        return f"{', '.join(items[:limit])} and {len(items) - limit} more"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}" if items else "none"

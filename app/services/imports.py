@@ -47,6 +47,8 @@ BATCH_BYTES = 64 * 1024 * 1024
 CHUNK = BATCH  # the name callers knew
 # One sample in this many joins the random audit pool (uniform, fixed at import).
 AUDIT_POOL_EVERY = 20
+# Imported labels applied this many at a time (apply_folder_labels).
+LABEL_SLICE = 5000
 
 
 @dataclass
@@ -56,9 +58,14 @@ class ImportResult:
     rejected: list[dict[str, str]] = field(default_factory=list)
     sample_ids: list[int] = field(default_factory=list)
     folders: dict[int, str] = field(default_factory=dict)  # sample id -> class sub-folder
+    # With labels from folders (finish_import): the new samples a class sub-folder labelled (source
+    # 'import'), and the sub-folders that name no class of the project (their samples stay unlabelled).
+    labelled: int = 0
+    unknown_labels: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "duplicates": self.duplicates, "rejected": self.rejected}
+        return {"created": self.created, "duplicates": self.duplicates, "rejected": self.rejected,
+                "labelled": self.labelled, "unknown_labels": self.unknown_labels}
 
 
 def _commit(session: Session) -> None:
@@ -276,21 +283,35 @@ def folder_classes(path: Path) -> list[str]:
 def import_path(session: Session, project: Project, path: Path, settings: Settings, labels_from_folders: bool = False,
                 progress: Callable[[int, ImportResult], None] | None = None,
                 after_chunk: Callable[[], None] | None = None) -> tuple[ImportResult, int]:
-    """Import a file, a zip or a folder tree from the server's disk (``loupe import``): what it holds,
-    the class sub-folders as labels if asked, then what an import sets off (embedding, pretraining).
-    Returns the result and how many samples the folders labelled."""
+    """Import a file, a zip or a folder tree from the server's disk (``loupe import``), then finish it
+    (``finish_import``). Returns the result and how many samples the folders labelled."""
     result = import_candidates(session, project, expand_path(path, settings), settings, progress, after_chunk)
-    labelled = apply_folder_labels(session, project, result, None) if labels_from_folders else 0
+    finish_import(session, project, result, settings, labels_from_folders)
+    return result, result.labelled
+
+
+def finish_import(session: Session, project: Project, result: ImportResult, settings: Settings,
+                  labels_from_folders: bool = False) -> None:
+    """What follows every import (``loupe import`` and ``POST /projects/{pid}/samples`` alike): the class
+    sub-folders kept as imported labels if asked, then what an import sets off (embedding, pretraining)."""
+    if labels_from_folders:
+        apply_folder_labels(session, project, result)
     automation.after_import(session, project, result.created, settings.broker_url)
-    return result, labelled
 
 
-def apply_folder_labels(session: Session, project: Project, result: ImportResult, user=None) -> int:
-    """Keep ImageFolder class sub-folders as labels of source 'import' where they name a class."""
+def apply_folder_labels(session: Session, project: Project, result: ImportResult) -> int:
+    """Keep the new samples' ImageFolder class sub-folders as labels of source 'import' (no user: they came
+    with the data, so the figures do not count them as an expert's) where the folder names a class; a
+    sub-folder that names none leaves its samples unlabelled and is listed in ``result.unknown_labels``
+    (classes are never added on the quiet: a typo would become one). Returns how many it labelled."""
     from app.services.labels import LabelRequest, add_labels
 
     classes = set(project.classes)
     reqs = [LabelRequest(sid, folder) for sid, folder in result.folders.items() if folder in classes]
-    if reqs:
-        add_labels(session, project, user, reqs, source="import")
+    result.unknown_labels = sorted({folder for folder in result.folders.values() if folder not in classes})
+    # In slices: each statement of a labelling names its samples, and PostgreSQL takes at most 65,535
+    # parameters a statement (a text upload of 100,000 labelled rows failed as one).
+    for start in range(0, len(reqs), LABEL_SLICE):
+        add_labels(session, project, None, reqs[start:start + LABEL_SLICE], source="import")
+    result.labelled = len(reqs)
     return len(reqs)

@@ -19,11 +19,13 @@ from app.models import Label, Project, User
 from app.models.base import utcnow
 from app.repos import label_counts
 from app.repos import labels as label_repo
+from app.repos import notes as notes_repo
 from app.repos import reviews as review_repo
 from app.repos import samples as samples_repo
 from app.repos.label_counts import LabelTotals
 from app.repos.labels import StoredLabel, Target
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services import overlap
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound, listed
 from app.services.project_settings import effective_settings
 
 
@@ -43,7 +45,10 @@ class Added:
 
 
 def derive_current(rows: Sequence[Label]) -> str | None:
-    """The newest live primary revision; failing that, the newest live second opinion."""
+    """The newest live primary revision; failing that, the newest live second opinion; None while the
+    sample is in doubt (``label_repo.doubted``: marked unsure since, no decision yet)."""
+    if label_repo.doubted(rows):
+        return None
     live = label_repo.live(rows)
     primary = [r for r in live if r.opinion == "primary"]
     pick = primary or live
@@ -56,22 +61,33 @@ def _check(project: Project, requests: Sequence[LabelRequest]) -> list[int]:
         raise Invalid("no labels given")
     bad = sorted({r.label for r in requests if r.label not in set(project.classes)})
     if bad:
-        raise Invalid(f"label(s) {bad} are not classes of project '{project.name}' (classes: {project.classes})")
+        raise Invalid(f"{'the label' if len(bad) == 1 else 'the labels'} {listed(bad)} "
+                      f"{'is not a class' if len(bad) == 1 else 'are not classes'} of project '{project.name}' "
+                      f"(its classes: {listed(project.classes, 20)})")
     ids = [r.sample_id for r in requests]
     if len(set(ids)) != len(ids):
         raise Invalid("a sample appears twice in one request")
     return ids
 
 
-def _targets(session: Session, project: Project, ids: list[int], new_only: bool) -> dict[int, Target]:
+def _targets(session: Session, project: Project, ids: list[int], new_only: bool, source: str) -> dict[int, Target]:
     targets = label_repo.targets(session, project.id, project.current_model_version_id, ids)
     missing = sorted(set(ids) - targets.keys())
     if missing:
-        raise NotFound(f"sample(s) {missing} not found in project {project.id}")
+        raise NotFound(f"{'sample' if len(missing) == 1 else 'samples'} {listed(missing)} not found in project "
+                       f"{project.id}")
+    # A sample marked unsure waits for a reviewer's decision: a label from anywhere else would end the
+    # doubt behind the review's back.
+    doubted = sorted(sid for sid in ids if targets[sid].status == "unsure") if source != "review" else []
+    if doubted:
+        one = len(doubted) == 1
+        raise Conflict(f"{'sample' if one else 'samples'} {listed(doubted)} {'is' if one else 'are'} marked unsure "
+                       f"and {'waits' if one else 'wait'} for a reviewer's decision in the review list; nothing was "
+                       "stored (the one who marked a sample may undo the mark first)")
     taken = sorted(sid for sid in ids if targets[sid].label is not None) if new_only else []
     if taken:
         raise Conflict(f"{len(taken)} of these samples were labelled meanwhile (in another tab or by someone "
-                       f"else): {taken[:10]}{' ...' if len(taken) > 10 else ''}; nothing was stored. Reload the "
+                       f"else): {listed(taken)}; nothing was stored. Reload the "
                        "grid to see what is left.")
     return targets
 
@@ -85,6 +101,8 @@ class _Batch:
     sample_updates: dict[tuple[str | None, bool], list[int]] = field(default_factory=dict)
     newly_labelled: int = 0
     newly_audit: int = 0
+    # Who now awaits a second opinion (None: nobody) -> sample ids (the project's overlap).
+    awaiting: dict[int | None, list[int]] = field(default_factory=dict)
 
 
 def _opinion(t: Target, history: list[Label], uid: int | None) -> str:
@@ -99,6 +117,7 @@ def _revisions(project: Project, user: User | None, requests: Sequence[LabelRequ
     uid = user.id if user else None
     now = utcnow()
     b = _Batch()
+    rule = overlap.Rule(project)
     for r in requests:
         t = targets[r.sample_id]
         opinion = _opinion(t, histories.get(r.sample_id, []), uid)
@@ -111,6 +130,11 @@ def _revisions(project: Project, user: User | None, requests: Sequence[LabelRequ
         if opinion == "primary" and t.status != "labelled":
             b.newly_labelled += 1
             b.newly_audit += t.is_audit
+            # A person's first label of a sample the overlap picks awaits a second opinion from someone else.
+            if uid is not None and source == "human" and rule.wants(t.id, r.label):
+                b.awaiting.setdefault(uid, []).append(t.id)
+        elif opinion == "second":
+            b.awaiting.setdefault(None, []).append(t.id)
         clear_lease = t.leased_by is not None and (user is None or t.leased_by == uid)
         if opinion == "primary" or clear_lease:
             b.sample_updates.setdefault((r.label if opinion == "primary" else None, clear_lease), []).append(t.id)
@@ -127,13 +151,15 @@ def add_labels(
     (a teach batch, picked from a grid of unlabelled samples): a sample labelled since the grid was
     loaded, in another tab or by someone else, refuses the whole batch (409), never relabels it."""
     ids = _check(project, requests)
-    targets = _targets(session, project, ids, new_only)
+    targets = _targets(session, project, ids, new_only, source)
     # Only a labelled sample can take a second opinion: an unlabelled one (the annotators' usual case)
     # needs no history read.
     histories = label_repo.histories(session, [sid for sid in ids if targets[sid].label is not None])
     b = _revisions(project, user, requests, targets, histories, source, batch_id)
     label_repo.insert_labels(session, b.out)
     label_repo.update_samples(session, b.sample_updates)
+    if b.awaiting:
+        label_repo.set_awaiting(session, b.awaiting)
     # A labelled sample goes to the end of the current version's queue order.
     done = [x.sample_id for x in b.out if x.opinion == "primary" and targets[x.sample_id].shown]
     if done and project.current_model_version_id is not None:
@@ -168,8 +194,16 @@ def _recompute(session: Session, sample_id: int) -> tuple[int, int]:
     sample = samples_repo.get(session, sample_id)
     assert sample is not None
     was = sample.status == "labelled"
-    sample.label = derive_current(label_repo.history(session, sample_id))
-    sample.status = "labelled" if sample.label is not None else "unlabelled"
+    rows = label_repo.history(session, sample_id)
+    sample.label = derive_current(rows)
+    sample.status = "unsure" if label_repo.doubted(rows) else "labelled" if sample.label is not None else "unlabelled"
+    if sample.status == "unsure" and was:
+        # A reviewer's decision undone: the doubt it ended is back, and so is its review.
+        notes_repo.reopen_unsure_review(session, sample_id)
+    # An undone second opinion leaves the first waiting again; an undone first label, nothing to wait on.
+    project = session.get(Project, sample.project_id)
+    sample.awaiting_second = overlap.awaiting(sample.status, sample.id, sample.label, rows, overlap.Rule(project)) \
+        if project is not None else None
     delta = int(sample.status == "labelled") - int(was)
     return delta, delta if sample.is_audit else 0
 
@@ -198,6 +232,8 @@ def label_to_undo(session: Session, label_id: int) -> Label:
 def undo_label(session: Session, target: Label, user: User) -> Label:
     """Undo one label (the caller may label in its project): an admin may undo any; an annotator only
     their own newest live label."""
+    if target.action == "unsure":
+        return _undo_mark(session, target, user)
     if target.action != "set":
         raise Invalid(f"label {target.id} is itself an undo")
     if not label_repo.is_live_id(session, target.id):
@@ -208,6 +244,26 @@ def undo_label(session: Session, target: Label, user: User) -> Label:
         if label_repo.newest_live_of(session, target.project_id, user.id) != target.id:
             raise Forbidden("you can undo only your most recent label (undo that one first)")
     return _undo_rows(session, [target], user)[0]
+
+
+def _undo_mark(session: Session, mark: Label, user: User) -> Label:
+    """Take back an "unsure" mark (its author, or an admin) while its review is open: the review is
+    withdrawn and the sample has what it had before the mark (its label, or none)."""
+    if notes_repo.is_undone(session, mark.id):
+        raise Invalid(f"the unsure mark {mark.id} is already undone")
+    if not user.is_admin and mark.user_id != user.id:
+        raise Forbidden("you can only undo your own unsure marks")
+    reviews = notes_repo.reviews_of_label(session, mark.id)
+    decided = [r for r in reviews if r.status == "resolved"]
+    if decided:
+        raise Invalid(f"sample {mark.sample_id} was decided in review {decided[0].id}; its unsure mark stays in "
+                      "the history")
+    row = _undo_rows(session, [mark], user)[0]
+    now = utcnow()
+    for r in reviews:
+        r.status, r.resolved_by, r.resolved_at = "withdrawn", user.id, now
+    session.flush()
+    return row
 
 
 def batch_to_undo(session: Session, batch_id: str) -> list[tuple[Label, bool]]:
@@ -243,6 +299,6 @@ RECENT_MAX = 200
 
 
 def recent_labels(session: Session, project: Project, user: User, limit: int) -> list[label_repo.RecentLabel]:
-    """The caller's own newest label revisions in ``project``, newest first, each marked live or undone:
-    what the label view reopens for correction, and where its undo resumes after a reload."""
+    """The caller's own newest label revisions and unsure marks in ``project``, newest first, each marked
+    live or undone: what the label view reopens for correction, and where its undo resumes after a reload."""
     return label_repo.recent_of(session, project.id, user.id, limit)

@@ -13,10 +13,19 @@ from pydantic.fields import FieldInfo
 # co_training takes its two views from the embedding's blocks (the last block and the ones before it:
 # ml/fit.py: views), so it wants a concat:k or weighted:k layer; on one block it splits the columns in half.
 ESTIMATORS = ("logistic", "label_spreading", "co_training")
-# Registered but not a project's choice: fine-tuning trains the backbone itself on the images (not on
-# embeddings), so it is the finetune job (POST /projects/{pid}/jobs, kind finetune), not a setting.
-NOT_PROJECT_ESTIMATORS = ("finetune",)
-STRATEGIES = ("mixed", "random", "least_confidence", "margin", "entropy", "kcenter", "cold_start")
+# Registered but not a project's choice, each with why (the 422 says it): fine-tuning trains the backbone
+# itself on the images (not a model on embeddings), so it is the finetune job, after which the estimator is
+# fitted on the fine-tuned embeddings. The fine-tuned network's own head was measured against that probe
+# (bench/finetune_gain.py, accuracy_head) on EuroSAT at 100 and 500 labels and lost on every run, by 2.5-6.1
+# points (docs/benchmarks.md, "What fine-tuning buys"), so it is not an estimator.
+NOT_PROJECT_ESTIMATORS = {
+    "finetune": "fine-tuning is not an estimator setting: it trains the backbone itself on the labelled images, "
+                "so it is a job (POST /projects/{pid}/jobs with kind finetune), after which the project's estimator "
+                "is fitted on the fine-tuned embeddings; the fine-tuned network's own classifier is not offered "
+                "because it scored below that on EuroSAT at 100 and 500 labels (docs/benchmarks.md, \"What "
+                "fine-tuning buys\")",
+}
+STRATEGIES = ("mixed", "random", "least_confidence", "margin", "entropy", "kcenter", "cold_start", "typical_first")
 SSL_METHODS = ("simclr", "rotation", "masked_ae", "relative_patch", "jigsaw", "vicreg")
 # The backbone input side an admin may choose: 16 px still keeps some structure; 224 px is what ImageNet
 # backbones take (and what a GPU affords); multiples of 4 keep the CNNs' pooling stages exact.
@@ -55,6 +64,12 @@ class ProjectSettings(BaseModel):
     target_accuracy: float = Field(0.95, gt=0.0, le=1.0)
     review_confidence: float = Field(0.95, gt=0.0, le=1.0,
                                      description="a label against a model this sure goes to review")
+    overlap: float = Field(0.0, ge=0.0, le=1.0, description="share of samples served, after their first label, to "
+                           "a second annotator who does not see it (agreement on the dashboard; a disagreement goes "
+                           "to review)")
+    overlap_classes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        [], max_length=1000, description="classes whose every sample, first labelled as one of "
+        "them, also goes to a second annotator (rare or costly classes)")
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
     webhook_secret: str | None = Field(None, max_length=200)
     backbone: int | None = Field(None, ge=1,
@@ -68,10 +83,38 @@ class ProjectSettings(BaseModel):
     def _auto_is_absent(cls, v: Any) -> Any:
         return None if v == "auto" else v
 
+    @field_validator("estimator", mode="before")
+    @classmethod
+    def _registered_but_not_a_setting(cls, v: Any) -> Any:
+        return _not_a_project_estimator(v)
 
-def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+
+def _not_a_project_estimator(v: Any) -> Any:
+    """An estimator ml registers but a project cannot choose is refused with why, not only "input should be"."""
+    if isinstance(v, str) and v in NOT_PROJECT_ESTIMATORS:
+        raise ValueError(NOT_PROJECT_ESTIMATORS[v])
+    return v
+
+
+# A project kind's defaults where they differ from ProjectSettings' (an image project's): what won that kind's
+# benchmarks. Written into a project's settings when it is created, so a project keeps the defaults it was
+# created with and shows them.
+# A text project: typical picks (TypiClust) until 5 labels a class and at least 100, then margin within
+# diversity. On the TF-IDF embedding (lsa) with the logistic probe it beat random picks and `mixed` (whose
+# cold start ends at one label a class) on AG News and BANKING77, 3 seeds (docs/benchmarks.md, "Text: label
+# efficiency"); `mixed` lost to random picks on AG News at 100 labels. The estimator stays the probe.
+TEXT_DEFAULTS: dict[str, Any] = {"strategy": "typical_first"}
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "image": {},
+    "text": TEXT_DEFAULTS,
+}
+
+
+def effective_settings(stored: dict[str, Any] | None, kind: str = "image") -> dict[str, Any]:
+    """Every setting: the stored ones, and for the others the defaults of the project's ``kind``."""
     known = ProjectSettings.model_fields
-    return ProjectSettings(**{k: v for k, v in (stored or {}).items() if k in known}).model_dump()
+    return ProjectSettings(**{**KIND_DEFAULTS.get(kind, {}),
+                              **{k: v for k, v in (stored or {}).items() if k in known}}).model_dump()
 
 
 # A patch names the settings it changes and leaves the others as they are: every setting again, with the
@@ -92,6 +135,8 @@ if TYPE_CHECKING:
 else:
     ProjectSettingsPatch = create_model(
         "ProjectSettingsPatch", __config__=ConfigDict(extra="forbid"),
+        __validators__={"_registered_but_not_a_setting":
+                        field_validator("estimator", mode="before")(lambda cls, v: _not_a_project_estimator(v))},
         **{name: _patch_field(name, f) for name, f in ProjectSettings.model_fields.items()})
 
 

@@ -11,8 +11,8 @@ from app.repos import projects as project_repo
 from app.repos import samples as samples_repo
 from app.repos import users as user_repo
 from app.security import token_digest
-from app.services import auth
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services import auth, overlap
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound, listed
 from app.services.jobs import create_job
 from app.services.project_settings import effective_settings
 
@@ -68,15 +68,22 @@ def visible_projects(session: Session, user: User) -> list[tuple[Project, str]]:
     return project_repo.with_roles_of(session, user.id)
 
 
+PROJECT_KINDS = ("image", "text")
+
+
 def create_project(session: Session, name: str, classes: list[str], description: str = "",
-                   settings: dict | None = None) -> Project:
+                   settings: dict | None = None, kind: str = "image") -> Project:
+    if kind not in PROJECT_KINDS:
+        raise Invalid(f"a project's kind is {listed(PROJECT_KINDS, last='or')}, not '{kind}'")
     if len(set(classes)) != len(classes):
         dupes = sorted({c for c in classes if classes.count(c) > 1})
-        raise Invalid(f"class names must be unique; repeated: {dupes}")
+        raise Invalid(f"class names must be unique; repeated: {listed(dupes)}")
     if project_repo.name_taken(session, name):
         raise Conflict(f"a project named '{name}' already exists")
-    return project_repo.add(session, Project(name=name, classes=list(classes), description=description,
-                                             settings=effective_settings(settings or {})))
+    project = Project(name=name, classes=list(classes), description=description,
+                      settings=effective_settings(settings or {}, kind), kind=kind)
+    overlap.check_classes(project)
+    return project_repo.add(session, project)
 
 
 def find_project(session: Session, ref: str) -> Project | None:
@@ -114,7 +121,11 @@ def update_project(session: Session, project: Project, description: str | None, 
     if add_classes:
         project.classes = [*project.classes, *add_classes]
     if settings_patch:
+        before = overlap.Rule(project)
         project.settings = effective_settings({**(project.settings or {}), **settings_patch})
+        overlap.check_classes(project)
+        session.flush()
+        overlap.settings_changed(session, project, before)
     session.flush()
     return project
 

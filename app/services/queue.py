@@ -13,6 +13,7 @@ from app.models.base import utcnow
 from app.repos import label_counts
 from app.repos import queue as queue_repo
 from app.repos.queue import LeasedSample
+from app.services import overlap
 from app.services.project_settings import effective_settings
 
 
@@ -45,17 +46,28 @@ def take(session: Session, project: Project, user: User, limit: int, default_lea
     # What this annotator already holds comes first, so a page reload does not skip items.
     held = queue_repo.held(session, caller, limit)
     n_audit = _audit_quota(session, project, limit)
-    audit_ids = [sid for sid, is_audit in held if is_audit][:n_audit]
-    taken = [sid for sid, _ in held]
+    audit_ids = [sid for sid, is_audit, second in held if is_audit and not second][:n_audit]
+    taken = [sid for sid, _, _ in held]
     if len(audit_ids) < n_audit:
         audit_ids += queue_repo.free_audit(session, caller, taken, n_audit - len(audit_ids))
-    others = [sid for sid, _ in held if sid not in set(audit_ids)]
+    seconds = [sid for sid, _, second in held if second]
+    others = [sid for sid, _, second in held if not second and sid not in set(audit_ids)]
     if mv_id is not None and others:
         # Held items without a prediction of this version (imported since) wait for the next one.
         others = queue_repo.with_prediction(session, caller, others)
-    want = limit - len(audit_ids) - len(others)
-    fresh = queue_repo.free_best(session, caller, list(set(taken) | set(audit_ids)), want) if want > 0 else []
-    candidates = audit_ids + others + fresh
+    room = limit - len(audit_ids) - len(seconds) - len(others)
+    if room > 0 and overlap.Rule(project).active:
+        # Samples awaiting a second opinion come before new ones: their first label already trains the
+        # model, and a disagreement found early is a review, not a lesson learned wrong.
+        seconds += queue_repo.free_second(session, caller, list(set(taken) | set(audit_ids)), room)
+    want = limit - len(audit_ids) - len(seconds) - len(others)
+    chosen = list(set(taken) | set(audit_ids) | set(seconds))
+    fresh = queue_repo.free_best(session, caller, chosen, want) if want > 0 else []
+    if len(fresh) < want:
+        # The quota is what a page holds at least, not a cap: once the rest of the pool is served, the
+        # audit samples left fill the page, or the queue would end with samples still unlabelled.
+        audit_ids += queue_repo.free_audit(session, caller, chosen, want - len(fresh))
+    candidates = audit_ids + seconds + others + fresh
     if not candidates:
         return []
     got = queue_repo.claim(session, caller, candidates, expires)
@@ -68,7 +80,7 @@ def held(session: Session, project: Project, user: User, limit: int, client: str
     a GET reads only, so a link on another site cannot lease samples with the browser's cookie."""
     mv_id = project.current_model_version_id
     rows = queue_repo.held_now(session, queue_repo.Caller(project.id, user.id, client, mv_id, utcnow()), limit)
-    return _entries(session, mv_id, [(s, expires, s.is_audit) for s, expires in rows])
+    return _entries(session, mv_id, [(s, expires, s.is_audit and not s.second) for s, expires in rows])
 
 
 def _entries(session: Session, mv_id: int | None,
@@ -79,7 +91,8 @@ def _entries(session: Session, mv_id: int | None,
     if mv_id is not None and rows:
         preds = queue_repo.predictions(session, mv_id, [s.id for s, _, _ in rows])
         strategy, number = queue_repo.strategy(session, mv_id)
-    return [QueueEntry(s, preds.get(s.id), "audit" if audit else strategy, mv_id, expires, number)
+    return [QueueEntry(s, preds.get(s.id), "audit" if audit else "overlap" if s.second else strategy, mv_id,
+                       expires, number)
             for s, expires, audit in rows]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 _RANDOM = ("Picked at random: there is no model yet to say what is worth asking.",)
 AUDIT = ("A random audit sample: its label measures the model's accuracy honestly.",
          "audit pool: a uniform random sample, never chosen by the strategy")
+SECOND = ("A second opinion: another annotator labelled this sample; label it as you see it (their label is "
+          "not shown).", "overlap: the project's share of samples labelled by two annotators, for their agreement")
 
 
 def _pct(x: float) -> str:

@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 from app.models import ModelVersion, Prediction, Project
 from app.repos import results as results_repo
 from app.repos import samples as samples_repo
-from app.services import automation, figures
-from app.services import reviews as review_service
+from app.services import agreement, automation, figures, notes
 
 
 def predictions_page(session: Session, project: Project, cursor: int, limit: int) \
@@ -42,10 +41,12 @@ def metrics(session: Session, project: Project) -> dict:
     cur = (current.metrics or {}) if current else {}
     until = automation.labels_until_retrain(session, project)
     balance = figures.class_balance(session, project)
+    unsure = notes.unsure_count(session, project)
     return {
         "sample_count": total,
         "labelled_count": labelled,
         "human_label_count": automation.human_label_count(session, pid),
+        "unsure_count": unsure,  # in doubt: counted neither labelled nor unlabelled
         "class_balance": balance,
         "classes_needing_labels": figures.classes_needing_labels(project, balance, cur),
         "model_version": project.current_model_version_id,
@@ -56,9 +57,10 @@ def metrics(session: Session, project: Project) -> dict:
         "accuracy_ci": [cur.get("ci_low"), cur.get("ci_high")] if "ci_low" in cur else None,
         "audit_label_count": cur.get("audit_labels", 0),
         "confusion": {"classes": project.classes, "matrix": cur["confusion"]} if "confusion" in cur else None,
-        "labels_to_target": figures.target(project, cur, total - labelled),
+        # Left to label: neither labelled nor in doubt (a reviewer, not the queue, labels those).
+        "labels_to_target": figures.target(project, cur, max(0, total - labelled - unsure)),
         "labels_until_retrain": until,
         "retrain": figures.retrain(session, project, until),
-        "agreement": review_service.agreement(session, pid),
+        "agreement": agreement.of_project(session, project),
         "learning_curve": [_curve_point(v) for v in versions],
     }

@@ -3,7 +3,7 @@ const BASE = "/api/v1";
 
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(typeof detail === "string" ? detail : describe(detail) || `HTTP ${status}`);
+    super(describe(detail) || `HTTP ${status}`);
     this.status = status;
     this.detail = detail;
   }
@@ -11,11 +11,45 @@ export class ApiError extends Error {
   get missing() { return this.status === 404 || this.status === 405 || this.status === 501; }
 }
 
-function describe(detail) {
+/** An error's detail as one sentence a person reads: a rule's message as it is; FastAPI's list of
+ * validation errors (`[{loc: ["body", "classes", 0], msg, type}]`) as "The classes (item 1) should have
+ * at least 1 character." naming each field in words, never as a list or an object. The one place the
+ * browser words an error (every view shows err.message). */
+export function describe(detail) {
   if (!detail) return "";
-  if (Array.isArray(detail)) return detail.map((e) => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ");
-  if (typeof detail === "object") return detail.message || JSON.stringify(detail);
-  return String(detail);
+  if (Array.isArray(detail)) return sentence(detail.map(validationClause).filter(Boolean));
+  if (typeof detail === "object") return detail.message ? sentence([String(detail.message)]) : sentence(Object.entries(detail).map(([k, v]) => `${fieldWords([k])}: ${v}`));
+  return sentence([String(detail)]);
+}
+
+const WHERE = new Set(["body", "query", "path", "header", "cookie"]);
+
+function fieldWords(loc) {
+  const parts = (loc || []).filter((p, i) => !(i === 0 && WHERE.has(p)));
+  const names = parts.filter((p) => typeof p === "string").map((p) => p.replaceAll("_", " "));
+  const items = parts.filter((p) => typeof p === "number").map((n) => `item ${n + 1}`);
+  const name = names.length ? `the ${names.join(" ")}` : (loc && loc[0] === "body" ? "the request" : "a value");
+  return items.length ? `${name} (${items.join(", ")})` : name;
+}
+
+function validationClause(e) {
+  if (!e || typeof e !== "object") return e ? String(e) : "";
+  const field = fieldWords(e.loc);
+  if (e.type === "missing") return `${field} is missing`;
+  if (e.type === "json_invalid") return `the request is not valid JSON (${e.msg || "it cannot be read"})`;
+  const msg = String(e.msg || "is not valid").replace(/^Value error, /, "").replace(/^Assertion failed, /, "").replace(/\.$/, "");
+  const lower = /^[A-Z][a-z]/.test(msg) ? msg.charAt(0).toLowerCase() + msg.slice(1) : msg;
+  // "Input should be ..." / "String should have ..." say what the field should be.
+  return /^(input|string|list|value|field|dictionary|object) /.test(lower)
+    ? `${field} ${lower.replace(/^(input|string|list|value|field|dictionary|object) /, "")}`
+    : `${field}: ${lower}`;
+}
+
+function sentence(clauses) {
+  if (!clauses.length) return "";
+  const joined = clauses.length === 1 ? clauses[0] : `${clauses.slice(0, -1).join("; ")}; and ${clauses.at(-1)}`;
+  const s = joined.charAt(0).toUpperCase() + joined.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 export function csrfToken() {

@@ -10,6 +10,8 @@ import * as dashboard from "./views/dashboard.js";
 import * as admin from "./views/admin.js";
 import * as account from "./views/account.js";
 import * as reviews from "./views/reviews.js";
+import * as samples from "./views/samples.js";
+import * as problems from "./views/problems.js";
 
 const ROUTES = [
   [/^\/login$/, login, {}],
@@ -18,6 +20,8 @@ const ROUTES = [
   [/^\/projects\/(\d+)\/teach$/, teach, { tab: "teach" }],
   [/^\/projects\/(\d+)\/dashboard$/, dashboard, { tab: "dashboard" }],
   [/^\/projects\/(\d+)\/reviews$/, reviews, { tab: "reviews" }],
+  [/^\/projects\/(\d+)\/samples$/, samples, { tab: "samples" }],
+  [/^\/projects\/(\d+)\/problems$/, problems, { tab: "problems" }],
   [/^\/projects\/(\d+)\/admin(?:\/(\w+))?$/, admin, { tab: "admin" }],
   [/^\/admin\/(users|tokens)$/, account, { tab: "global" }],
   [/^\/account$/, account, { tab: "account" }],
@@ -107,7 +111,9 @@ function renderShell(project, meta) {
     const tabs = [
       canLabel && ["label", "Label", "L"],
       canLabel && ["teach", "Teach by neighbourhood", "T"],
+      ["samples", "Samples", "S"],
       ["dashboard", "Dashboard", "D"],
+      ["problems", "Data problems", "P"],
       (project.role === "admin" || project.role === "reviewer") && ["reviews", "Reviews", "R"],
       project.role === "admin" && ["admin", "Admin", "A"],
     ].filter(Boolean);
@@ -139,6 +145,7 @@ const SHORTCUTS = [
     ["Backspace or Ctrl+Z", "undo your last label (after a reload too)"],
     ["Tab to “My recent labels”, Enter", "reopen one of your last 50 labels to correct it"],
     ["S", "skip (the sample goes back to the queue)"],
+    ["U", "unsure: the sample goes to review, not to the model (Backspace takes it back)"],
     ["+ / − or the wheel", "zoom"], ["drag", "pan"], ["double-click", "fit the image again"]]],
   ["Teach by neighbourhood", [["click or Space", "tick or untick a sample"], ["Ctrl+Enter", "label the ticked ones"],
     ["Ctrl+Z", "undo that batch"]]],

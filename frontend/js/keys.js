@@ -1,8 +1,8 @@
 // Which key picks which class. Single-character class names ("0".."9", "a", "b") are their own keys,
-// so pressing 7 labels "7"; otherwise 1-9, 0, then letters (never s: that is skip).
-const RESERVED = new Set(["s", "+", "-", "=", " ", "enter", "backspace"]);
+// so pressing 7 labels "7"; otherwise 1-9, 0, then letters (never s: that is skip; never u: unsure).
+const RESERVED = new Set(["s", "u", "+", "-", "=", " ", "enter", "backspace"]);
 const POSITIONAL = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0",
-  ..."abcdefghijklmnopqrtuvwxyz".split("")];
+  ..."abcdefghijklmnopqrtvwxyz".split("")];
 
 export function classKeys(classes) {
   const own = classes.map((c) => c.toLowerCase());
@@ -27,6 +27,7 @@ export function isTyping(e) {
 
 export const STRATEGY_NAMES = {
   audit: "random audit sample (measures accuracy honestly)",
+  overlap: "second opinion (another annotator's label is hidden)",
   random: "random sample (no model yet, or exploring)",
   least_confidence: "least confident", "least-confidence": "least confident",
   margin: "smallest margin between the top two classes",
@@ -34,5 +35,6 @@ export const STRATEGY_NAMES = {
   kcenter: "covers an unexplored region (k-center)",
   cold_start: "representative of a cluster (cold start)",
   mixed: "mix of uncertainty and coverage",
+  typical_first: "mix of uncertainty and coverage (after the typical-first cold start)",
 };
 export const strategyName = (s) => STRATEGY_NAMES[s] || s || "unknown";

@@ -7,9 +7,12 @@ import { post } from "./api.js";
 const BUFFER_LOW = 4;      // refill when fewer than this many are waiting
 const FETCH_MORE = 10;     // new items per refill
 
+// What a text item holds in place of a decoded image's URL: it is ready as it arrives.
+const TEXT_READY = "text:";
+
 /** Let go of an item's decoded image. */
 export function forget(item) {
-  if (item && item.blobUrl) { URL.revokeObjectURL(item.blobUrl); item.blobUrl = null; }
+  if (item && item.blobUrl) { if (item.blobUrl !== TEXT_READY) URL.revokeObjectURL(item.blobUrl); item.blobUrl = null; }
 }
 
 export class QueueBuffer {
@@ -41,6 +44,11 @@ export class QueueBuffer {
   }
 
   async preload(item) {
+    if (item.text != null) {  // a text project's item: its document came with it, nothing to decode
+      item.blobUrl = TEXT_READY;
+      this.hooks.onReady();
+      return item;
+    }
     try {
       const res = await fetch(item.image_url, { credentials: "same-origin" });
       if (!res.ok) throw new Error(`image ${res.status}`);

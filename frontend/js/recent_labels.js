@@ -1,6 +1,7 @@
 // "My recent labels": the label view's strip of the caller's last labels in a project, read from the
 // server (GET /projects/{pid}/labels/mine), so it survives a reload. Each item is a button that reopens
-// its sample for correction; the label view also asks it where its undo resumes after a reload.
+// its sample for correction; the label view also asks it where its undo resumes after a reload (the
+// newest live label or unsure mark).
 import { get } from "./api.js";
 import { fill, h } from "./dom.js";
 
@@ -22,9 +23,10 @@ export function itemOf(r) {
 
 export class RecentStrip {
   /** @param {number} pid the project; @param {(r: object) => void} onOpen a strip item was chosen */
-  constructor(pid, onOpen) {
+  constructor(pid, onOpen, { text = false } = {}) {
     this.pid = pid;
     this.onOpen = onOpen;
+    this.text = text;  // a text project's documents have no thumbnail (issue 19): a mark stands for each
     this.items = [];  // newest first, one per sample (its newest revision of ours)
     this.el = h("div", { class: "history recent-strip", role: "group", "aria-label": "My recent labels: choose one to correct it" });
   }
@@ -65,7 +67,10 @@ export class RecentStrip {
 
   set(rows) {
     const seen = new Set();
-    this.items = rows.filter((r) => !seen.has(r.sample_id) && seen.add(r.sample_id)).slice(0, RECENT);
+    // Labels only: an unsure mark (in the server's list for the undo after a reload) reopens nothing, its
+    // sample waits for a reviewer.
+    this.items = rows.filter((r) => (r.action ?? "set") === "set")
+      .filter((r) => !seen.has(r.sample_id) && seen.add(r.sample_id)).slice(0, RECENT);
     fill(this.el, this.items.map((r) => this.button(r)));
   }
 
@@ -77,7 +82,8 @@ export class RecentStrip {
       title: name, "aria-label": `Reopen ${name} to correct it`,
       // Blurred, so the next Enter or class key is the label view's, not a second click here.
       onclick: (e) => { e.currentTarget.blur(); this.onOpen(r); },
-    }, h("img", { src: r.thumbnail_url || `/api/v1/samples/${r.sample_id}/thumbnail`, alt: "", loading: "lazy" }),
+    }, this.text ? h("span", { class: "hist-doc", "aria-hidden": "true" }, "¶") :
+      h("img", { src: r.thumbnail_url || `/api/v1/samples/${r.sample_id}/thumbnail`, alt: "", loading: "lazy" }),
     h("span", { class: "hist-label" }, undone ? "undone" : r.label));
     return r.el;
   }

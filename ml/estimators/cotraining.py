@@ -1,9 +1,11 @@
 """Co-training across two views of the same samples (Blum & Mitchell, COLT 1998).
 
-X holds both views side by side: columns ``[:view_split]`` are view A, the rest view B (e.g. two
-self-supervised methods' embeddings concatenated). Each round, each view's probe labels the unlabelled
-rows it is surest of, and those rows join the *other* view's training pool. It stops when the added
-predictions are no longer confident, or the two views start to disagree more on the unlabelled rows.
+X holds both views side by side: columns ``[:view_split]`` are view A, the rest view B. The service's
+``co_training`` estimator takes them from one embedding: two layers of the project's backbone, the last
+block and the blocks before it (``ml.fit.views``); a benchmark may pass any two feature sets side by side.
+Each round, each view's probe labels the unlabelled rows it is surest of, and those rows join the *other*
+view's training pool. It stops when the added predictions are no longer confident, or the two views start
+to disagree more on the unlabelled rows.
 """
 
 from __future__ import annotations

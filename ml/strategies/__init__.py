@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .base import Selection, Strategy
 from .diversity import ColdStartStrategy, KCenterGreedyStrategy
-from .mixed import MixedStrategy
+from .mixed import MixedStrategy, TypicalFirstStrategy
 from .uncertainty import (
     EntropyStrategy,
     LeastConfidenceStrategy,
@@ -31,6 +31,7 @@ _REGISTRY: dict[str, type[Strategy]] = {
         KCenterGreedyStrategy,
         ColdStartStrategy,
         MixedStrategy,
+        TypicalFirstStrategy,
     )
 }
 

@@ -33,6 +33,7 @@ class MixedStrategy(Strategy):
             fewest labels on digits and MNIST; 2 and 3 were measured and lost (docs/benchmarks.md).
         duplicate_threshold: cosine similarity above which two samples count as near-duplicates; no two in
             one batch, and none of a labelled sample.
+        cold_start_min: the cold start lasts at least this many labels, whatever the class count.
     """
 
     name = "mixed"
@@ -47,8 +48,10 @@ class MixedStrategy(Strategy):
         cold_start_labels=None,
         cold_start_per_class=1,
         duplicate_threshold=0.98,
+        cold_start_min=0,
     ):
         super().__init__(seed, temperature)
+        self.cold_start_min = cold_start_min
         self.measure = measure
         self.prefilter = prefilter
         self.cold_start_labels = cold_start_labels
@@ -60,7 +63,7 @@ class MixedStrategy(Strategy):
             return True
         limit = self.cold_start_labels
         if limit is None:
-            limit = self.cold_start_per_class * proba.shape[1]
+            limit = max(self.cold_start_per_class * proba.shape[1], self.cold_start_min)
         return int(np.count_nonzero(labelled_mask)) < limit
 
     def score_all(self, embeddings, proba, labelled_mask, exclude_mask=None):
@@ -133,3 +136,19 @@ class MixedStrategy(Strategy):
         # Near-copies of labels go last rather than away: a short pool should still fill its batch.
         order = np.concatenate([np.flatnonzero(keep), np.flatnonzero(~keep)])
         return pool[order], xp[order], int(keep.sum())
+
+
+class TypicalFirstStrategy(MixedStrategy):
+    """The default of a text project: ``mixed`` with a long cold start, typical samples of the clusters no
+    label covers yet (TypiClust) until 5 labels per class and at least 100, then margin within diversity.
+
+    On TF-IDF text embeddings uncertainty from few labels loses to random picks (AG News at 100 labels
+    from zero), and typical picks win up to a few labels per class (BANKING77, 77 classes, up to 500):
+    docs/benchmarks.md, "Text: label efficiency".
+    """
+
+    name = "typical_first"
+
+    def __init__(self, seed=0, temperature=0.0, cold_start_per_class=5, cold_start_min=100, **params):
+        super().__init__(seed, temperature, cold_start_per_class=cold_start_per_class,
+                         cold_start_min=cold_start_min, **params)

@@ -21,7 +21,7 @@ def test_import_files_then_duplicates(admin, digits_project, settings):
     files = [(n, d) for n, d, _ in digits_pngs(12)]
     r = upload(admin, pid, files)
     assert r.status_code == 201, r.text
-    assert r.json() == {"created": 12, "duplicates": 0, "rejected": []}
+    assert r.json() == {"created": 12, "duplicates": 0, "rejected": [], "labelled": 0, "unknown_labels": []}
     again = upload(admin, pid, files[:3])
     assert again.status_code == 200
     assert again.json()["duplicates"] == 3 and again.json()["created"] == 0

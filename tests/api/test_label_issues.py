@@ -4,6 +4,8 @@ with the model's alternative and its nearest labelled neighbours."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import (
     digits_pngs,
     imagefolder_zip,
@@ -38,6 +40,7 @@ def _label_with_flips(admin, pid: int, truth: dict[str, str]) -> dict[int, str]:
     return flipped
 
 
+@pytest.mark.timeout(600)  # two trains, each with a worker of its own
 def test_label_issues_answer_409_then_the_planted_errors_first(loop):  # noqa: F811 (the fixture)
     settings, admin = loop
     pid, truth = _project(admin)
@@ -68,7 +71,29 @@ def test_label_issues_answer_409_then_the_planted_errors_first(loop):  # noqa: F
     right = [i["suggested_label"] == flipped[i["sample_id"]] for i in items if i["sample_id"] in flipped]
     assert sum(right) >= len(right) - 1  # the alternative offered is the true digit
     assert admin.get(f"/projects/{pid}/label-issues", params={"limit": 0}).status_code == 422
+    _a_retrain_scores_only_the_changed_label(settings, admin, pid, flipped)
     _older_embeddings_answer_409(settings, admin, pid)
+
+
+def _a_retrain_scores_only_the_changed_label(settings, admin, pid: int, flipped: dict[int, str]) -> None:
+    """Incremental: on the same embeddings, a retrain keeps the other labels' out-of-fold scores and
+    scores the one corrected label alone (one fit, not ten)."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import LabelIssueSet
+
+    sid, digit = next(iter(flipped.items()))
+    assert admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": digit}).status_code == 201
+    with running_worker(settings):
+        job = admin.post(f"/projects/{pid}/jobs", json={"kind": "train"}).json()
+        assert wait_for_job(admin, job["id"])["state"] == "succeeded"
+    with session_scope(settings.database_url) as s:
+        metrics = s.scalars(select(LabelIssueSet.metrics).where(LabelIssueSet.project_id == pid)
+                            .order_by(LabelIssueSet.id.desc()).limit(1)).one()
+    assert (metrics["reused"], metrics["scored_since_full_pass"]) == (N - 1, 1), metrics
+    items = admin.get(f"/projects/{pid}/label-issues", params={"limit": FLIPS}).json()["items"]
+    assert sid not in {i["sample_id"] for i in items}  # corrected: no longer doubted
 
 
 def _older_embeddings_answer_409(settings, admin, pid: int) -> None:

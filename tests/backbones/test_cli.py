@@ -1,4 +1,4 @@
-"""``loupe backbone register / list / export`` on the command line, with real files."""
+"""``loupe backbone register / list / export / delete`` on the command line, with real files."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def test_register_list_and_export(tmp_path, sqlite_url, backbone_files):
     r = _loupe(settings, "backbone", "export", "1", str(out))
     assert r.returncode == 0 and out.read_bytes() == backbone_files["onnx"].read_bytes()
     assert _loupe(settings, "backbone", "export", "7", str(out)).returncode == 1
+
+    gone = _loupe(settings, "backbone", "delete", "1")
+    assert gone.returncode == 0 and "deleted backbone 1 'team onnx'" in gone.stdout, gone.stdout + gone.stderr
+    assert "team onnx" not in _loupe(settings, "backbone", "list").stdout
+    again = _loupe(settings, "backbone", "delete", "1")
+    assert again.returncode == 1 and "backbone 1 not found" in again.stdout

@@ -3,10 +3,13 @@ learned exported as a file that registers back for other projects."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
-from tests.backbones.test_rest import _project, register, stored_files
+from tests.backbones.test_rest import _checker_running, _project, register, stored_files
 from tests.conftest import running_worker, wait_for_job
 
 
@@ -62,8 +65,23 @@ def test_a_project_backbone_exports_and_registers_back(loop, backbone_files):
         bv_id = bv.id
 
     assert admin.post(f"/projects/{pid}/versions/backbones/{bv_id + 1}/export", json={}).status_code == 404
-    r = admin.post(f"/projects/{pid}/versions/backbones/{bv_id}/export", json={"name": "digits cnn"})
+    # The export runs in a child process for seconds; on SQLite a label given meanwhile must not wait for it
+    # (the export's request held the write lock through it before: the label took as long as the export).
+    sid = admin.get(f"/projects/{pid}/samples").json()["items"][0]["id"]
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        exporting = pool.submit(admin.post, f"/projects/{pid}/versions/backbones/{bv_id}/export",
+                                json={"name": "digits cnn"})
+        while not _checker_running() and not exporting.done():
+            time.sleep(0.05)
+        assert not exporting.done(), exporting.result().text
+        label_started = time.monotonic()
+        assert admin.post(f"/projects/{pid}/labels", json={"sample_id": sid, "label": "3"}).status_code == 201
+        label_s = time.monotonic() - label_started
+        r = exporting.result()
+        export_s = time.monotonic() - started
     assert r.status_code == 201, r.text
+    assert label_s < max(1.0, export_s / 3), (label_s, export_s)
     out = r.json()
     assert (out["format"], out["input_size"], out["in_channels"], out["embedding_dim"]) == ("torchscript", 28, 1, 256)
     assert (out["source_project_id"], out["source_backbone_version_id"], out["normalization"]) == (pid, bv_id, "unit")

@@ -126,6 +126,31 @@ def test_names_are_unique_and_only_admins_register(loop, backbone_files):
     assert len(stored_files(settings)) == 1
 
 
+def test_a_backbone_is_deleted_only_when_no_project_has_chosen_it_and_its_file_goes_with_it(loop, backbone_files):
+    settings, admin = loop
+    onnx = register(admin, backbone_files["onnx"], name="team onnx", format="onnx", input_size="32").json()
+    twin = register(admin, backbone_files["onnx"], name="same bytes", format="onnx", input_size="32").json()
+    assert len(stored_files(settings)) == 1  # the same bytes are stored once
+    pid = _project(admin, n=4)
+    assert admin.patch(f"/projects/{pid}", json={"settings": {"backbone": onnx["id"]}}).status_code == 200
+
+    assert admin.new_user("ann").delete(f"/backbones/{onnx['id']}").status_code == 403
+    refused = admin.delete(f"/backbones/{onnx['id']}")
+    assert refused.status_code == 409 and "'digits'" in refused.json()["detail"], refused.text
+    assert admin.get(f"/backbones/{onnx['id']}").status_code == 200 and len(stored_files(settings)) == 1
+
+    assert admin.patch(f"/projects/{pid}", json={"settings": {"backbone": None}}).status_code == 200
+    assert admin.delete(f"/backbones/{onnx['id']}").status_code == 204
+    assert admin.get(f"/backbones/{onnx['id']}").status_code == 404
+    # Its twin still downloads: the shared file stays until the last backbone keeping it goes.
+    assert admin.get(f"/backbones/{twin['id']}/file").content == backbone_files["onnx"].read_bytes()
+    assert admin.delete(f"/backbones/{twin['id']}").status_code == 204
+    assert stored_files(settings) == [] and admin.get("/backbones").json() == []
+    assert admin.delete(f"/backbones/{twin['id']}").status_code == 404
+    r = admin.patch(f"/projects/{pid}", json={"settings": {"backbone": twin["id"]}})
+    assert r.status_code == 422 and "not registered" in r.json()["detail"]
+
+
 def test_two_registrations_racing_for_one_name_give_one_backbone_and_a_409(loop, backbone_files):
     """Both requests pass the name check before either stores its row (each spends seconds in the
     file check): the unique index decides, and the loser answers 409 with nothing stored (it was a 500)."""
@@ -142,13 +167,21 @@ def test_two_registrations_racing_for_one_name_give_one_backbone_and_a_409(loop,
 
 
 def _checker_running() -> bool:
-    """Whether a ``python -m ml.backbones.check`` process runs now (Linux: /proc)."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    """Whether a ``python -m ml.backbones.check`` child of this process (the app runs in it) runs now
+    (Linux: /proc); another test's checker, running beside this one under pytest-xdist, is not it."""
+    import os
+
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         try:
-            if b"ml.backbones.check" in cmdline.read_bytes():
-                return True
+            children = (task / "children").read_text().split()
         except OSError:
             continue
+        for child in children:
+            try:
+                if b"ml.backbones.check" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    return True
+            except OSError:
+                continue
     return False
 
 

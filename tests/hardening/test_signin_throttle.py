@@ -10,6 +10,10 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_PASSWORD, make_settings
 
+# What these tests hold (a throttled attempt costs no hash, one lane, niced threads) is about argon2's
+# real cost: not the quick hashes the other tests use.
+pytestmark = pytest.mark.real_password_cost
+
 WINDOW_S = 20  # long enough for a busy machine's argon2 checks (5 of them, seconds each under load) to stay inside it
 
 

@@ -1,9 +1,11 @@
 """Likely label errors on arrays (issue 18): planted flips are found, a clean set yields few, the
-per-class thresholds and the confident joint follow confident learning's rule."""
+per-class thresholds, the confident joint and its calibrated count of wrong labels per class follow
+confident learning's rule (prune by class)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ml.label_issues import (
     confident_classes,
@@ -12,6 +14,7 @@ from ml.label_issues import (
     out_of_fold_proba,
     rank_issues,
     thresholds,
+    update_out_of_fold,
 )
 
 
@@ -63,6 +66,21 @@ def test_confident_joint_uses_per_class_thresholds_not_the_argmax():
     assert joint.tolist() == [[1, 1], [0, 2]]
 
 
+def test_each_class_doubts_its_calibrated_count_of_wrong_labels_even_without_a_confident_alternative():
+    """Class 0: 5 sure, 3 unsure (right), a flip the model puts confidently in class 1 and a flip it is
+    unsure of. The joint counts 1 wrong of the 6 it counted; calibrated to the class's 10 labels, 1.67,
+    so 2 wrong: the two lowest p[0], both flips. Only the off-diagonal sample was listed before."""
+    sure, unsure, flip_sure, flip_unsure = [0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]
+    proba = np.array([sure] * 5 + [unsure] * 3 + [flip_sure, flip_unsure] + [[0.2, 0.8]] * 10)
+    y = np.array([0] * 10 + [1] * 10)
+    t = thresholds(proba, y)
+    assert confident_classes(proba, t)[8:10].tolist() == [1, -1]  # the second flip clears no bar
+    rows, suggested, score, _, joint = rank_issues(proba, y)
+    assert joint.tolist() == [[5, 1], [0, 10]]
+    assert rows.tolist() == [8, 9] and suggested.tolist() == [1, 1]
+    assert score.tolist() == pytest.approx([0.9, 0.7])
+
+
 def test_out_of_fold_probabilities_never_see_their_own_label():
     # Pure noise features: a model that had seen a row would fit its label; out of fold it cannot.
     rng = np.random.default_rng(0)
@@ -96,3 +114,25 @@ def test_one_label_a_class_says_nothing_rather_than_failing():
     assert len(issues.rows) == 0
     issues = find_label_issues(np.vstack([X, X]), np.array([0, 1, 2, 2]), 3)  # one class has two
     assert issues.rows.ndim == 1
+
+
+def test_new_labels_are_scored_by_one_fit_on_the_known_ones_and_the_folds_come_back_past_a_quarter():
+    # Pure noise with a planted flip among the new rows: a model that saw a new row would fit its label.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 100)).astype(np.float32)
+    y = rng.integers(0, 2, 200)
+    known = np.arange(200) < 170
+    old = np.full((200, 2), 0.5)
+    old[known] = rng.dirichlet([1, 1], int(known.sum()))
+    proba, since = update_out_of_fold(X, y, 2, known, old, since_full=0)
+    assert since == 30 and np.array_equal(proba[known], old[known])  # kept as they were
+    assert np.allclose(proba[~known].sum(1), 1) and not np.allclose(proba[~known], 0.5)
+    assert (proba[~known].argmax(1) == y[~known]).mean() < 0.8  # out of sample: noise is not learnt
+    # 30 more since the last full pass, and 30 now: 60 of 200 passes a quarter, so the ten folds again.
+    proba, since = update_out_of_fold(X, y, 2, known, old, since_full=30)
+    assert since == 0 and not np.array_equal(proba[known], old[known])
+    # A class the known rows never saw: the folds, not a model that would doubt every label of it.
+    y3 = y.copy()
+    y3[~known] = 2
+    _, since = update_out_of_fold(X, y3, 3, known, np.hstack([old, np.zeros((200, 1))]), since_full=0)
+    assert since == 0

@@ -21,10 +21,13 @@ def _cfg(url: str) -> Config:
 
 def test_migrated_schema_matches_the_models(db_url):
     from app.models import Base
+    from app.repos.texts import is_word_index
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        # The word index over documents (migration 0020) is the database's own, not a model's.
+        ctx = MigrationContext.configure(conn, opts={"include_name": lambda name, *_: not is_word_index(name or "")})
+        diff = compare_metadata(ctx, Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations differ; write a revision: {diff}"
 

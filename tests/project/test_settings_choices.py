@@ -26,6 +26,15 @@ def test_strategies_are_the_registry():
     assert ps.ProjectSettings().strategy == DEFAULT_STRATEGY
 
 
+def test_each_kinds_defaults_are_registered_choices():
+    from ml.strategies import DEFAULT_STRATEGY, list_strategies
+
+    assert ps.effective_settings({}, "image") == ps.ProjectSettings().model_dump()
+    assert ps.effective_settings({}, "text")["strategy"] == "typical_first" != DEFAULT_STRATEGY
+    assert all(ps.effective_settings({}, kind)["strategy"] in list_strategies() for kind in ps.KIND_DEFAULTS)
+    assert ps.effective_settings({"strategy": "random"}, "text")["strategy"] == "random"
+
+
 def test_ssl_methods_are_the_registry():
     from ml.ssl import list_methods
 
@@ -71,3 +80,13 @@ def test_the_patch_model_has_every_setting_with_its_limits_and_none_by_default()
         ps.ProjectSettingsPatch(input_size=50)
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         ps.ProjectSettingsPatch(nonsense=1)
+
+
+def test_a_registered_estimator_a_project_cannot_choose_is_refused_with_why(admin):
+    """finetune is an ml estimator but a job, not a setting: the 422 says why (not only "input should be")."""
+    pid = admin.post("/projects", json={"name": "not an estimator", "classes": ["a", "b"]}).json()["id"]
+    r = admin.patch(f"/projects/{pid}", json={"settings": {"estimator": "finetune"}})
+    assert r.status_code == 422, r.text
+    msg = str(r.json()["detail"])
+    assert "kind finetune" in msg and "fine-tuned embeddings" in msg and "docs/benchmarks.md" in msg, msg
+    assert admin.get(f"/projects/{pid}").json()["settings"]["estimator"] == "logistic"

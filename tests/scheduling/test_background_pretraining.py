@@ -30,7 +30,9 @@ def _pretrain_jobs(admin, pid: int) -> list[dict]:
 
 def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(loop):  # noqa: F811
     settings, admin = loop
-    pid, _ = _project(admin, pretrain_budget_s=2, pretrain_total_budget_s=4)
+    # A total of four chunks' worth: a chunk may overrun its 2 CPU-seconds by a step or two (the first
+    # steps are the slowest), and a first chunk that took the whole budget left no second (seen in CI-like runs).
+    pid, _ = _project(admin, pretrain_budget_s=2, pretrain_total_budget_s=8)
     first = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"})
     assert first.status_code == 201, first.text
     again = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain", "params": {"method": "rotation"}})
@@ -40,30 +42,30 @@ def test_chunks_resume_the_run_a_second_request_joins_it_and_the_status_says_so(
 
     lines: list[str] = []
     with running_worker(settings):
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 150
         while True:
             jobs = _pretrain_jobs(admin, pid)
             line = admin.get(f"/projects/{pid}/status").json()["line"]
             if line not in lines:
                 lines.append(line)
-            if len(jobs) == 2 and all(j["state"] not in ("queued", "running") for j in jobs):
+            if len(jobs) >= 2 and all(j["state"] not in ("queued", "running") for j in jobs):
                 break
-            assert time.monotonic() < deadline, (jobs, lines)
+            assert time.monotonic() < deadline, ([(j["state"], j.get("result"), j.get("message")) for j in jobs], lines)
             time.sleep(0.2)
-    one, two = jobs
-    assert one["state"] == two["state"] == "succeeded", jobs
+    one, two, last = jobs[0], jobs[1], jobs[-1]
+    assert all(j["state"] == "succeeded" for j in jobs), jobs
     # The second chunk continues the first: same run checkpoint, its step count carries on, and the
     # run ends at its total budget (CPU seconds), not at two chunks' worth of fresh training.
     assert two["params"]["run"] == f"checkpoints/p{pid}/run{one['id']}.pt" and two["params"]["chunk"] == 2
     assert two["result"]["steps"] > one["result"]["steps"] > 0
-    assert one["result"]["trained_s"] == pytest.approx(2, abs=1.0)
-    assert two["result"]["trained_s"] == pytest.approx(4, abs=1.0)
-    assert one["result"]["next_chunk_job"] == two["id"] and two["result"]["next_chunk_job"] is None
+    assert one["result"]["trained_s"] == pytest.approx(2, abs=3.0)
+    assert last["result"]["trained_s"] == pytest.approx(8, abs=2.0)
+    assert one["result"]["next_chunk_job"] == two["id"] and last["result"]["next_chunk_job"] is None
     # The worker trains on one thread less than the cores (the API shares the machine).
     assert one["result"]["threads"] == max(1, len(os.sched_getaffinity(0)) - 1)
     # No labels: the first backbone replaces pixels, the second chunk of the same run replaces the first.
     assert one["result"]["switched"] and two["result"]["switched"]
-    assert admin.get(f"/projects/{pid}").json()["current_backbone_version"] == two["result"]["backbone_version"]
+    assert admin.get(f"/projects/{pid}").json()["current_backbone_version"] == last["result"]["backbone_version"]
     versions = admin.get(f"/projects/{pid}/versions").json()["backbones"]
     reasons = {v["id"]: v["metrics"]["switch"]["reason"] for v in versions}
     assert reasons[one["result"]["backbone_version"]].startswith("first backbone")

@@ -28,6 +28,7 @@ class JobContext:
     current_backbone_version_id: int | None
     current_embedding: EmbeddingVersion | None
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "image"  # the project's kind: "image" or "text" (issue 19)
 
 
 def load_context(job_id: int) -> JobContext:
@@ -39,6 +40,7 @@ def load_context(job_id: int) -> JobContext:
             settings=effective_settings(project.settings), params=dict(job.params or {}),
             db_url=settings.database_url, media=settings.media_path,
             current_backbone_version_id=project.current_backbone_version_id, current_embedding=emb,
+            kind=project.kind,
         )
 
 

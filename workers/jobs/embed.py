@@ -15,6 +15,7 @@ import numpy as np
 from app import embedding_store
 from app.db import session_scope
 from app.repos import embeddings as embeddings_repo
+from workers.jobs import text_embed
 from workers.jobs.context import load_context, load_samples
 from workers.jobs.embedding import embed_paths, merge_rows, write_version
 from workers.jobs.progress import Progress
@@ -29,6 +30,8 @@ def run(job_id: int, progress: Progress | Callable[..., None], follow_up_train: 
     follow_up_train: queue a train on the new embeddings; a train job that embeds first passes False
     (it trains on them itself; a follow-up would train again on the same labels)."""
     ctx = load_context(job_id)
+    if ctx.kind == "text":  # documents: TF-IDF n-grams reduced by SVD (workers/jobs/text_embed.py)
+        return text_embed.run(ctx, progress, follow_up_train)
     if (adopted := adopt_registered(ctx, progress)) is not None:  # the project chose a registered backbone
         return adopted
     samples = load_samples(ctx)

@@ -69,6 +69,8 @@ def run(job_id: int, progress: Progress) -> dict:
     import torch
 
     ctx = load_context(job_id)
+    if ctx.kind == "text":  # documents: a language model, not image self-supervision (issue 19)
+        return _run_text(ctx, job_id, progress, cuda=torch.cuda.is_available())
     samples = load_samples(ctx)
     if len(samples.ids) < 2:
         raise ValueError("the project needs at least 2 images to pretrain on")
@@ -104,6 +106,35 @@ def run(job_id: int, progress: Progress) -> dict:
             "verdict": verdict["reason"], "train_seconds": round(train_s, 2), "images": len(paths),
             "chunk": chunk.number, "steps": state.get("step"), "trained_s": round(float(state.get("elapsed_s", 0)), 1),
             "budget_s": chunk.total_s, "next_chunk_job": next_job, "threads": torch.get_num_threads()}
+
+
+def _run_text(ctx: JobContext, job_id: int, progress: Progress, cuda: bool) -> dict:
+    """A text project's chunk: its encoder trained by a language model on the documents, recorded, judged
+    (``workers.jobs.text_pretrain``); the run's next chunk queued as for images."""
+    from dataclasses import replace
+
+    from workers.jobs import text_pretrain
+
+    ids, texts = text_pretrain.documents(ctx)
+    chunk = replace(plan_chunk(ctx, job_id, cuda=cuda), method=text_pretrain.text_method(ctx))
+    embed_guess_s = float(ctx.params.get("embed_seconds") or len(texts) / 500.0)
+    t0 = time.perf_counter()
+    checkpoint = text_pretrain.train_chunk(ctx, chunk, texts, _chunk_reporter(
+        progress, chunk.method, chunk.total_s, chunk.done_s, chunk.chunk_s, embed_guess_s))
+    train_s, state = time.perf_counter() - t0, checkpoint.state or {}
+    ckpt_key = f"checkpoints/p{ctx.project_id}/job{job_id}.pt"
+    checkpoint.without_training_state().save(str(ctx.media / ckpt_key))
+    t1 = time.perf_counter()
+    metrics = {"train_seconds": round(train_s, 2), **{k: v for k, v in state.items()
+                                                      if isinstance(v, int | float) and k != "done"}}
+    bv_id, ev_id, verdict, switched = text_pretrain.record(
+        ctx, chunk, ids, texts, ckpt_key, metrics,
+        progress=lambda f, msg: progress(0.8 + 0.15 * f, msg, eta_s=(1 - f) * embed_guess_s))
+    next_job = _next_chunk(ctx, chunk, state, time.perf_counter() - t1)
+    return {"backbone_version": bv_id, "embedding_version": ev_id, "switched": switched, "verdict": verdict["reason"],
+            "method": chunk.method, "train_seconds": round(train_s, 2), "documents": len(texts), "chunk": chunk.number,
+            "steps": state.get("step"), "trained_s": round(float(state.get("elapsed_s", 0)), 1),
+            "budget_s": chunk.total_s, "next_chunk_job": next_job}
 
 
 def _train(ctx: JobContext, chunk: Chunk, images: np.ndarray, size: int, channels: int, start: Checkpoint | None,

@@ -16,7 +16,7 @@ from app.db import session_scope
 from app.repos import predictions as predictions_repo
 from app.repos import samples as samples_repo
 from app.repos.label_counts import totals as label_totals
-from workers.jobs import label_issues
+from workers.jobs import data_check, explain_occlusion, explain_terms, label_issues
 from workers.jobs.context import JobContext, load_context
 from workers.jobs.progress import Progress
 
@@ -88,5 +88,14 @@ def run(job_id: int, progress: Progress) -> dict:
     # expert's next item never waits for it.
     progress(0.9, f"checking {labels} labels for likely errors", force=True)
     doubted = label_issues.refresh(ctx, pool, mv_id)
+    # A text project's words that drive each class (issue 19): the label view highlights them.
+    explained = explain_terms.refresh(ctx, pool, result.proba, mv_id)
+    # ... and, once its embedding holds the project's encoder, by occlusion for the documents served next.
+    progress(0.91, "finding the words behind the next suggestions", force=True)
+    occluded = explain_occlusion.refresh(ctx, pool, result.model, result.proba, result.priority, mv_id)
+    # Near-duplicates and outliers (issue 18), once per embedding version.
+    checked = data_check.refresh(ctx, pool, lambda f, msg: progress(0.92 + 0.08 * f, msg))
     return {"model_version": mv_id, "labels": labels, "samples": int(len(pool.ids)), "doubted_labels": doubted,
+            **({"data_check": checked} if checked else {}), **({"explained_terms": explained} if explained else {}),
+            **({"occluded_documents": occluded} if occluded else {}),
             **{k: metrics[k] for k in ("accuracy_estimate",) if k in metrics}}

@@ -93,6 +93,13 @@ def get_backbone(bid: int, session: SessionDep, _user: CurrentUser) -> BackboneO
     return backbone_out(backbone_service.get_backbone(session, bid))
 
 
+@router.delete("/backbones/{bid}", status_code=204, responses=errors.responses(401, 403, 404, 409))
+def delete_backbone(bid: int, session: SessionDep, settings: SettingsDep, _admin: AdminUser) -> None:
+    """Unregisters a backbone (admin) and removes its file. 409, naming them, while projects have it as their
+    ``backbone``; projects that used it before keep their own copies of what they learned from it."""
+    backbone_service.delete_backbone(session, settings.media_path, bid)
+
+
 @router.get("/backbones/{bid}/file", response_class=FileResponse,
             responses=errors.files("the backbone file", "application/octet-stream") | errors.responses(401, 403, 404))
 def backbone_file(bid: int, session: SessionDep, settings: SettingsDep, _admin: AdminUser) -> FileResponse:

@@ -8,10 +8,9 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.api import errors
-from app.api.deps import ProjectMember, SessionDep, SettingsDep
-from app.models import Project
+from app.api.deps import Access, ProjectMember, SessionDep, SettingsDep
 from app.schemas.labels import Suggestion
-from app.services import explore
+from app.services import explore, overlap
 
 router = APIRouter(tags=["explore"])
 MAX_QUERY_SAMPLES = 50
@@ -31,11 +30,12 @@ class NeighbourPage(BaseModel):
     items: list[NeighbourItem]
 
 
-def _items(session: Session, project: Project, pairs: Sequence[tuple[int, float | None]]) -> NeighbourPage:
+def _items(session: Session, access: Access, pairs: Sequence[tuple[int, float | None]]) -> NeighbourPage:
     out = []
-    for sid, sim, s, p in explore.with_samples(session, project, pairs):
+    blind = overlap.blind_for(access.role, access.user.id)
+    for sid, sim, s, p in explore.with_samples(session, access.project, pairs):
         out.append(NeighbourItem(
-            sample_id=sid, similarity=sim, status=s.status, label=s.label,
+            sample_id=sid, similarity=sim, status=s.status, label=None if overlap.hides(s, blind) else s.label,
             suggestion=Suggestion(label=p.label, confidence=p.confidence or 0.0) if p and p.label else None,
             thumbnail_url=f"/api/v1/samples/{sid}/thumbnail", image_url=f"/api/v1/samples/{sid}/image"))
     return NeighbourPage(items=out)
@@ -50,7 +50,7 @@ def neighbours(access: ProjectMember, session: SessionDep, settings: SettingsDep
     Repeat ``sample_id`` (up to 50) for the neighbourhood of a cluster: each sample scores its best
     similarity to any of them, the cluster itself left out."""
     project = access.project
-    return _items(session, project, explore.neighbours(session, settings, project, sample_id, limit, unlabelled))
+    return _items(session, access, explore.neighbours(session, settings, project, sample_id, limit, unlabelled))
 
 
 @router.get("/projects/{pid}/unexplored", responses=errors.responses(401, 404, 422))
@@ -58,7 +58,7 @@ def unexplored(access: ProjectMember, session: SessionDep,
                limit: Annotated[int, Query(ge=1, le=500)] = 48) -> NeighbourPage:
     """Typical samples of embedding groups nobody has labelled yet: to find a first example of a class
     that never comes up (the model cannot suggest a class it has never been shown)."""
-    return _items(session, access.project, [(sid, None) for sid in explore.unexplored(session, access.project, limit)])
+    return _items(session, access, [(sid, None) for sid in explore.unexplored(session, access.project, limit)])
 
 
 @router.get("/projects/{pid}/suggestions", responses=errors.responses(401, 404, 422))
@@ -68,4 +68,4 @@ def suggestions(access: ProjectMember, session: SessionDep,
                 min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0) -> NeighbourPage:
     """Unlabelled samples the current model suggests as ``label``, most confident first."""
     ids = explore.suggested(session, access.project, label, limit, min_confidence)
-    return _items(session, access.project, [(sid, None) for sid in ids])
+    return _items(session, access, [(sid, None) for sid in ids])

@@ -22,23 +22,14 @@ from app.api.deps import (
 )
 from app.api.routes.samples import VisibleSample
 from app.models import Label, Project, User
-from app.schemas.labels import LabelIn, LabelOut, LabelsOut, RecentLabelOut, RecentLabelsOut
+from app.schemas.labels import LabelIn, LabelOut, LabelsOut, RecentLabelOut, RecentLabelsOut, label_out
 from app.services import automation, idempotency
 from app.services import labels as label_service
+from app.services import samples as sample_service
 from app.services.errors import Conflict, ServiceError
-from app.services.labels import StoredLabel
 from app.settings import Settings
 
 router = APIRouter(tags=["labels"])
-
-
-def label_out(row: Label | StoredLabel, users: dict[int, str]) -> LabelOut:
-    return LabelOut(
-        id=row.id, sample_id=row.sample_id, label=row.label, action=row.action, source=row.source, opinion=row.opinion,
-        username=users.get(row.user_id or 0), suggested_label=row.suggested_label,
-        suggested_confidence=row.suggested_confidence, model_version=row.model_version_id,
-        duration_ms=row.duration_ms, created_at=row.created_at,
-    )
 
 
 @router.post("/projects/{pid}/labels", status_code=201, response_model=LabelsOut,
@@ -110,8 +101,9 @@ def _store_labels(project: Project, items: list[LabelIn], session: Session, sett
 @router.get("/projects/{pid}/labels/mine", responses=errors.responses(401, 404, 422))
 def my_recent_labels(access: ProjectMember, session: SessionDep,
                      limit: Annotated[int, Query(ge=1, le=label_service.RECENT_MAX)] = 50) -> RecentLabelsOut:
-    """The caller's own newest label revisions in the project, newest first; ``live`` is false once one
-    is undone. The label view's "my recent labels" strip, and where its undo resumes after a reload."""
+    """The caller's own newest label revisions and unsure marks (``action``) in the project, newest first;
+    ``live`` is false once one is undone (a mark: or decided). The label view's "my recent labels" strip
+    (its labels), and where its undo resumes after a reload (a label or a mark)."""
     rows = label_service.recent_labels(session, access.project, access.user, limit)
     return RecentLabelsOut(items=[RecentLabelOut(
         **vars(r), thumbnail_url=f"/api/v1/samples/{r.sample_id}/thumbnail",
@@ -146,6 +138,8 @@ def undo_batch(batch_id: str, rows: Annotated[list[tuple[Label, bool]], Depends(
 
 
 @router.get("/samples/{sid}/labels", responses=errors.responses(401, 404))
-def sample_history(sample: VisibleSample, session: SessionDep) -> list[LabelOut]:
-    rows, users = label_service.history_with_names(session, sample.id)
+def sample_history(sample: VisibleSample, session: SessionDep, user: CurrentUser) -> list[LabelOut]:
+    """The sample's label revisions, oldest first (an annotator who may yet give the second opinion it
+    awaits sees only their own: ``GET /samples/{sid}``)."""
+    rows, users = sample_service.history_for(session, sample, user)
     return [label_out(r, users) for r in rows]

@@ -23,7 +23,8 @@ def _public_settings(stored: dict | None) -> dict:
 def project_out(project: Project, role: str, counts: tuple[int, int], accuracy: dict | None = None) -> ProjectOut:
     acc = accuracy or {}
     return ProjectOut(
-        id=project.id, name=project.name, description=project.description, classes=project.classes,
+        id=project.id, name=project.name, kind=project.kind, description=project.description,
+        classes=project.classes,
         settings=_public_settings(project.settings), sample_count=counts[0], labelled_count=counts[1],
         current_model_version=project.current_model_version_id,
         current_backbone_version=project.current_backbone_version_id,
@@ -38,7 +39,7 @@ def project_out(project: Project, role: str, counts: tuple[int, int], accuracy: 
 def create_project(body: ProjectIn, session: SessionDep, _admin: AdminUser) -> ProjectOut:
     project = project_service.create_project(
         session, body.name, body.classes, body.description, body.settings.model_dump(exclude_none=True)
-        if body.settings else None)
+        if body.settings else None, kind=body.kind)
     backbone_service.check_choice(session, effective_settings(project.settings))
     return project_out(project, "admin", (0, 0))
 

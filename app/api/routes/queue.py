@@ -19,7 +19,7 @@ from app.api.deps import (
 from app.models import Project
 from app.schemas.labels import QueueItem, QueueOut, Suggestion
 from app.services import queue as queue_service
-from app.services import reasons
+from app.services import reasons, texts
 from app.settings import Settings
 
 router = APIRouter(tags=["queue"])
@@ -67,13 +67,15 @@ def _answer(pid: int, session: Session, settings: Settings, token: str, limit: i
     user, project, _ = project_access(session, token, pid, "label")
     entries = (queue_service.take(session, project, user, limit, settings.default_lease_seconds, client) if lease
                else queue_service.held(session, project, user, limit, client))
-    out = _page(project, entries)
+    out = _page(project, entries, texts.queue_heads(session, project, [e.sample.id for e in entries]))
     finish(session)  # the leases are committed before the answer is sent, as SessionDep would
     # Built from validated models already: serialised once, not validated again against QueueOut.
     return Response(out.model_dump_json(), media_type="application/json")
 
 
 def _why(e: queue_service.QueueEntry, classes: list[str]) -> tuple[str | None, str | None]:
+    if e.sample.second:
+        return reasons.SECOND
     if e.sample.is_audit:
         return reasons.AUDIT
     p = e.prediction
@@ -81,7 +83,8 @@ def _why(e: queue_service.QueueEntry, classes: list[str]) -> tuple[str | None, s
                            (p.label, p.confidence or 0.0) if p and p.label else None)
 
 
-def _page(project: Project, entries: list[queue_service.QueueEntry]) -> QueueOut:
+def _page(project: Project, entries: list[queue_service.QueueEntry], heads: dict[int, str] | None = None) -> QueueOut:
+    heads = heads or {}
     items = [
         QueueItem(
             sample_id=e.sample.id, filename=e.sample.filename, width=e.sample.width, height=e.sample.height,
@@ -92,8 +95,9 @@ def _page(project: Project, entries: list[queue_service.QueueEntry]) -> QueueOut
             score=e.prediction.score if e.prediction else None, strategy=e.strategy, model_version=e.model_version,
             model_number=e.model_number,
             reason=why[0], details=why[1],
-            is_audit=e.sample.is_audit,
+            is_audit=e.sample.is_audit, second_opinion=e.sample.second,
             lease_expires_at=e.lease_expires_at,
+            text=heads.get(e.sample.id),
         )
         for e in entries
         for why in (_why(e, project.classes),)

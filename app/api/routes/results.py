@@ -15,6 +15,7 @@ from app.db import session_scope
 from app.models import Project
 from app.schemas.labels import PredictionOut, PredictionsOut
 from app.services import export as export_service
+from app.services import export_split, overlap
 from app.services import results as results_service
 from app.storage import BlobStore
 
@@ -46,34 +47,60 @@ def metrics(access: ProjectMember, session: SessionDep) -> dict:
 
 
 @router.get("/projects/{pid}/export", response_class=StreamingResponse,
-            responses=errors.files("the current labels: CSV, JSON Lines or an ImageFolder zip, by ``format``",
-                                   "text/csv", "application/x-ndjson", "application/zip")
-            | errors.responses(401, 404))
+            responses=errors.files("the current labels, by ``format``: CSV, JSON Lines, an ImageFolder zip, or "
+                                   "COCO-style JSON (image-level classification)",
+                                   "text/csv", "application/x-ndjson", "application/zip", "application/json")
+            | errors.responses(401, 404, 422))
 def export(
     access: ProjectMember,
     session: SessionDep,
     settings: SettingsDep,
-    format: Literal["csv", "jsonl", "imagefolder"] = "csv",
+    format: Literal["csv", "jsonl", "imagefolder", "coco"] = "csv",
+    suggestions: Annotated[float | None, Query(
+        ge=0.0, le=1.0, allow_inf_nan=False,
+        description="also export the current model's suggestion for every unlabelled sample it is at least this "
+                    "sure of (0-1), with `source` `model` and its `confidence`; the labels say `human` or `import`")] \
+        = None,
+    test_share: Annotated[float | None, Query(
+        gt=0.0, lt=1.0, allow_inf_nan=False,
+        description="also split the rows into `train` and `test` (a `split` field; `train/` and `test/` folders "
+                    "in the ImageFolder zip) with about this share in `test`, each near-duplicate group on one "
+                    "side; the same sample keeps its side in every export. A `Loupe-Warning` header says when "
+                    "the duplicates are not known yet")] = None,
 ) -> StreamingResponse:
+    """The labels (``source`` ``human`` or ``import``) and, with ``suggestions``, the model's confident
+    suggestions (``source`` ``model``); with ``test_share``, each row's side of a train/test split
+    (``app/services/export_split.py``). The COCO shape: ``app/services/export.py: as_coco``."""
     project = access.project
     pid = project.id
     name = f"{project.name}-labels"
+    fields = export_service.fields_of(project, format)
+    blind = overlap.blind_for(access.role, access.user.id)  # no first label awaiting the caller's opinion
+    split, fields, headers = export_split.for_export(session, project, test_share, fields)
 
     def rows():
         # Its own session: the request's has committed and closed before a streamed body is sent. It only
         # reads, so on SQLite a long download neither waits for nor holds the write lock.
         with session_scope(settings.database_url, read_only=True) as s:
-            yield from export_service.label_rows(s, s.get(Project, pid))
+            yield from export_split.with_sides(
+                export_service.label_rows(s, s.get(Project, pid), suggestions, blind=blind), split)
 
     if format == "csv":
-        return StreamingResponse(export_service.as_csv(rows()), media_type="text/csv",
-                                 headers=attachment(f"{name}.csv"))
+        return StreamingResponse(export_service.as_csv(rows(), fields), media_type="text/csv",
+                                 headers=attachment(f"{name}.csv") | headers)
     if format == "jsonl":
-        return StreamingResponse(export_service.as_jsonl(rows()), media_type="application/x-ndjson",
-                                 headers=attachment(f"{name}.jsonl"))
+        return StreamingResponse(export_service.as_jsonl(rows(), fields), media_type="application/x-ndjson",
+                                 headers=attachment(f"{name}.jsonl") | headers)
+    if format == "coco":
+        return StreamingResponse(export_service.as_coco(rows(), list(project.classes), project.name,
+                                                         suggestions), media_type="application/json",
+                                 headers=attachment(f"{name}.coco.json") | headers)
     spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     export_service.as_imagefolder_zip(
-        export_service.label_rows(session, project), session, BlobStore(settings.media_path), spool
+        export_split.with_sides(export_service.label_rows(session, project, suggestions, blind=blind), split),
+        session,
+        BlobStore(settings.media_path), spool,
+        manifest=suggestions is not None,
     )
     spool.seek(0)
 
@@ -83,4 +110,4 @@ def export(
                 yield block
 
     return StreamingResponse(chunks(), media_type="application/zip",
-                             headers=attachment(f"{name}.zip"))
+                             headers=attachment(f"{name}.zip") | headers)

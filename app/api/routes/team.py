@@ -12,7 +12,8 @@ from app.api import errors
 from app.api.deps import Access, CurrentUser, ProjectMember, SessionDep, SettingsDep, require
 from app.models import Review
 from app.services import activity as activity_service
-from app.services import automation
+from app.services import automation, overlap
+from app.services import notes as notes_service
 from app.services import reviews as review_service
 
 router = APIRouter(tags=["team"])
@@ -25,6 +26,7 @@ class ReviewOut(BaseModel):
     detail: dict
     status: str
     opinions: list[dict]
+    comments: list[dict] = []  # the sample's comments, oldest first
     created_at: datetime
 
 
@@ -34,11 +36,15 @@ class ResolveIn(BaseModel):
 
 @router.get("/projects/{pid}/reviews", responses=errors.responses(401, 404))
 def reviews(access: ProjectMember, session: SessionDep,
-            status: Literal["open", "resolved"] = "open",
+            status: Literal["open", "resolved", "withdrawn"] = "open",
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[ReviewOut]:
+    # An annotator who may yet give a sample's second opinion does not see its first label here either.
+    hidden = overlap.hidden_ids(session, access.project.id, overlap.blind_for(access.role, access.user.id))
     return [ReviewOut(id=r.id, sample_id=r.sample_id, reason=r.reason, detail=r.detail, status=r.status,
-                      opinions=review_service.opinions(session, r.sample_id), created_at=r.created_at)
-            for r in review_service.list_reviews(session, access.project, status, limit)]
+                      opinions=review_service.opinions(session, r.sample_id),
+                      comments=notes_service.comments(session, r.sample_id), created_at=r.created_at)
+            for r in review_service.list_reviews(session, access.project, status, limit)
+            if r.sample_id not in hidden]
 
 
 def _review_target(rid: int, session: SessionDep, user: CurrentUser) -> tuple[Review, Access]:
@@ -61,4 +67,4 @@ def resolve(rid: int, body: ResolveIn, target: Annotated[tuple[Review, Access], 
 def activity(access: ProjectMember, session: SessionDep,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     """Who labelled how many and when, and the latest events (labels, undos, jobs)."""
-    return activity_service.activity(session, access.project, limit)
+    return activity_service.activity(session, access.project, limit, overlap.blind_for(access.role, access.user.id))

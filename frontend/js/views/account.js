@@ -82,11 +82,17 @@ async function tokensView(root, me) {
   }
   const fresh = h("div", { id: "token-fresh" });
   const name = h("input", { type: "text", id: "token-name", "aria-label": "Token name", placeholder: "name, e.g. import-script", required: true });
+  // A token that outlives its script is a standing risk: 90 days unless the maker chooses otherwise.
+  const expiry = h("select", { id: "token-expiry", "aria-label": "Token expires after" },
+    [["30", "expires in 30 days"], ["90", "expires in 90 days"], ["365", "expires in a year"], ["", "never expires"]]
+      .map(([days, text]) => h("option", { value: days, selected: days === "90" }, text)));
   const body = h("tbody");
   panel.append(h("form", { class: "row", "aria-label": "Create a token", onsubmit: async (e) => {
     e.preventDefault();
     try {
-      const t = await post("/tokens", { name: name.value.trim() });
+      const days = Number(expiry.value);
+      const expires_at = days ? new Date(Date.now() + days * 86400e3).toISOString() : null;
+      const t = await post("/tokens", { name: name.value.trim(), expires_at });
       name.value = "";
       const copy = h("button", { class: "btn small", type: "button", onclick: () => navigator.clipboard?.writeText(t.token).then(() => toast("Copied"), () => toast("Select and copy it by hand")) }, "Copy");
       fill(fresh, h("div", { class: "notice ok", style: { marginTop: "12px" } },
@@ -94,18 +100,19 @@ async function tokensView(root, me) {
         h("div", { class: "row", style: { marginTop: "8px" } }, h("div", { class: "token-once", "aria-label": "New token" }, t.token), copy)));
       load();
     } catch (err) { toast(errorText(err), "error", 6000); }
-  } }, name, h("button", { class: "btn primary", type: "submit" }, "Create token")), fresh,
+  } }, name, expiry, h("button", { class: "btn primary", type: "submit" }, "Create token")), fresh,
   h("table", { class: "table", style: { marginTop: "12px" } },
-    h("thead", null, h("tr", null, h("th", null, "name"), h("th", null, "created"), h("th", null, "last used"), h("th", null, "status"), h("th", null, ""))), body));
+    h("thead", null, h("tr", null, h("th", null, "name"), h("th", null, "created"), h("th", null, "last used"), h("th", null, "expires"), h("th", null, "status"), h("th", null, ""))), body));
   function show(list) {
     const items = Array.isArray(list) ? list : list.items || [];
     fill(body, items.length ? items.map((t) => h("tr", null, h("td", null, t.name), h("td", { class: "muted small" }, timeAgo(t.created_at)),
       h("td", { class: "muted small" }, t.last_used_at ? timeAgo(t.last_used_at) : "never"),
+      h("td", { class: "muted small token-expires", title: t.expires_at || "" }, t.expires_at ? new Date(t.expires_at).toLocaleDateString() : "never"),
       h("td", null, t.revoked_at ? h("span", { class: "badge cancelled" }, `revoked ${timeAgo(t.revoked_at)}`) :
         t.expires_at && new Date(t.expires_at) < new Date() ? h("span", { class: "badge" }, "expired") : h("span", { class: "badge succeeded" }, "active")),
       h("td", null, t.revoked_at ? null : h("button", { class: "btn ghost small danger", type: "button", "aria-label": `Revoke token ${t.name}`, onclick: async () => {
         try { await del(`/tokens/${t.id}`); toast(`Token ${t.name} revoked`); load(); } catch (err) { toast(errorText(err), "error"); }
-      } }, "Revoke")))) : h("tr", null, h("td", { colspan: "5", class: "muted" }, "No tokens yet.")));
+      } }, "Revoke")))) : h("tr", null, h("td", { colspan: "6", class: "muted" }, "No tokens yet.")));
   }
   async function load() { show(await get("/tokens")); }
   show(tokens);

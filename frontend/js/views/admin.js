@@ -38,10 +38,27 @@ function importView(root, project) {
   const barText = h("div", { class: "muted small" });
   const progressBox = h("div", { hidden: true, style: { marginTop: "14px" } }, barText, bar);
   const result = h("div", { id: "import-result", style: { marginTop: "14px" } });
+  const counts = h("span", { id: "import-counts" });
+  const fromFolders = h("input", { type: "checkbox", id: "labels-from-folders" });
   root.append(h("div", { class: "panel" }, h("h2", null, `Import into ${project.name}`),
-    h("p", { class: "muted small" }, `${num(project.sample_count)} samples so far. Duplicates (same bytes) are found and skipped.`),
+    h("p", { class: "muted small" }, counts, " Duplicates (same bytes) are found and skipped."),
+    h("label", { class: "check-line small" }, fromFolders,
+      " Keep a zip's class sub-folders as labels (shown as imported, not as an expert's; sub-folders that name no class are left unlabelled)"),
     zone, input, progressBox, result));
   import("../status.js").then((m) => root.prepend(m.statusLine(project.id)));
+  // The counts follow imports, undos and teach batches (here, in another tab, or from the command line).
+  let alive = true;
+  let timer = null;
+  function showCounts(p) {
+    counts.textContent = `${num(p.sample_count)} samples so far, ${num(p.labelled_count)} labelled.`;
+  }
+  async function refreshCounts() {
+    clearTimeout(timer);
+    try { const p = await loadProject(project.id, true); if (alive) showCounts(p); } catch { /* next tick */ }
+    if (alive) timer = setTimeout(refreshCounts, 5000);
+  }
+  showCounts(project);
+  timer = setTimeout(refreshCounts, 5000);
 
   async function send(files) {
     if (!files.length) return;
@@ -51,14 +68,14 @@ function importView(root, project) {
     setProgress(bar, 0);
     barText.textContent = `Uploading ${files.length} file${files.length > 1 ? "s" : ""} (${(bytes / 1e6).toFixed(1)} MB)…`;
     try {
-      const res = await upload(`/projects/${project.id}/samples`, files, (f, phase) => {
+      const res = await upload(`/projects/${project.id}/samples${fromFolders.checked ? "?labels_from_folders=true" : ""}`, files, (f, phase) => {
         setProgress(bar, f);
         if (phase === "processing") barText.textContent = "Uploaded; checking, hashing and thumbnailing…";
       });
       setProgress(bar, 1);
       barText.textContent = "Done.";
       showResult(res);
-      loadProject(project.id, true).catch(() => {});
+      refreshCounts();
     } catch (err) {
       setProgress(bar, 0);
       barText.textContent = "";
@@ -73,7 +90,9 @@ function importView(root, project) {
   function showResult(res, message) {
     fill(result, 
       h("div", { class: res.created ? "notice ok" : "notice", role: "status" },
-        message ? `${message}. ` : "", `${num(res.created)} imported, ${num(res.duplicates)} duplicates, ${num(res.rejected.length)} rejected.`));
+        message ? `${message}. ` : "", `${num(res.created)} imported, ${num(res.duplicates)} duplicates, ${num(res.rejected.length)} rejected.`,
+        res.labelled ? ` ${num(res.labelled)} labelled from their folders (imported labels).` : "",
+        res.unknown_labels && res.unknown_labels.length ? ` Left unlabelled: ${res.unknown_labels.length === 1 ? "the folder" : "the folders"} ${res.unknown_labels.map((f) => `“${f}”`).join(", ")} ${res.unknown_labels.length === 1 ? "names" : "name"} no class of this project.` : ""));
     if (res.rejected.length) {
       const t = h("table", { class: "table", "aria-label": "Rejected files" },
         h("tr", null, h("th", null, "file"), h("th", null, "reason")),
@@ -81,6 +100,7 @@ function importView(root, project) {
       result.append(h("div", { class: "panel", style: { marginTop: "12px" } }, h("h3", null, "Rejected files"), t));
     }
   }
+  return () => { alive = false; clearTimeout(timer); };
 }
 
 // ---------------------------------------------------------------- jobs
@@ -188,6 +208,8 @@ const SETTING_NAMES = {
   audit_fraction: ["Audit share", "Share of the queue drawn at random to measure accuracy honestly."],
   target_accuracy: ["Target accuracy", "The dashboard says how many labels this still needs."],
   review_confidence: ["Review when the model disagrees above", "Confidence above which a disagreeing label goes to review."],
+  overlap: ["Second opinions (share)", "Share of samples (0 to 1) also served, after their first label, to another annotator who does not see it; the dashboard shows how far the two agree, and a disagreement goes to review."],
+  overlap_classes: ["Second opinions on classes", "Classes, comma separated, whose every sample also gets a second opinion."],
   webhook_url: ["Webhook URL", "Called when a model version is ready."],
   webhook_secret: ["Webhook secret", "Signs webhook calls."],
 };
@@ -233,6 +255,15 @@ async function settingsView(root, project) {
       return h("label", { class: "field check", for: id, title: hint }, h("span", { class: "row" }, input, name), hint ? h("span", { class: "muted small" }, hint) : null);
     } else if (f.type === "integer" || f.type === "number") {
       input = h("input", { type: "number", id, value: value ?? "", min: f.minimum ?? f.exclusiveMinimum, max: f.maximum, step: f.type === "integer" ? "1" : "any" });
+    } else if (f.type === "array") {
+      // A list of names (overlap_classes): comma separated; sent only when the list changed.
+      input = h("input", { type: "text", id, value: (value || []).join(", "), autocomplete: "off" });
+      const read = () => {
+        const now = input.value.split(",").map((x) => x.trim()).filter(Boolean);
+        return now.join(",") === (inputs[key].initial || []).join(",") ? inputs[key].initial : now;
+      };
+      inputs[key] = { el: input, read, initial: value ?? null };
+      return h("label", { class: "field", for: id }, name, input, hint ? h("span", { class: "muted small hint" }, hint) : null);
     } else input = h("input", { type: key.includes("secret") ? "password" : "text", id, value: value ?? "", autocomplete: "off" });
     const read = () => {
       if (f.type === "integer" || f.type === "number") return input.value === "" ? null : Number(input.value);
@@ -396,8 +427,20 @@ async function backbonesView(root, project) {
       h("td", { class: "num" }, num(b.embedding_dim)), h("td", { class: "num" }, `${b.input_size} px`),
       h("td", { class: "num", title: `SHA-256 ${b.sha256}` }, `${(b.size / 1e6).toFixed(1)} MB`),
       h("td", { class: "muted small" }, b.source_project_id ? `exported from project ${b.source_project_id}` : "uploaded"),
-      h("td", null, h("a", { href: `/api/v1/backbones/${b.id}/file`, download: safeName(b.filename) }, "Download"))))
+      h("td", null, h("a", { href: `/api/v1/backbones/${b.id}/file`, download: safeName(b.filename) }, "Download"), " ",
+        h("button", { class: "btn small", type: "button", "data-delete-backbone": String(b.id), onclick: () => remove(b) }, "Delete"))))
       : h("tr", null, h("td", { colspan: "7", class: "muted" }, "No backbone files registered yet.")));
+  }
+
+  // Unregistering is for the organisation's admins (the server says 403 otherwise), and is refused, with the
+  // projects named, while a project has the backbone as its choice.
+  async function remove(b) {
+    if (!window.confirm(`Delete the backbone file “${b.name}”? Projects that used it before keep what they learned from it.`)) return;
+    try {
+      await del(`/backbones/${b.id}`);
+      toast(`Backbone “${b.name}” deleted.`, "ok", 4000);
+      await load();
+    } catch (err) { toast(errorText(err), "error", 8000); }
   }
 
   const save = h("button", { class: "btn primary", type: "button", id: "save-backbone", onclick: async () => {

@@ -4,6 +4,7 @@ import { ApiError, get } from "../api.js";
 import { clear, fill, h, num, pct, progressBar, timeAgo } from "../dom.js";
 import { lineChart } from "../charts.js";
 import { accuracyWithInterval, labelsUntilRetrain, targetText } from "../metrics.js";
+import { agreementView } from "../agreement.js";
 
 export async function render({ main, project }) {
   const pid = project.id;
@@ -13,13 +14,12 @@ export async function render({ main, project }) {
   const confusion = h("div", { id: "confusion" });
   const jobs = h("div", { id: "recent-jobs" });
   const activity = h("div", { id: "activity" });
+  const agreement = h("div", { id: "agreement" });
   const rare = h("div", { class: "notice", id: "rare-classes", hidden: true, role: "status" });
   main.append(h("div", { class: "page" },
     h("div", { class: "page-head" }, h("div", null, h("h1", null, "Dashboard"),
       h("p", { class: "muted" }, "Accuracy is measured on a random audit set, so it is an honest estimate.")),
-      h("div", { class: "row export", role: "group", "aria-label": "Export the labels" }, h("span", { class: "muted small" }, "Export labels"),
-        [["csv", "CSV"], ["jsonl", "JSONL"], ["imagefolder", "ImageFolder zip"]].map(([f, name]) =>
-          h("a", { class: "btn small", href: `/api/v1/projects/${pid}/export?format=${f}`, download: "", "aria-label": `Export labels as ${name}` }, name)))),
+      exportControls(pid)),
     stats, rare,
     h("div", { class: "panel" }, h("h2", null, "Learning curve"),
       h("p", { class: "muted small" }, "Audit accuracy of each model version against the labels it was trained on."), curve),
@@ -27,6 +27,7 @@ export async function render({ main, project }) {
       h("div", { class: "panel" }, h("h2", null, "Class balance"), h("p", { class: "muted small" }, "Labelled samples per class."), balance),
       h("div", { class: "panel" }, h("h2", null, "Confusion on the audit set"),
         h("p", { class: "muted small" }, "Rows: the expert's label; columns: the model's."), confusion)),
+    h("div", { class: "panel", style: { marginTop: "16px" } }, h("h2", null, "Agreement between annotators"), agreement),
     h("div", { class: "grid-2", style: { marginTop: "16px" } },
       h("div", { class: "panel" }, h("h2", null, "Model jobs"), jobs),
       h("div", { class: "panel" }, h("h2", null, "Activity"), activity))));
@@ -40,6 +41,7 @@ export async function render({ main, project }) {
     renderCurve(m);
     renderBalance(m);
     renderConfusion(m);
+    fill(agreement, agreementView(m.agreement, Boolean(agreement.querySelector("details[open]"))));
     get(`/projects/${pid}/jobs`).then((js) => alive && renderJobs(js)).catch(() => {});
     get(`/projects/${pid}/activity?limit=12`).then((a) => alive && renderActivity(a))
       .catch((err) => { if (alive) fill(activity, h("p", { class: "muted small" },
@@ -68,7 +70,10 @@ export async function render({ main, project }) {
       h("div", { class: "stat", id: "stat-labelled" }, h("div", { class: "stat-label" }, "Labelled"),
         h("div", { class: "stat-value" }, num(m.labelled_count)), h("div", { class: "stat-sub" }, `of ${num(m.sample_count)} (${pct(frac, 1)})`),
         progressBar(frac, "Labelled fraction")),
-      stat("Human labels", num(m.human_label_count), "from the experts"),
+      stat("Human labels", num(m.human_label_count), m.labelled_count > m.human_label_count
+        ? `from the experts; ${num(m.labelled_count - m.human_label_count)} more imported with the data` : "from the experts", "stat-human"),
+      // Samples someone marked unsure: neither labelled nor left to label, and not taught to the model.
+      m.unsure_count ? stat("Unsure", num(m.unsure_count), `marked unsure, waiting for a reviewer's decision; the model does not learn from ${m.unsure_count === 1 ? "it" : "them"} until then`, "stat-unsure") : null,
       stat("Accuracy estimate", m.accuracy_estimate == null ? "–" : pct(m.accuracy_estimate), ci, "stat-accuracy"),
       stat("Model", m.model_version == null ? "none" : `v${m.model_number ?? m.model_version}`, last ? `${num(last.labels)} labels` : "train one in Admin", "stat-model"),
       stat("Next retrain", retrainValue, retrainSub, "stat-retrain"),
@@ -190,4 +195,38 @@ export async function render({ main, project }) {
   await refresh();
   const timer = setInterval(() => refresh().catch(() => {}), 5000);
   return () => { alive = false; clearInterval(timer); };
+}
+
+// Export: the labels (each row's source says human or import) in four formats, and if asked the model's
+// suggestions at or above a confidence (source "model"). GET /projects/{pid}/export.
+function exportControls(pid) {
+  const formats = [["csv", "CSV"], ["jsonl", "JSONL"], ["imagefolder", "ImageFolder zip"], ["coco", "COCO JSON"]];
+  const withSuggestions = h("input", { type: "checkbox", id: "export-suggestions", "aria-label": "Include the model's suggestions" });
+  const threshold = h("input", { type: "number", id: "export-threshold", min: "0", max: "1", step: "0.05", value: "0.9",
+    "aria-label": "Lowest confidence of an exported suggestion", style: { width: "5.5em" } });
+  // A held-out share for the team's own training: near-duplicates stay on one side (app/services/export_split.py).
+  const withSplit = h("input", { type: "checkbox", id: "export-split", "aria-label": "Split into train and test" });
+  const share = h("input", { type: "number", id: "export-test-share", min: "1", max: "99", step: "1", value: "20",
+    "aria-label": "Percent of the samples held out for testing", style: { width: "4.5em" } });
+  const links = formats.map(([f, name]) => h("a", { class: "btn small", download: "", "data-format": f, "aria-label": `Export labels as ${name}` }, name));
+  function update() {
+    const t = Number(threshold.value);
+    const ok = threshold.value !== "" && t >= 0 && t <= 1;
+    threshold.setCustomValidity(ok ? "" : "a confidence between 0 and 1");
+    const p = Number(share.value);
+    const splitOk = share.value !== "" && p >= 1 && p <= 99;
+    share.setCustomValidity(splitOk ? "" : "a percentage between 1 and 99");
+    for (const a of links) {
+      a.href = `/api/v1/projects/${pid}/export?format=${a.dataset.format}${withSuggestions.checked && ok ? `&suggestions=${t}` : ""}`
+        + `${withSplit.checked && splitOk ? `&test_share=${p / 100}` : ""}`;
+    }
+  }
+  for (const el of [withSuggestions, withSplit]) el.addEventListener("change", update);
+  for (const el of [threshold, share]) el.addEventListener("input", update);
+  update();
+  return h("div", { class: "export-box" },
+    h("div", { class: "row export", role: "group", "aria-label": "Export the labels" }, h("span", { class: "muted small" }, "Export labels"), links),
+    h("label", { class: "check-line small muted" }, withSuggestions, "with the model's suggestions at confidence ≥", threshold),
+    h("label", { class: "check-line small muted", title: "Copies of one picture stay on one side, so the test set holds nothing the training set has seen" },
+      withSplit, "split into train and test, holding out", share, "% for testing"));
 }

@@ -1,6 +1,6 @@
-// The label view: one large image, the model's suggestion and why it asked, keys for everything,
-// and a local buffer of leased items whose images are already decoded (queue_buffer.js), so
-// label-and-next is instant.
+// The label view: one large image (a text project: the document, scrolling, its start in view), the
+// model's suggestion and why it asked, keys for everything, and a local buffer of leased items whose
+// images are already decoded (queue_buffer.js), so label-and-next is instant.
 import { del, get, postIdempotent } from "../api.js";
 import { clear, errorText, fill, h, num, pct, progressBar, safeName, setProgress, toast } from "../dom.js";
 import { isTyping, keyMap, strategyName } from "../keys.js";
@@ -8,6 +8,8 @@ import { ZoomPan } from "../zoom.js";
 import { labelsUntilRetrain } from "../metrics.js";
 import { forget, QueueBuffer } from "../queue_buffer.js";
 import { itemOf, RECENT, RecentStrip } from "../recent_labels.js";
+import { CommentsPanel, GuidelinesPanel } from "../notes.js";
+import { markWhy } from "../highlight.js";
 
 const UNDO_DEPTH = 50;
 
@@ -45,14 +47,18 @@ export async function render({ main, project }) {
     h("button", { class: "btn ghost", type: "button", "aria-label": "Fit the image (reset zoom)", onclick: () => zoom.reset() }, "Fit"),
     h("button", { class: "btn ghost", type: "button", "aria-label": "Zoom in", onclick: () => zoom.zoomBy(1.25) }, "+"));
   const viewport = h("div", { class: "viewport", "aria-label": "Image: scroll or +/- to zoom, drag to pan, double-click to reset" }, img, zoomControls);
+  // A text project's document in place of the image: it scrolls, and each new one starts at its top.
+  const isText = project.kind === "text";
+  const textView = h("div", { class: "text-view", id: "label-text", tabindex: "0", role: "document",
+    "aria-label": "Document to label (scrolls)", hidden: !isText });
   const zoom = new ZoomPan(viewport, img);
   const headInfo = h("span", { class: "sample-info" }, "loading…");
   const position = h("span", { class: "muted small" });
   const stage = h("section", { class: "stage", "aria-label": "Sample to label" },
     h("div", { class: "stage-head" }, headInfo, position),
-    viewport,
+    viewport, textView,
     h("div", { class: "stage-foot" },
-      h("span", null, h("kbd", null, "Enter"), " accept · ", h("kbd", null, "⌫"), " undo · ", h("kbd", null, "S"), " skip · ",
+      h("span", null, h("kbd", null, "Enter"), " accept · ", h("kbd", null, "⌫"), " undo · ", h("kbd", null, "S"), " skip · ", h("kbd", null, "U"), " unsure · ",
         h("kbd", null, "+"), h("kbd", null, "−"), " zoom · ", h("kbd", null, "?"), " all keys"),
       h("a", { class: "teach-link", href: `#/projects/${pid}/teach`, "aria-label": "Teach the neighbours of this sample" }, "Teach its neighbours →")));
   const done = h("div", { class: "done-box", hidden: true });
@@ -90,16 +96,23 @@ export async function render({ main, project }) {
   const untilSub = h("div", { class: "stat-sub" }, "labels until the next retrain");
   const projectCount = h("div", { class: "stat-sub", id: "project-count" });
   // The last labels of ours, from the server: each reopens its sample for a correction.
-  const recent = new RecentStrip(pid, (r) => reopen(r));
+  const recent = new RecentStrip(pid, (r) => reopen(r), { text: isText });
   const acceptBtn = h("button", { class: "btn primary", type: "button", "aria-label": "Accept suggestion (Enter)", onclick: () => accept() },
     "Accept");
   const undoBtn = h("button", { class: "btn", type: "button", "aria-label": "Undo last label (Backspace)", onclick: () => undo() }, "Undo");
   const skipBtn = h("button", { class: "btn", type: "button", "aria-label": "Skip (S)", onclick: () => skip() }, "Skip");
+  // Not sure: the sample goes to the review list, and is no label (to train on or count) until decided.
+  const unsureBtn = h("button", { class: "btn", type: "button", id: "unsure-btn", "aria-label": "Unsure: send to review (U)",
+    onclick: (e) => { e.currentTarget.blur(); unsure(); } }, "Unsure");
+  const comments = new CommentsPanel();
+  const guidelines = new GuidelinesPanel(project);
 
   const side = h("aside", { class: "side", "aria-label": "Labelling controls" },
     h("div", { class: "panel" }, h("h3", null, "Model suggests"), sugBox, why,
-      h("div", { class: "actions-row" }, acceptBtn, skipBtn, undoBtn)),
+      h("div", { class: "actions-row" }, acceptBtn, skipBtn, unsureBtn, undoBtn)),
     h("div", { class: "panel" }, h("h3", null, "Choose a class"), classFilter, h("div", { class: `classes${project.classes.every((c) => c.length <= 3) ? " compact" : ""}` }, classBtns)),
+    h("div", { class: "panel" }, comments.el),
+    guidelines.el,
     h("div", { class: "panel" },
       h("div", { class: "counter" },
         h("div", null, h("div", { class: "stat-label" }, "This session"), sessionCount, projectCount),
@@ -118,8 +131,10 @@ export async function render({ main, project }) {
   function show() {
     const it = queue.current;
     classBtns.forEach((b) => b.classList.remove("suggested"));
+    if (!it || comments.sampleId !== it.sample_id) comments.show(it ? it.sample_id : null);
     if (!it) {
       viewport.hidden = true;
+      textView.hidden = true;
       done.hidden = false;
       fill(done, queue.fetching ? h("div", null, "Loading the next samples…") : h("div", null,
         h("h2", null, "Nothing left in your queue"),
@@ -131,14 +146,24 @@ export async function render({ main, project }) {
       clear(why);
       return;
     }
-    viewport.hidden = false;
+    viewport.hidden = isText;
+    textView.hidden = !isText;
     done.hidden = true;
-    img.src = it.blobUrl || it.image_url;
-    img.alt = `Sample ${it.sample_id}`;
-    zoom.setSize(it.width, it.height);
+    if (isText) showText(it);
+    else {
+      img.src = it.blobUrl || it.image_url;
+      img.alt = `Sample ${it.sample_id}`;
+      zoom.setSize(it.width, it.height);
+    }
     stage.dataset.sampleId = String(it.sample_id);
     stage.dataset.filename = it.filename;
-    fill(headInfo, h("strong", null, `#${it.sample_id}`), " ", h("span", { class: "muted", title: safeName(it.filename) }, `${it.width}×${it.height} px`));
+    fill(headInfo, h("strong", null, `#${it.sample_id}`), " ", h("span", { class: "muted", title: safeName(it.filename) },
+      isText ? safeName(it.filename) : `${it.width}×${it.height} px`),
+      // A second opinion (the project's overlap): someone labelled it; their label is not shown.
+      it.second_opinion ? [" ", h("span", { class: "badge second-opinion", title: "Another annotator labelled this " +
+        "sample; label it as you see it. Their label is not shown; the two are compared on the dashboard." },
+      "second opinion")] : null);
+    stage.dataset.secondOpinion = it.second_opinion ? "1" : "";
     markReady();
     // On audit samples the suggestion stays hidden: the expert's label must not lean on the model,
     // or the accuracy it measures would flatter the model.
@@ -159,6 +184,20 @@ export async function render({ main, project }) {
       st.swapStart = null;
       requestAnimationFrame(() => { stage.dataset.swapMs = String(Math.round(performance.now() - t0)); });
     }
+  }
+
+  /** The document on screen from its top: the queue item's first 2,000 characters at once, the whole
+   * text (``GET /samples/{sid}/text``) when it is longer or not carried (a reopened label). */
+  function showText(it) {
+    textView.textContent = it.text ?? "";
+    textView.scrollTop = 0;
+    const still = () => queue.current === it;
+    markWhy(textView, it, still);  // the words that drove the suggestion (highlight.js)
+    if (it.text != null && it.text.length < 2000) return;
+    get(`/samples/${it.sample_id}/text`).then((r) => {
+      it.text = r.text;
+      if (still()) { const top = textView.scrollTop; textView.textContent = r.text; textView.scrollTop = top; markWhy(textView, it, still); }
+    }).catch((err) => toast(`Could not load the text of #${it.sample_id}: ${errorText(err)}`, "error"));
   }
 
   function setSuggestion(sug, audit = false) {
@@ -221,6 +260,34 @@ export async function render({ main, project }) {
     maybeRefreshMetrics();
   }
 
+  /** The sample on screen marked unsure (``POST /samples/{sid}/unsure``): it leaves the queue for the
+   * review list; Backspace takes the mark back, as it takes back a label. */
+  function unsure() {
+    const it = queue.current;
+    if (!it || !queue.alive) return;
+    st.swapStart = performance.now();
+    const entry = { item: it, label: null, id: null, unsure: true, correcting: Boolean(it.correcting) };
+    st.pending += 1;
+    st.writes += 1;
+    entry.promise = inOrder(() => postIdempotent(`/samples/${it.sample_id}/unsure`, {}))
+      .then((res) => { entry.id = res.label_id; return entry.id; })
+      .finally(() => { st.pending -= 1; });
+    entry.promise.catch((err) => {
+      if (!queue.alive) return;
+      toast(`#${it.sample_id} was not marked unsure: ${errorText(err)}`, "error", 6000);
+      const i = st.undo.indexOf(entry);
+      if (i >= 0) st.undo.splice(i, 1);
+      queue.unsaved(it);
+    });
+    st.undo.push(entry);
+    if (st.undo.length > UNDO_DEPTH) forget(st.undo.shift().item);
+    queue.labelled(it);
+    // A labelled sample put in doubt (a correction) is one labelled sample fewer until a reviewer decides.
+    if (entry.correcting) { st.labelled -= 1; renderCounts(); }
+    toast(`#${it.sample_id} marked unsure: it goes to review (⌫ takes it back).`);
+    queue.advance();
+  }
+
   function accept() {
     const it = queue.current;
     if (!it) return;
@@ -240,11 +307,13 @@ export async function render({ main, project }) {
     st.writes += 1;
     // An undo is no new label: the labels until the next retrain stay as they are.
     entry.undone = true;
-    if (entry.second || entry.correcting) { st.session -= 1; renderCounts(); } else counted(-1, 0);
+    if (entry.unsure) { if (entry.correcting) { st.labelled += 1; renderCounts(); } }
+    else if (entry.second || entry.correcting) { st.session -= 1; renderCounts(); } else counted(-1, 0);
     if (entry.recent) recent.undone(entry.recent);
     try {
       await inOrder(async () => del(`/labels/${await entry.promise}`));
-      toast(entry.correcting ? `Undone: #${entry.item.sample_id} has its earlier label again.` :
+      toast(entry.unsure ? `Undone: #${entry.item.sample_id} is no longer marked unsure.` :
+        entry.correcting ? `Undone: #${entry.item.sample_id} has its earlier label again.` :
         `Undone: #${entry.item.sample_id} is unlabelled again.`);
     } catch (err) {
       toast(`Undo failed: ${errorText(err)}`, "error", 6000);
@@ -259,6 +328,7 @@ export async function render({ main, project }) {
     st.undoing += 1;
     st.writes += 1;
     try {
+      // The newest label or unsure mark still live (a mark: its review not yet decided).
       const last = (await recent.load()).find((r) => r.live);
       if (!last) { toast(`Nothing to undo in your last ${RECENT} labels.`); return; }
       await inOrder(() => del(`/labels/${last.label_id}`));
@@ -266,7 +336,8 @@ export async function render({ main, project }) {
       const again = (await get(`/samples/${last.sample_id}`)).label;
       queue.back(itemOf({ ...last, current_label: again }));
       show();
-      toast(again == null ? `Undone: #${last.sample_id} is unlabelled again.` :
+      toast(last.action === "unsure" ? `Undone: #${last.sample_id} is no longer marked unsure.` :
+        again == null ? `Undone: #${last.sample_id} is unlabelled again.` :
         `Undone: #${last.sample_id} has its earlier label “${again}” again.`);
     } catch (err) {
       toast(`Undo failed: ${errorText(err)}`, "error", 6000);
@@ -355,6 +426,7 @@ export async function render({ main, project }) {
     }
     if (k === "backspace") { e.preventDefault(); undo(); return; }
     if (k === "s") { e.preventDefault(); skip(); return; }
+    if (k === "u") { e.preventDefault(); unsure(); return; }
     if (k === "/" && manyClasses) { e.preventDefault(); classFilter.focus(); return; }
     if (k === "+" || k === "=") { e.preventDefault(); zoom.zoomBy(1.25); return; }
     if (k === "-" || k === "_") { e.preventDefault(); zoom.zoomBy(1 / 1.25); return; }
@@ -368,6 +440,7 @@ export async function render({ main, project }) {
   show();
   refreshMetrics();
   loadRecent();
+  guidelines.load();
   queue.refill();
 
   return () => {

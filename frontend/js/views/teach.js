@@ -4,6 +4,7 @@
 import { ApiError, del, get, postIdempotent } from "../api.js";
 import { clear, errorText, fill, h, num, pct, s as svg, toast } from "../dom.js";
 import { isTyping } from "../keys.js";
+import { fillSnippets, isText, sampleVisual } from "../snippets.js";
 
 const LIMIT = 200;
 // Applying more than this many asks first, naming the count: two keystrokes must not label a hundred.
@@ -132,7 +133,7 @@ export async function render({ main, project, query }) {
       st.items = items;
       st.source = items.source || "";
       if (items.applyLabel !== undefined) applyLabel.value = items.applyLabel;
-      if (items.anchor) { anchorBox.hidden = false; fill(anchorBox, items.anchor); }
+      if (items.anchor) { anchorBox.hidden = false; fill(anchorBox, items.anchor); if (isText(project)) fillSnippets(pid, anchorBox); }
       status.textContent = st.items.length ? st.source : st.mode === "unexplored" ?
         "No unexplored groups: every group of similar samples has labels (or the model predates this view)." : st.mode === "cluster" ? `Nothing near “${st.cls}” yet: label a few “${st.cls}” first.` : (st.mode === "suggestion" ?
         `No unlabelled sample is suggested as “${st.cls}”${project.current_model_version ? "" : " (there is no model yet: label some and train)"}.` : "No neighbours found.");
@@ -190,7 +191,8 @@ export async function render({ main, project, query }) {
     let anchor = null;
     try { anchor = await get(`/samples/${sid}`); } catch { /* shown without its details */ }
     const items = res.items.filter((it) => it.sample_id !== sid).sort((a, b) => (b.similarity ?? 0) - (a.similarity ?? 0));
-    items.anchor = [h("img", { src: `/api/v1/samples/${sid}/thumbnail`, alt: `Sample ${sid}`, class: "anchor-img" }),
+    items.anchor = [isText(project) ? sampleVisual(project, sid, { cls: "anchor-text" }) :
+      h("img", { src: `/api/v1/samples/${sid}/thumbnail`, alt: `Sample ${sid}`, class: "anchor-img" }),
       h("div", null, h("strong", null, `Around #${sid}`),
         h("div", { class: "muted small" }, anchor ? (anchor.label ? `labelled “${anchor.label}”` : "unlabelled") : ""))];
     // The anchor's own label, given by a person; otherwise nothing until the user picks one (the model's
@@ -228,7 +230,7 @@ export async function render({ main, project, query }) {
         onclick: (e) => { if (e.target === box || e.target.closest("button") || !labellable(it)) return;
           box.checked = !box.checked; st.overrides.set(it.sample_id, box.checked); renderSelection(); } },
       box,
-      h("img", { src: it.thumbnail_url, alt: `Sample ${it.sample_id}`, loading: "lazy" }),
+      isText(project) ? sampleVisual(project, it.sample_id) : h("img", { src: it.thumbnail_url, alt: `Sample ${it.sample_id}`, loading: "lazy" }),
       h("div", { class: "tmeta" },
         h("span", { class: "tlabel" }, it.label ? `✓ ${it.label}` : it.suggestion ? it.suggestion.label : "?"),
         h("span", { title: st.mode === "suggestion" ? "confidence" : "similarity" }, v == null ? "" : pct(v, 0))),
@@ -237,6 +239,7 @@ export async function render({ main, project, query }) {
       it._box = box; it._card = card;
       grid.append(card);
     }
+    if (isText(project)) fillSnippets(pid, grid);
     renderSelection();
   }
 

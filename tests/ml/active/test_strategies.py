@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from ml.strategies import create_strategy, list_strategies
 from ml.strategies.base import l2_normalise
 
-EXPECTED = {"random", "least_confidence", "margin", "entropy", "kcenter", "cold_start", "mixed"}
+EXPECTED = {"random", "least_confidence", "margin", "entropy", "kcenter", "cold_start", "mixed", "typical_first"}
 
 
 def test_registry():
@@ -128,6 +128,21 @@ def test_mixed_switches_to_uncertainty_after_cold_start(digits, digits_state):
     scores = create_strategy("margin").score_all(X, proba, labelled)
     # uncertainty within diversity: the picks come from the most uncertain tenth of the pool
     assert np.all(scores[sel.indices] >= np.quantile(scores[~labelled], 0.9))
+
+
+def test_typical_first_keeps_the_cold_start_to_five_labels_a_class_and_at_least_100(digits, digits_state):
+    """The text default: typical picks until max(5 per class, 100) labels, then margin within diversity."""
+    X, _ = digits
+    labelled, proba = digits_state  # 40 labels, 10 classes
+    assert create_strategy("typical_first").select(X, proba, labelled, 10).strategy == "cold_start"
+    hundred = labelled.copy()
+    hundred[np.flatnonzero(~labelled)[:60]] = True
+    sel = create_strategy("typical_first").select(X, proba, hundred, 10)
+    assert sel.strategy == "typical_first" and all(r.startswith("torn;") for r in sel.reasons)
+    # 77 classes (BANKING77): 100 labels are not 5 a class yet
+    proba77 = np.random.default_rng(0).dirichlet(np.ones(77), len(X))
+    assert create_strategy("typical_first").select(X, proba77, hundred, 10).strategy == "cold_start"
+    assert create_strategy("mixed").select(X, proba77, hundred, 10).strategy == "mixed"  # one a class: done
 
 
 def test_temperature_sampling_records_probabilities(digits, digits_state):

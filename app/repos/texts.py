@@ -1,0 +1,96 @@
+"""The documents of text projects' samples (``sample_texts``; app/models/sample_text.py)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BindParameter, Boolean, ColumnElement, bindparam, false, func, insert, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+
+from app.models import Sample, SampleText
+
+
+def insert_texts(session: Session, rows: list[dict]) -> None:
+    """Bulk insert ``{"sample_id", "project_id", "text"}`` rows, in the caller's transaction (the one
+    that inserted their samples)."""
+    if rows:
+        session.execute(insert(SampleText), rows)
+
+
+def text_of(session: Session, sample_id: int) -> str | None:
+    return session.scalar(select(SampleText.text).where(SampleText.sample_id == sample_id))
+
+
+def heads(session: Session, sample_ids: Sequence[int], chars: int) -> dict[int, str]:
+    """The first ``chars`` characters of each sample's document, by sample id (samples without one are
+    left out)."""
+    if not sample_ids:
+        return {}
+    q = select(SampleText.sample_id, func.substr(SampleText.text, 1, chars)).where(
+        SampleText.sample_id.in_(list(sample_ids)))
+    return {sid: t for sid, t in session.execute(q).tuples()}
+
+
+def heads_in_project(session: Session, project_id: int, sample_ids: Sequence[int], chars: int) -> dict[int, str]:
+    """``heads`` of those of ``sample_ids`` in the project (by primary key: as many rows as ids)."""
+    if not sample_ids:
+        return {}
+    q = select(SampleText.sample_id, func.substr(SampleText.text, 1, chars)).where(
+        SampleText.sample_id.in_(list(sample_ids)), SampleText.project_id == project_id)
+    return {sid: t for sid, t in session.execute(q).tuples()}
+
+
+def project_texts(session: Session, project_id: int) -> tuple[list[int], list[str]]:
+    """Every document of the project with its sample id, by id (what the embed job reads)."""
+    rows = session.execute(select(SampleText.sample_id, SampleText.text).join(Sample, Sample.id == SampleText.sample_id)
+                           .where(Sample.project_id == project_id).order_by(SampleText.sample_id)).tuples().all()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+# SQLite's FTS5 table over the documents and its shadow tables (migration 0020) begin with this: the
+# database's own index, rebuilt by its triggers as rows arrive, so a backup neither dumps nor loads it and
+# the models do not declare it.
+WORD_INDEX_PREFIX = "sample_texts_fts"
+_WORD = re.compile(r"\w+")
+
+
+def is_word_index(name: str) -> bool:
+    return name.startswith(WORD_INDEX_PREFIX) or name == "ix_sample_texts_words"
+
+
+class _WithWords(ColumnElement[bool]):
+    """``samples.id`` is one of the documents holding every word of the query: an index lookup
+    (PostgreSQL's GIN on ``to_tsvector('simple', text)``, SQLite's FTS5 table), its cost the number of
+    documents that match, never the pool's size. Compiled per dialect below."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = words
+        # FTS5's query language: each word quoted (a literal, not an operator), side by side meaning AND.
+        fts = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        self.param: BindParameter[str] = bindparam(None, fts, unique=True)
+        self.plain: BindParameter[str] = bindparam(None, " ".join(words), unique=True)
+
+
+@compiles(_WithWords, "postgresql")
+def _pg_words(element: _WithWords, compiler: Any, **kw: Any) -> str:
+    return ("samples.id IN (SELECT sample_texts.sample_id FROM sample_texts WHERE to_tsvector('simple', "
+            f"sample_texts.text) @@ plainto_tsquery('simple', {compiler.process(element.plain, **kw)}))")
+
+
+@compiles(_WithWords)
+def _sqlite_words(element: _WithWords, compiler: Any, **kw: Any) -> str:
+    return (f"samples.id IN (SELECT rowid FROM {WORD_INDEX_PREFIX} WHERE {WORD_INDEX_PREFIX} MATCH "
+            f"{compiler.process(element.param, **kw)})")
+
+
+def with_words(q: str) -> ColumnElement[bool]:
+    """The sample browser's ``q`` on a text project: documents holding every word of ``q`` (case and
+    accents folded, whole words; none when ``q`` has no word)."""
+    words = [w.lower() for w in _WORD.findall(q)][:20]
+    return _WithWords(words) if words else false()

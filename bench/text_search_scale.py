@@ -1,0 +1,102 @@
+"""The sample browser's word search in a large text project (issue 19), on SQLite, in process.
+
+    flock /tmp/loupe-bench.lock nice -n 10 .venv/bin/python bench/text_search_scale.py --size 200000
+
+A migrated SQLite database (migration 0020's FTS5 table and triggers), one text project of ``--size``
+documents: AG News' 9,991 pool documents cycled, each with a serial word of its own (``serialNNNNNN``,
+so one word matches one document). The FTS index is filled by the triggers as the rows go in (timed).
+Then ``app.repos.samples.browse`` (the route's own query, ``q`` as document words) is timed for a page
+of 100 in id order, newest first, and unlabelled: for a word in most documents, a word in a few
+percent, a word in one, and two words; each query's plan is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scale_browser import migrate  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "text" / "ag_news" / "train.jsonl"
+QUERIES = [("common word 'the'", "the"), ("word 'oil'", "oil"), ("two words 'oil prices'", "oil prices"),
+           ("one document's word", "serial{rare}")]
+
+
+def fill(path: Path, n: int) -> float:
+    docs = [json.loads(x)["text"] for x in DATA.open()]
+    now = datetime.now(UTC).isoformat(sep=" ")
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA synchronous = OFF")
+    con.execute("INSERT INTO projects (id, name, description, classes, settings, kind, created_at) "
+                "VALUES (1, 'news', '', ?, '{}', 'text', ?)", ('["a", "b"]', now))
+    t0 = time.perf_counter()
+    for s in range(0, n, 50_000):
+        ids = range(s + 1, min(n, s + 50_000) + 1)
+        con.executemany(
+            "INSERT INTO samples (id, project_id, filename, content_hash, storage_key, thumbnail_key, width, "
+            "height, mode, byte_size, status, rand_key, is_audit, created_at) "
+            "VALUES (?, 1, ?, ?, '', '', 0, 0, 'text', 100, 'unlabelled', ?, 0, ?)",
+            ((i, f"d{i}", f"{i:064x}", i * 7919 % (2**61), now) for i in ids))
+        con.executemany("INSERT INTO sample_texts (sample_id, project_id, text) VALUES (?, 1, ?)",
+                        ((i, f"{docs[i % len(docs)]} serial{i:06d}") for i in ids))
+        con.commit()
+    con.execute("ANALYZE")
+    con.commit()
+    con.close()
+    return time.perf_counter() - t0
+
+
+def timed(url: str, q: str, sort: str, status: str | None, reps: int) -> dict:
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from app.db import session_scope
+    from app.repos import samples as samples_repo
+
+    b = samples_repo.Browse(project_id=1, model_version_id=None, limit=101, sort=sort, q=q, words=True,
+                            status=status)
+    times, found = [], 0
+    with session_scope(url) as s:
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            found = len(samples_repo.browse(s, b))
+            times.append((time.perf_counter() - t0) * 1000)
+        stmt = samples_repo.browse_statement(b).compile(dialect=sqlite_dialect.dialect(),
+                                                       compile_kwargs={"literal_binds": True})
+        plan = [r[-1] for r in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {stmt}").all()]
+    times.sort()
+    return {"rows": found, "p50_ms": round(times[len(times) // 2], 1), "max_ms": round(times[-1], 1), "plan": plan}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=200_000)
+    ap.add_argument("--reps", type=int, default=7)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "text.db"
+        url = f"sqlite:///{path}"
+        migrate(url)
+        fill_s = fill(path, args.size)
+        out = {"size": args.size, "insert_and_index_s": round(fill_s, 1), "load_before": os.getloadavg()[0],
+               "queries": {}}
+        for name, q in QUERIES:
+            q = q.format(rare=f"{args.size // 2:06d}")
+            for sort, status in (("created", None), ("-created", None), ("created", "unlabelled")):
+                key = f"{name}, {sort}{', ' + status if status else ''}"
+                out["queries"][key] = timed(url, q, sort, status, args.reps)
+                print(key, {k: v for k, v in out["queries"][key].items() if k != "plan"}, file=sys.stderr, flush=True)
+        out["load_after"] = os.getloadavg()[0]
+        print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

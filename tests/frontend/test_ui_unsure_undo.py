@@ -1,0 +1,50 @@
+"""Doubt with a user's eye (issue 17 item 4): a sample marked unsure shows on the dashboard in plain
+words, and Backspace takes the mark back after a reload, as it takes back a label."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.frontend.test_ui import current_sample, wait_until
+from tests.frontend.test_ui_recent_labels import PASSWORD, _annotator
+
+pytestmark = pytest.mark.browser
+
+
+def test_backspace_after_a_reload_takes_back_an_unsure_mark(page, server, login):
+    pid = server.project_id
+    api = _annotator(server, "ulla")
+    login(page, "ulla", PASSWORD)
+    page.goto(f"/#/projects/{pid}/label")
+    labelled, filename = current_sample(page)
+    page.keyboard.press(server.true_label(filename))
+    page.locator(f".stage[data-sample-id]:not([data-sample-id='{labelled}'])").wait_for()
+    marked, _ = current_sample(page)
+    page.keyboard.press("u")
+    page.locator(f".stage[data-sample-id]:not([data-sample-id='{marked}'])").wait_for()
+    wait_until(lambda: server.admin.get(f"/samples/{marked}")["status"] == "unsure", what="the mark stored")
+    wait_until(lambda: server.admin.get(f"/samples/{labelled}")["status"] == "labelled", what="the label stored")
+
+    # The dashboard says it, in words.
+    page.goto(f"/#/projects/{pid}/dashboard")
+    stat = page.locator("#stat-unsure")
+    stat.wait_for()
+    assert stat.locator(".stat-value").inner_text() == str(server.admin.get(f"/projects/{pid}/metrics")["unsure_count"])
+    assert "waiting for a reviewer's decision" in stat.inner_text()
+
+    # A reload: the page's own undo stack is gone; Backspace asks the server for the newest, the mark.
+    page.goto(f"/#/projects/{pid}/label")
+    page.reload()
+    page.locator(".stage[data-sample-id]").wait_for()
+    page.keyboard.press("Backspace")
+    page.locator(f".stage[data-sample-id='{marked}']").wait_for()  # the sample back on screen
+    wait_until(lambda: server.admin.get(f"/samples/{marked}")["status"] == "unlabelled", what="the mark taken back")
+    assert "no longer marked unsure" in page.locator("#toast").inner_text()
+    assert [h["action"] for h in server.admin.get(f"/samples/{marked}/labels")] == ["unsure", "undo"]
+    assert server.admin.get(f"/samples/{labelled}")["status"] == "labelled"  # the label before it stays
+    # The next Backspace takes back the label before it (the mark is no longer live).
+    page.keyboard.press("Backspace")
+    page.locator(f".stage[data-sample-id='{labelled}']").wait_for()
+    wait_until(lambda: server.admin.get(f"/samples/{labelled}")["status"] == "unlabelled", what="the label undone")
+    assert [(i["action"], i["live"]) for i in api.get(f"/projects/{pid}/labels/mine")["items"]] == \
+        [("unsure", False), ("set", False)]
