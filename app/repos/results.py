@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import ModelVersion, Prediction, Sample
+from app.repos import data_checks
 
 
 def predictions_page(session: Session, model_version_id: int, after_sample_id: int, limit: int) -> list[Prediction]:
@@ -26,12 +27,13 @@ def model_versions(session: Session, project_id: int) -> list[ModelVersion]:
 
 def suggested(session: Session, model_version_id: int, label: str, min_confidence: float, limit: int) -> list[int]:
     """Unlabelled samples a model version suggests as ``label`` at ``min_confidence`` or more, most
-    confident first."""
+    confident first; none taken out of the pool (labelling one there would count nowhere)."""
     return list(session.scalars(
         select(Prediction.sample_id)
         .join(Sample, Sample.id == Prediction.sample_id)
         .where(Prediction.model_version_id == model_version_id, Prediction.label == label,
-               Prediction.confidence >= min_confidence, Sample.status == "unlabelled")
+               Prediction.confidence >= min_confidence, Sample.status == "unlabelled",
+               data_checks.in_pool(Sample.id))
         .order_by(Prediction.confidence.desc(), Prediction.sample_id)
         .limit(limit)
     ))

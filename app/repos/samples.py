@@ -150,12 +150,19 @@ def class_balance(session: Session, project_id: int) -> dict[str, int]:
     return {label: int(n) for label, n in session.execute(q).all() if label is not None}
 
 
-def labelled_ids(session: Session, project_id: int) -> set[int]:
-    return set(session.scalars(select(Sample.id).where(Sample.project_id == project_id, Sample.status == "labelled")))
+def not_offered_ids(session: Session, project_id: int, *, labelled: bool) -> set[int]:
+    """The samples the teach view never offers: those taken out of the pool (labelling one would count
+    nowhere) and, with ``labelled``, the labelled ones."""
+    q = select(Sample.id).where(Sample.project_id == project_id,
+                                ~data_checks.in_pool(Sample.id) | (Sample.status == "labelled") if labelled
+                                else ~data_checks.in_pool(Sample.id))
+    return set(session.scalars(q))
 
 
-def unlabelled_among(session: Session, sample_ids: Sequence[int]) -> set[int]:
-    return set(session.scalars(select(Sample.id).where(Sample.id.in_(sample_ids), Sample.status == "unlabelled")))
+def offered_among(session: Session, sample_ids: Sequence[int]) -> set[int]:
+    """Those of ``sample_ids`` still unlabelled and in the pool: what the teach view may offer."""
+    return set(session.scalars(select(Sample.id).where(Sample.id.in_(sample_ids), Sample.status == "unlabelled",
+                                                       data_checks.in_pool(Sample.id))))
 
 
 # ---------------------------------------------------------------- the sample browser

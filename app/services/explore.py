@@ -28,7 +28,8 @@ def _check_query(session: Session, project: Project, sample_ids: list[int]) -> N
 def neighbours(session: Session, settings: Settings, project: Project, sample_ids: list[int], limit: int,
                unlabelled_only: bool) -> list[tuple[int, float]]:
     """The ``limit`` samples most similar (cosine) to any of ``sample_ids``, best first, the query
-    samples excluded. With several (a cluster), a sample's similarity is its best to any of them."""
+    samples and those taken out of the pool left out. With several (a cluster), a sample's similarity is
+    its best to any of them."""
     _check_query(session, project, sample_ids)
     if project.current_embedding_version_id is None:
         raise Invalid("the project has no embeddings yet (they are computed after an import)")
@@ -45,10 +46,9 @@ def neighbours(session: Session, settings: Settings, project: Project, sample_id
     for i in range(0, len(ids), CHUNK):
         sims[i:i + CHUNK] = (np.asarray(vectors[i:i + CHUNK], dtype=np.float32) @ queries.T).max(axis=1)
     sims[pos] = -np.inf
-    if unlabelled_only:
-        labelled = samples_repo.labelled_ids(session, project.id)
-        if labelled:
-            sims[np.isin(ids, np.fromiter(labelled, dtype=np.int64))] = -np.inf
+    hidden = samples_repo.not_offered_ids(session, project.id, labelled=unlabelled_only)
+    if hidden:
+        sims[np.isin(ids, np.fromiter(hidden, dtype=np.int64))] = -np.inf
     k = min(limit, int(np.isfinite(sims).sum()))
     if k <= 0:
         return []
@@ -67,7 +67,7 @@ def unexplored(session: Session, project: Project, limit: int) -> list[int]:
     ids = list((mv.metrics or {}).get("unexplored", [])) if mv else []
     if not ids:
         return []
-    free = samples_repo.unlabelled_among(session, ids)
+    free = samples_repo.offered_among(session, ids)
     return [sid for sid in ids if sid in free][:limit]
 
 

@@ -36,8 +36,11 @@ def test_filter_open_correct_and_see_the_history(page, server, login, screenshot
     grid.locator(".thumb").first.wait_for()
     assert page.locator(".tabs a[data-tab='samples']").get_attribute("aria-current") == "page"
 
-    # Filter: labelled only, then by file name: the one sample.
+    # Filter: labelled only, newest first (other tests on this server label many), then by file name: the
+    # one sample. The grid shows the last page until the next arrives: wait for the filtered one.
+    page.select_option("#samples-sort", "-created")
     page.select_option("#samples-status", "labelled")
+    wait_until(lambda: "status=labelled" in (grid.get_attribute("data-shown") or ""), what="the labelled filter")
     wait_until(lambda: grid.locator(".thumb").count() > 0 and all(
         lab for lab in grid.locator(".thumb").evaluate_all("els => els.map(e => e.dataset.label)")),
         what="only labelled samples shown")

@@ -29,7 +29,12 @@ def _apply(page, server, n: int) -> None:
         assert f"Label {n} samples" in bar.inner_text()
         assert labelled(server) == before  # nothing yet
         page.locator("#teach-confirm-yes").click()
-    wait_until(lambda: labelled(server) == before + n, what=f"{n} labelled")
+    try:
+        wait_until(lambda: labelled(server) == before + n, what=f"{n} labelled")
+    except AssertionError as exc:  # say what was stored and what the page and the server said
+        toasts = page.eval_on_selector_all(".toast", "els => els.map(e => e.innerText)")
+        raise AssertionError(f"{exc}: {labelled(server) - before} of {n} labelled; toasts {toasts}; "
+                             f"server log:\n{server.log.read_text()[-3000:]}") from None
     page.locator("#teach-undo").wait_for()
 
 

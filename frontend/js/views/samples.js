@@ -108,7 +108,8 @@ export async function render({ main, project, query }) {
       return;
     }
     if (seq !== st.seq) return;
-    if (fresh) { st.items = []; st.selected.clear(); clear(grid); }
+    // The grid keeps the last page until the next arrives; data-shown names the filters it shows.
+    if (fresh) { st.items = []; st.selected.clear(); clear(grid); grid.dataset.shown = new URLSearchParams(current()).toString(); }
     st.items.push(...page.items);
     st.cursor = page.next_cursor;
     grid.append(...page.items.map(card));
