@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from app.services.errors import ImportStopped
+
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the database is unavailable for a moment; nothing was changed, retry shortly"
@@ -47,7 +49,8 @@ _ERRORS: dict[int, dict[str, Any]] = {
     413: {"description": "the request body is over its limit"},
     422: {"description": "the request is malformed, or a rule refused it (`detail` says which and why)"},
     429: {"description": "too many attempts: wait for Retry-After seconds", "headers": _RETRY_AFTER},
-    503: {"description": "the database is unavailable for a moment; nothing was changed, retry",
+    503: {"description": "the database is unavailable for a moment; nothing was changed (an import says how many "
+                         "samples it stored before it stopped), retry",
           "headers": _RETRY_AFTER},
 }
 
@@ -136,6 +139,16 @@ def install(app: FastAPI) -> None:
     async def _overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
         # SQLite (the driver) refuses integers past 64 bits before the query runs.
         return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
+
+    @app.exception_handler(ImportStopped)
+    async def _import_stopped(request: Request, exc: ImportStopped) -> JSONResponse:
+        # Part of the import was committed: say so, with the cause, instead of "nothing was changed".
+        if isinstance(exc.cause, DBAPIError) and _is_unavailable(exc.cause):
+            log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc.cause.orig)
+            return JSONResponse({"detail": f"the database became unavailable during the import: {exc.detail}"},
+                                status_code=503, headers={"Retry-After": "1"})
+        log.error("import failed during %s %s", request.method, request.url.path, exc_info=exc.cause)
+        return JSONResponse({"detail": f"the import failed (an internal error): {exc.detail}"}, status_code=500)
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:

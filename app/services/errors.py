@@ -36,6 +36,19 @@ class TooLarge(ServiceError):
     status_code = 413
 
 
+class ImportStopped(ServiceError):
+    """An import that failed after some of its batches committed. Those samples are kept (an import
+    commits in short batches: app/services/imports.py), so the answer must say how many and what is
+    missing, never the generic "nothing was changed". The API picks 503 (the database went away, worth a
+    retry) or 500 from ``cause``."""
+
+    status_code = 500
+
+    def __init__(self, stored: int, cause: BaseException, missing: str) -> None:
+        super().__init__(f"{stored} new samples were stored before it stopped and are kept; {missing}")
+        self.stored, self.cause = stored, cause
+
+
 def listed(values: Iterable[object], limit: int = 10, last: str = "and") -> str:
     """Names in a message as a person writes them: ``'a', 'b' and 'c'`` (numbers bare; ``last`` "or" for
     a choice), the first ``limit`` and how many more; never a Python list's ``['a', 'b']``."""

@@ -32,6 +32,7 @@ from app.models import Project
 from app.repos import samples as samples_repo
 from app.services import automation
 from app.services.archives import Candidate, expand_path
+from app.services.errors import ImportStopped, ServiceError
 from app.services.image_check import ImageRejected, check_image
 from app.settings import Settings
 from app.storage import BlobStore
@@ -108,8 +109,10 @@ def import_candidates(
             if progress is not None:
                 progress(seen, result)
         _write(session, project_id, batch, store, result, after_chunk)
-    except BaseException:
+    except BaseException as exc:
         _queue_embedding(session, project, result, settings)
+        if (answer := stopped(result, exc, REST_MISSING)) is not None:
+            raise answer from exc
         raise
     if progress is not None:
         progress(seen, result)
@@ -260,6 +263,17 @@ def _count(result: ImportResult, counted: _Counted) -> None:
             result.folders[sid] = counted.folders[digest]
 
 
+REST_MISSING = "the rest was not imported: send the same files again (those stored count as duplicates)"
+
+
+def stopped(result: ImportResult, exc: BaseException, missing: str) -> ImportStopped | None:
+    """The error to answer with when an import fails after committing samples (None when it stored
+    nothing, or when it is a rule's refusal or the client going away: those answer as they are)."""
+    if result.created and isinstance(exc, Exception) and not isinstance(exc, ServiceError):
+        return ImportStopped(result.created, exc, missing)
+    return None
+
+
 def _queue_embedding(session: Session, project: Project, result: ImportResult, settings: Settings) -> None:
     """An import that stops midway: queue what an import sets off for its committed samples, in a short
     transaction of its own, so they are embedded like any others. Never hides the import's error."""
@@ -294,9 +308,15 @@ def finish_import(session: Session, project: Project, result: ImportResult, sett
                   labels_from_folders: bool = False) -> None:
     """What follows every import (``loupe import`` and ``POST /projects/{pid}/samples`` alike): the class
     sub-folders kept as imported labels if asked, then what an import sets off (embedding, pretraining)."""
-    if labels_from_folders:
-        apply_folder_labels(session, project, result)
-    automation.after_import(session, project, result.created, settings.broker_url)
+    try:
+        if labels_from_folders:
+            apply_folder_labels(session, project, result)
+        automation.after_import(session, project, result.created, settings.broker_url)
+    except Exception as exc:
+        missing = "some of the labels that came with them may not be applied, and their embedding may wait"
+        if (answer := stopped(result, exc, missing)) is not None:
+            raise answer from exc
+        raise
 
 
 def apply_folder_labels(session: Session, project: Project, result: ImportResult) -> int:

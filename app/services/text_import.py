@@ -27,7 +27,14 @@ from app.models import Project
 from app.repos import samples as samples_repo
 from app.repos import texts as texts_repo
 from app.services.errors import Invalid
-from app.services.imports import AUDIT_POOL_EVERY, ImportResult, _queue_embedding, finish_import
+from app.services.imports import (
+    AUDIT_POOL_EVERY,
+    REST_MISSING,
+    ImportResult,
+    _queue_embedding,
+    finish_import,
+    stopped,
+)
 from app.services.text_formats import BadRow, Columns, Document, content_hash, parse_upload
 from app.settings import Settings
 
@@ -86,8 +93,10 @@ def import_texts(session: Session, project: Project, files: Iterable[tuple[str, 
     try:
         for i in range(0, len(rows), BATCH):
             _write(session, rows[i:i + BATCH], texts, project_id, result)
-    except BaseException:
+    except BaseException as exc:
         _queue_embedding(session, project, result, settings)
+        if (answer := stopped(result, exc, REST_MISSING)) is not None:
+            raise answer from exc
         raise
     samples_repo.analyze_after_big_import(session, result.created)
     finish_import(session, project, result, settings, labels_from_folders=True)
