@@ -89,6 +89,14 @@ def exclusions(session: Session, project_id: int) -> dict[int, SampleExclusion]:
         select(SampleExclusion).where(SampleExclusion.project_id == project_id))}
 
 
+def reasons_among(session: Session, sample_ids: Sequence[int]) -> dict[int, str]:
+    """Sample id -> why it was taken out of the pool, for those of ``sample_ids`` that were (a page's few)."""
+    if not sample_ids:
+        return {}
+    return {int(sid): reason for sid, reason in session.execute(
+        select(SampleExclusion.sample_id, SampleExclusion.reason).where(SampleExclusion.sample_id.in_(sample_ids)))}
+
+
 def exclude(session: Session, project_id: int, sample_ids: list[int], reason: str, note: str | None,
             user_id: int | None) -> int:
     """Take ``sample_ids`` (already checked to be the project's) out of the pool; how many were not out yet."""

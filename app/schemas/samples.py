@@ -26,6 +26,9 @@ class BrowseItemOut(SampleOut):
     # Another annotator's first label awaits the caller's second opinion (the project's overlap): the
     # label is left out (None), as the label view leaves it out, until the caller labels the sample.
     blind: bool = False
+    # Why an expert took it out of the pool (`duplicate`, `outlier`, `blank`, `other`; None: in the pool).
+    # The queue and the figures leave it out: a label given to it counts nowhere until it comes back.
+    set_aside: str | None = None
 
 
 class BrowsePage(BaseModel):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session
 
 from app.models import Label, Project, Sample, User
+from app.repos import data_checks as data_checks_repo
 from app.repos import samples as samples_repo
 from app.services import explore, overlap
 from app.services import labels as label_service
@@ -46,6 +47,9 @@ class BrowseItem:
     similarity: float | None = None
     # A first label the viewer may yet give a second opinion on (``overlap.hides``): not shown to them.
     blind: bool = False
+    # Why an expert took it out of the pool (duplicate, outlier, ...): the figures and the queue leave it
+    # out, so a label given here counts nowhere until it is brought back. None: in the pool.
+    set_aside: str | None = None
 
 
 def _browse_cursor(cursor: str, sort: str) -> tuple:
@@ -108,13 +112,18 @@ def browse(session: Session, settings: Settings, project: Project, q: BrowseQuer
         last = rows[-1]
         value = last.confidence if sort in ("confidence", "-confidence") else last.score
         nxt = _next_cursor(sort, [last.sample.id] if sort in ("created", "-created") else [value, last.sample.id])
-    reviewing = samples_repo.open_review_ids(session, [r.sample.id for r in rows])
-    return [_item(r, r.sample.id in reviewing, blind) for r in rows], nxt
+    return _items(session, [(r, None) for r in rows], blind), nxt
 
 
-def _item(row: samples_repo.BrowseRow, in_review: bool, blind: int | None,
-          similarity: float | None = None) -> BrowseItem:
-    return BrowseItem(row, in_review, similarity, overlap.hides(row.sample, blind))
+def _items(session: Session, rows: list[tuple[samples_repo.BrowseRow, float | None]],
+           blind: int | None) -> list[BrowseItem]:
+    """The page's rows with what the browser shows beside each: an open review, a hidden first label,
+    a reason it was set aside, its similarity."""
+    ids = [r.sample.id for r, _ in rows]
+    reviewing = samples_repo.open_review_ids(session, ids)
+    aside = data_checks_repo.reasons_among(session, ids)
+    return [BrowseItem(r, r.sample.id in reviewing, sim, overlap.hides(r.sample, blind), aside.get(r.sample.id))
+            for r, sim in rows]
 
 
 def _similar_page(session: Session, settings: Settings, project: Project, b: samples_repo.Browse, sid: int,
@@ -135,8 +144,7 @@ def _similar_page(session: Session, settings: Settings, project: Project, b: sam
         session, replace(b, among=[i for i, _ in ranked]))}
     hits = [(start + k, i, sim) for k, (i, sim) in enumerate(ranked) if i in rows]
     page, more = hits[:limit], len(hits) > limit
-    reviewing = samples_repo.open_review_ids(session, [i for _, i, _ in page])
-    items = [_item(rows[i], i in reviewing, b.blind_for, sim) for _, i, sim in page]
+    items = _items(session, [(rows[i], sim) for _, i, sim in page], b.blind_for)
     return items, _next_cursor("similarity", [page[-1][0]]) if more else None
 
 
@@ -155,9 +163,8 @@ def detail(session: Session, sample: Sample, user: User) -> SampleDetail:
     blind = viewer_blind(session, user, sample)
     rows = samples_repo.browse(session, samples_repo.Browse(
         project_id=project.id, model_version_id=project.current_model_version_id, limit=1, among=[sample.id]))
-    reviewing = samples_repo.open_review_ids(session, [sample.id])
     history, names = _history(session, sample, user, blind)
-    return SampleDetail(_item(rows[0], sample.id in reviewing, blind), history, names)
+    return SampleDetail(_items(session, [(rows[0], None)], blind)[0], history, names)
 
 
 def viewer_blind(session: Session, user: User, sample: Sample) -> int | None:

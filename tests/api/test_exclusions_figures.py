@@ -46,7 +46,17 @@ def test_excluded_samples_leave_the_figures_and_come_back(admin, digits_project,
     assert unlabelled[0] not in pool.labels and unlabelled[1] in pool.labels and len(pool.labels) == 9
     assert set(out) <= set(pool.ids.tolist())  # still scored, as an unlabelled sample is, to come back
 
+    # The sample browser says which are set aside and why (a label given there counts nowhere): the
+    # list and the detail alike, for every page and order.
+    for params in ({"limit": 100}, {"limit": 100, "sort": "-created"}, {"limit": 100, "status": "unlabelled"}):
+        page = admin.get(f"/projects/{pid}/samples", params=params).json()["items"]
+        assert {s["id"]: s["set_aside"] for s in page if s["set_aside"]} == {
+            sid: "outlier" for sid in out if sid in {s["id"] for s in page}}, (params, page)
+    assert admin.get(f"/samples/{out[0]}").json()["set_aside"] == "outlier"
+    assert admin.get(f"/samples/{unlabelled[1]}").json()["set_aside"] is None
+
     # Back: every figure as it was.
     assert admin.post(f"/projects/{pid}/exclusions/remove", json={"sample_ids": out}).json()["included"] == 2
     assert _figures(admin, pid) == before
+    assert not any(s["set_aside"] for s in admin.get(f"/projects/{pid}/samples", params={"limit": 100}).json()["items"])
     assert len(training_pool(db_url, pid).labels) == 10

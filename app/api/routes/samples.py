@@ -140,7 +140,7 @@ def browse_item_out(item: sample_service.BrowseItem) -> BrowseItemOut:
     return BrowseItemOut(
         **out, is_audit=r.sample.is_audit, score=r.score, in_review=item.in_review,
         suggestion=SuggestionOut(label=r.suggested_label, confidence=r.confidence) if r.suggested_label else None,
-        similarity=item.similarity, blind=item.blind)
+        similarity=item.similarity, blind=item.blind, set_aside=item.set_aside)
 
 
 def _visible_sample(sid: int, session: SessionDep, user: CurrentUser) -> Sample:

@@ -133,7 +133,10 @@ export async function render({ main, project, query }) {
       h("span", { class: "tlabel" }, it.label ? `✓ ${it.label}` : s ? s.label : "?"),
       h("span", { title: "the model's confidence" }, s && s.confidence != null ? pct(s.confidence, 0) : "")),
     it.similarity != null ? h("div", { class: "tmeta muted" }, `similarity ${it.similarity.toFixed(2)}`) : null,
-    it.in_review ? h("span", { class: "badge warn", title: "a review of it is open" }, "review") : null);
+    it.in_review ? h("span", { class: "badge warn", title: "a review of it is open" }, "review") : null,
+    it.set_aside ? h("span", { class: "badge", "data-set-aside": it.set_aside,
+      title: `set aside (${it.set_aside}): out of the queue and the figures; a label here counts once it is brought back (Data problems)` },
+    "set aside") : null);
     el._box = box;
     return el;
   }
@@ -176,6 +179,7 @@ export async function render({ main, project, query }) {
         : d.label || "none yet"], ["Model suggests", s ? `${s.label}${s.confidence != null ? ` (${pct(s.confidence, 0)})` : ""}` : "–"],
       ["Score", d.score != null ? d.score.toFixed(3) : "–"], ["Audit", d.is_audit ? "yes" : "no"],
       ["Folder", d.source_folder || "–"], ["In review", d.in_review ? "yes" : "no"],
+      ...(d.set_aside ? [["Set aside", `as ${d.set_aside}: out of the queue and the figures until brought back (Data problems)`]] : []),
     ];
     return [
       h("div", { class: "row detail-head" }, h("h2", null, `Sample #${d.id}`),
