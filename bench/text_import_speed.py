@@ -17,6 +17,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 import time
 import uuid
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import process_tree  # noqa: E402
 from import_speed import log, serving  # noqa: E402
 from report import emit  # noqa: E402
 
@@ -49,15 +51,30 @@ def build_csv(data: Path, rows: int, bad: int) -> tuple[bytes, list[str], set[in
     return buf.getvalue().encode(), classes, {r + 2 for r in bad_rows}  # +1 header, +1 from 1
 
 
-def import_once(c, db: str, server_workers: int, payload: bytes, classes: list[str], bad_lines: set[int]) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) the API's processes have used so far (the machine is shared: the wall
+    clock alone says little under load)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def import_once(c, db: str, server_workers: int, payload: bytes, classes: list[str], bad_lines: set[int],
+                api_pid: int) -> dict:
     r = c.post("/projects", json={"name": f"text-{uuid.uuid4().hex[:6]}", "classes": classes, "kind": "text",
                                   "settings": {"auto_pretrain": False, "auto_embed": False}})
     r.raise_for_status()
     pid = r.json()["id"]
-    t0 = time.perf_counter()
+    cpu0, load0, t0 = cpu_seconds(api_pid), os.getloadavg()[0], time.perf_counter()
     r = c.post(f"/projects/{pid}/samples", files=[("files", ("docs.csv", payload, "text/csv"))],
                data={"text_column": "body", "label_column": "topic", "id_column": "doc"})
     wall = time.perf_counter() - t0
+    cpu = cpu_seconds(api_pid) - cpu0
     r.raise_for_status()
     answer = r.json()
     named = {x["line"] for x in answer["rejected"] if x.get("line") is not None}
@@ -66,8 +83,10 @@ def import_once(c, db: str, server_workers: int, payload: bytes, classes: list[s
            "created": answer["created"], "duplicates": answer["duplicates"], "rejected": len(answer["rejected"]),
            "bad_planted": len(bad_lines), "bad_named_by_line": len(named & bad_lines),
            "other_lines_named": len(named - bad_lines), "seconds": round(wall, 3),
-           "rows_per_s": round(n / wall, 1)}
-    log(f"  {db}: {n} rows in {wall:.2f}s ({row['rows_per_s']} rows/s), {answer['created']} created, "
+           "rows_per_s": round(n / wall, 1), "api_cpu_s": round(cpu, 2),
+           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+    log(f"  {db}: {n} rows in {wall:.2f}s ({row['rows_per_s']} rows/s, API CPU {cpu:.1f}s, load {load0:.1f}), "
+        f"{answer['created']} created, "
         f"{row['bad_named_by_line']} of {len(bad_lines)} bad rows named by line")
     return row
 
@@ -86,8 +105,8 @@ def main() -> None:
     payload, classes, bad_lines = build_csv(args.data, args.rows, args.bad)
     log(f"{args.rows} rows, {len(payload) / 1e6:.1f} MB, {len(bad_lines)} bad rows at lines {sorted(bad_lines)}")
     for db in args.db.split(","):
-        with serving(db, args.server_workers, args.server_log) as (c, _pid):
-            emit(import_once(c, db, args.server_workers, payload, classes, bad_lines), args.json, args.out)
+        with serving(db, args.server_workers, args.server_log) as (c, api_pid):
+            emit(import_once(c, db, args.server_workers, payload, classes, bad_lines, api_pid), args.json, args.out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from sqlalchemy import BindParameter, ColumnElement, Subquery, Table, bindparam,
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Label, Prediction, Review, Sample, User
-from app.repos import data_checks
+from app.repos import bulk, data_checks
 
 # Queue order of a sample labelled since its model version: after every other (see ``to_queue_end``).
 LABELLED_PRIORITY = -1e18
@@ -95,6 +95,7 @@ _TARGETS_SHOWN = (
     .where(*_IN_PROJECT).order_by(_S.id).with_for_update(of=_SAMPLES)
 )
 _INSERT_LABELS = insert(_L).returning(_L.c.id, sort_by_parameter_order=True)
+_INSERT_LABELS_ANY_ORDER = insert(_L).returning(_L.c.sample_id, _L.c.id)
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _SET_LABEL = update(_SAMPLES).where(_S.id.in_(_IDS)).values(label=bindparam("label"), status="labelled")
 _SET_LABEL_FREE = _SET_LABEL.values(leased_by=None, lease_expires_at=None)
@@ -127,7 +128,17 @@ def insert_labels(session: Session, stored: list[StoredLabel]) -> None:
     """One INSERT for all of them; each gets the id it was given."""
     # The stored fields, less the id the INSERT gives, plus what the answer does not show.
     rows = [{k: v for k, v in vars(x).items() if k != "id"} | {"undoes_id": None} for x in stored]
-    for x, new_id in zip(stored, session.scalars(_INSERT_LABELS, rows), strict=True):
+    if len(rows) > 1 and session.get_bind().dialect.name == "postgresql":
+        # An import's thousands of labels: one placeholder a column (app/repos/bulk.py), not one a value.
+        new_ids = [r[0] for r in bulk.array_insert(session, _L, rows, returning=("id",), ordered=True)]
+    elif len(rows) > 1 and len({x.sample_id for x in stored}) == len(stored):
+        # Each id found by its sample: multi-row INSERTs. Asked for in the rows' order, SQLite's
+        # RETURNING promises none, so SQLAlchemy sends one INSERT a row (an import: 100,000 statements).
+        by_sample: dict[int, int] = dict(session.execute(_INSERT_LABELS_ANY_ORDER, rows).tuples().all())
+        new_ids = [by_sample[x.sample_id] for x in stored]
+    else:
+        new_ids = list(session.scalars(_INSERT_LABELS, rows))
+    for x, new_id in zip(stored, new_ids, strict=True):
         x.id = new_id
 
 

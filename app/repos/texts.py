@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, Boolean, ColumnElement, bindparam, false, func, insert, select
+from sqlalchemy import BindParameter, Boolean, ColumnElement, Table, bindparam, false, func, insert, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from app.models import Sample, SampleText
+from app.repos import bulk
 
 
 def insert_texts(session: Session, rows: list[dict]) -> None:
     """Bulk insert ``{"sample_id", "project_id", "text"}`` rows, in the caller's transaction (the one
     that inserted their samples)."""
-    if rows:
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        bulk.array_insert(session, cast(Table, SampleText.__table__), rows)  # one placeholder a column
+    else:
         session.execute(insert(SampleText), rows)
 
 
@@ -71,9 +76,7 @@ class _WithWords(ColumnElement[bool]):
 
     def __init__(self, words: list[str]) -> None:
         self.words = words
-        # FTS5's query language: each word quoted (a literal, not an operator), side by side meaning AND.
-        fts = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-        self.param: BindParameter[str] = bindparam(None, fts, unique=True)
+        self.param: BindParameter[str] = bindparam(None, _fts_query(words), unique=True)
         self.plain: BindParameter[str] = bindparam(None, " ".join(words), unique=True)
 
 
@@ -92,5 +95,30 @@ def _sqlite_words(element: _WithWords, compiler: Any, **kw: Any) -> str:
 def with_words(q: str) -> ColumnElement[bool]:
     """The sample browser's ``q`` on a text project: documents holding every word of ``q`` (case and
     accents folded, whole words; none when ``q`` has no word)."""
-    words = [w.lower() for w in _WORD.findall(q)][:20]
+    words = _words_of(q)
     return _WithWords(words) if words else false()
+
+
+def _words_of(q: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(q)][:20]
+
+
+def _fts_query(words: list[str]) -> str:
+    """FTS5's query language: each word quoted (a literal, not an operator), side by side meaning AND."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def matching_ids(session: Session, q: str, *, after: int | None, descending: bool, limit: int) -> list[int] | None:
+    """Up to ``limit`` ids of the documents holding every word of ``q`` (any project's), in id order
+    (``descending``: newest first), after ``after``: FTS5 reads its list of rowids in order from there
+    and stops, so a chunk costs its own length, however many documents match. None on PostgreSQL (its
+    GIN index answers a bitmap of every match: the caller keeps the one statement)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    words = _words_of(q)
+    if not words:
+        return []
+    where = "" if after is None else f" AND rowid {'<' if descending else '>'} :after"
+    sql = (f"SELECT rowid FROM {WORD_INDEX_PREFIX} WHERE {WORD_INDEX_PREFIX} MATCH :q{where} "
+           f"ORDER BY rowid {'DESC' if descending else ''} LIMIT :n")
+    return list(session.scalars(text(sql), {"q": _fts_query(words), "after": after, "n": limit}))
