@@ -9,12 +9,14 @@ statement PostgreSQL takes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _PG = postgresql.dialect()
@@ -57,3 +59,20 @@ def array_insert(session: Session, table: Table, rows: Sequence[dict], *, confli
         return sorted(found, key=lambda r: r[0]) if ordered else found
     session.execute(text(sql), params)
     return []
+
+
+def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY table (columns) FROM STDIN`` on the session's own connection (PostgreSQL), so in the caller's
+    transaction: the rows are formatted by psycopg's C code, with no placeholder and no array literal
+    (long documents made escaping them the larger part of an array INSERT's cost)."""
+    raw = session.connection().connection.driver_connection
+    cols = ", ".join(f'"{c}"' for c in columns)
+    sql = f'COPY "{table}" ({cols}) FROM STDIN'
+    try:
+        with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        # As SQLAlchemy raises a driver's error (IntegrityError, OperationalError...): the callers and the
+        # API's error answers know those, not psycopg's own.
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, Boolean, ColumnElement, Table, bindparam, false, func, insert, select, text
+from sqlalchemy import BindParameter, Boolean, ColumnElement, bindparam, false, func, insert, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,8 @@ def insert_texts(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        bulk.array_insert(session, cast(Table, SampleText.__table__), rows)  # one placeholder a column
+        bulk.copy_rows(session, "sample_texts", ("sample_id", "project_id", "text"),
+                       ((r["sample_id"], r["project_id"], r["text"]) for r in rows))
     else:
         session.execute(insert(SampleText), rows)
 

@@ -38,7 +38,8 @@ def test_samples_and_texts_go_in_whole_with_their_ids_defaults_and_duplicates_sk
     n = 6000  # 13 columns: 78,000 values, past 65,535 parameters were each its own
     with session_scope(db_url) as s:
         inserted = samples_repo.insert_samples(s, _rows(pid, n))
-        texts_repo.insert_texts(s, [{"sample_id": sid, "project_id": pid, "text": f"doc {h}"} for sid, h in inserted])
+        texts_repo.insert_texts(s, [{"sample_id": sid, "project_id": pid, "text": f"doc\t{h}\n\\N"}
+                                    for sid, h in inserted])
     assert sorted(h for _, h in inserted) == [f"{i:064d}" for i in range(n)]
     with session_scope(db_url) as s:
         stored = {x.id: x for x in s.scalars(select(Sample).where(Sample.project_id == pid))}
@@ -48,7 +49,7 @@ def test_samples_and_texts_go_in_whole_with_their_ids_defaults_and_duplicates_sk
             assert x.content_hash == digest and x.filename == f"d{int(digest)}"
             assert x.source_folder == (None if int(digest) % 3 else "a") and x.created_at is not None
         texts = dict(s.execute(select(SampleText.sample_id, SampleText.text)).tuples().all())
-        assert texts == {sid: f"doc {h}" for sid, h in inserted}
+        assert texts == {sid: f"doc\t{h}\n\\N" for sid, h in inserted}  # COPY's specials kept as they are
         # Sent again with 10 new ones: the project's contents are skipped, only the new ones come back.
         again = samples_repo.insert_samples(s, _rows(pid, 10, start=n - 5))
         assert sorted(h for _, h in again) == [f"{i:064d}" for i in range(n, n + 5)]
@@ -77,3 +78,17 @@ def test_many_labels_get_each_its_own_id(db_url, pid):
     for x in stored:
         assert (rows[x.id].sample_id, rows[x.id].label, rows[x.id].duration_ms) == (x.sample_id, x.label, x.duration_ms)
         assert rows[x.id].action == "set" and rows[x.id].undoes_id is None
+
+
+def test_a_bad_text_row_takes_its_batch_samples_back(db_url, pid):
+    """The texts go in the samples' transaction (PostgreSQL: COPY on the session's own connection): one
+    text naming no sample fails as SQLAlchemy's IntegrityError, and the batch's samples go with it."""
+    with pytest.raises(IntegrityError), session_scope(db_url) as s:
+        inserted = samples_repo.insert_samples(s, _rows(pid, 300))
+        texts = [{"sample_id": sid, "project_id": pid, "text": f"doc\t{h}\n\\N"} for sid, h in inserted]
+        texts[150]["sample_id"] = 2**30
+        texts_repo.insert_texts(s, texts)
+        s.flush()  # SQLite checks the foreign key at the statement
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Sample).where(Sample.project_id == pid)) == 0
+        assert s.scalar(select(func.count()).select_from(SampleText)) == 0
