@@ -77,3 +77,24 @@ def test_paging_through_a_word_gives_each_match_once_in_order(admin, monkeypatch
     assert _all_pages(admin, pid, 100, q="common") == mine
     assert _all_pages(admin, other, 7, q="lonely") == theirs
     assert _all_pages(admin, pid, 5, q="nowhere") == []
+
+
+@pytest.mark.parametrize("rare", [5, 2000])
+def test_a_word_in_the_models_orders_pages_each_match_once(admin, settings, monkeypatch, rare):
+    """Ordered by confidence or score, a word of at most ``RARE_WORDS`` documents is looked up by its ids
+    (SQLite), a commoner one by the one statement: the same pages either way."""
+    from tests.api.test_sample_browser import _store_model
+
+    monkeypatch.setattr(samples_repo, "RARE_WORDS", rare)
+    pid = _project(admin, "ordered")
+    ids = _import(admin, pid, [(f"doc {i} common{' harbour' if i % 3 == 0 else ''}", None) for i in range(40)])
+    sugg, score = _store_model(settings, pid, ids)
+    harbour = [sid for i, sid in enumerate(ids) if i % 3 == 0]
+    by_conf = sorted(harbour, key=lambda sid: (sugg[sid][1], sid))
+    for limit in (1, 4):
+        assert _all_pages(admin, pid, limit, q="harbour", sort="confidence") == by_conf
+        assert _all_pages(admin, pid, limit, q="harbour", sort="-confidence") == by_conf[::-1]
+        assert _all_pages(admin, pid, limit, q="harbour", sort="score") == sorted(
+            harbour, key=lambda sid: (score[sid], sid), reverse=True)
+        assert _all_pages(admin, pid, limit, q="harbour", sort="confidence", min_confidence=0.5) == [
+            sid for sid in by_conf if sugg[sid][1] >= 0.5]
