@@ -3,6 +3,8 @@
     flock /tmp/loupe-bench.lock nice -n 10 .venv/bin/python bench/text_search_scale.py --size 200000
     flock /tmp/loupe-bench.lock nice -n 10 .venv/bin/python bench/text_search_scale.py --size 1000000 \
         --db /tmp/text-1m.db --reps 50    # the pool kept there, and reused by the next run
+    flock /tmp/loupe-bench.lock nice -n 10 .venv/bin/python bench/text_search_scale.py --size 200000 \
+        --postgres loupe_text_200k --reps 20    # PostgreSQL (kept: drop it after)
 
 A migrated SQLite database (migration 0020's FTS5 table and triggers), one text project of ``--size``
 documents: AG News' 9,991 pool documents cycled, each with a serial word of its own (``serialNNNNNN``,
@@ -59,9 +61,42 @@ def fill(path: Path, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def timed(url: str, q: str, sort: str, status: str | None, reps: int) -> dict:
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
+def fill_pg(url: str, n: int) -> float:
+    """``fill`` on PostgreSQL (COPY; the GIN index on ``to_tsvector`` kept as the rows go in)."""
+    import psycopg
 
+    docs = [json.loads(x)["text"] for x in DATA.open()]
+    now = datetime.now(UTC)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as con:
+        con.execute("INSERT INTO projects (id, name, description, classes, settings, kind, created_at) "
+                    "VALUES (1, 'news', '', '[\"a\", \"b\"]', '{}', 'text', %s)", (now,))
+        t0 = time.perf_counter()
+        with con.cursor() as cur:
+            with cur.copy("COPY samples (id, project_id, filename, content_hash, storage_key, thumbnail_key, width, "
+                          "height, mode, byte_size, status, rand_key, is_audit, created_at) FROM STDIN") as cp:
+                for i in range(1, n + 1):
+                    cp.write_row((i, 1, f"d{i}", f"{i:064x}", "", "", 0, 0, "text", 100, "unlabelled",
+                                  i * 7919 % (2**61), False, now))
+            with cur.copy("COPY sample_texts (sample_id, project_id, text) FROM STDIN") as cp:
+                for i in range(1, n + 1):
+                    cp.write_row((i, 1, f"{docs[i % len(docs)]} serial{i:06d}"))
+            cur.execute("SELECT setval('samples_id_seq', %s)", (n,))
+        con.commit()
+        con.execute("ANALYZE")
+    return time.perf_counter() - t0
+
+
+def _plan(s, stmt) -> list[str]:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if s.get_bind().dialect.name == "postgresql":
+        sql = stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        return [r[0] for r in s.connection().exec_driver_sql(f"EXPLAIN {sql}").all()]
+    sql = stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    return [r[-1] for r in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()]
+
+
+def timed(url: str, q: str, sort: str, status: str | None, reps: int) -> dict:
     from app.db import session_scope
     from app.repos import samples as samples_repo
 
@@ -77,13 +112,37 @@ def timed(url: str, q: str, sort: str, status: str | None, reps: int) -> dict:
         # The one statement (a common word past the chunks, or PostgreSQL's shape), and the statement a
         # chunk of the word index's ids is looked up by (samples_repo._browse_by_words).
         for name, shown in (("plan", b), ("plan_chunk", replace(b, word_ids=list(range(1, 2001))))):
-            stmt = samples_repo.browse_statement(shown).compile(dialect=sqlite_dialect.dialect(),
-                                                               compile_kwargs={"literal_binds": True})
-            plans[name] = [r[-1] for r in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {stmt}").all()]
+            plans[name] = _plan(s, samples_repo.browse_statement(shown))
     times.sort()
     return {"rows": found, "p50_ms": round(times[len(times) // 2], 1),
             "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))], 1), "max_ms": round(times[-1], 1),
             **plans}
+
+
+def pool(args: argparse.Namespace, tmp: Path) -> tuple[str, float | None]:
+    """The pool's URL (built if absent: the seconds it took) and a check that it holds ``--size``."""
+    from sqlalchemy import create_engine, text
+
+    if args.postgres:
+        from scale import PG_BASE, create_db
+
+        url = f"{PG_BASE}/{args.postgres}"
+        try:
+            with create_engine(url).connect() as c:
+                have = c.execute(text("SELECT count(*) FROM samples")).scalar_one()
+        except Exception:  # noqa: BLE001 - absent: build it
+            url = create_db(args.postgres)
+            return url, round(fill_pg(url, args.size), 1)
+    else:
+        path = args.db or tmp / "text.db"
+        url = f"sqlite:///{path}"
+        if not path.exists():
+            migrate(url)
+            return url, round(fill(path, args.size), 1)
+        have = sqlite3.connect(path).execute("SELECT count(*) FROM samples").fetchone()[0]
+    if have != args.size:
+        sys.exit(f"{url} holds {have} samples, not --size {args.size}")
+    return url, None
 
 
 def main() -> None:
@@ -91,17 +150,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=200_000)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--db", type=Path, help="keep the pool in this SQLite file; reuse it if it is there")
+    ap.add_argument("--postgres", metavar="NAME", help="a PostgreSQL database of this name instead (127.0.0.1; "
+                    "created and filled if absent, kept, reused)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.db or Path(tmp) / "text.db"
-        url = f"sqlite:///{path}"
-        fill_s = None
-        if not path.exists():
-            migrate(url)
-            fill_s = round(fill(path, args.size), 1)
-        elif (have := sqlite3.connect(path).execute("SELECT count(*) FROM samples").fetchone()[0]) != args.size:
-            sys.exit(f"{path} holds {have} samples, not --size {args.size}")
-        out = {"size": args.size, "insert_and_index_s": fill_s, "load_before": os.getloadavg()[0], "queries": {}}
+        url, fill_s = pool(args, Path(tmp))
+        out = {"size": args.size, "db": "postgres" if args.postgres else "sqlite", "insert_and_index_s": fill_s,
+               "load_before": os.getloadavg()[0], "queries": {}}
         for name, q in QUERIES:
             q = q.format(rare=f"{args.size // 2:06d}")
             for sort, status in (("created", None), ("-created", None), ("created", "unlabelled")):

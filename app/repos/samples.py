@@ -321,17 +321,19 @@ def _rows(session: Session, b: Browse) -> list[BrowseRow]:
 # matches) the one statement goes on from the last id read.
 WORD_CHUNK = 2000
 WORD_CHUNKS = 8
-# Ordered by confidence or score, a word in at most this many documents is looked up the same way.
+# Ordered by confidence or score (and on PostgreSQL, whose GIN index has no cheap "first ids in order"),
+# a word in at most this many documents is looked up the same way, all its matches at once.
 RARE_WORDS = 2000
 
 
 def _browse_by_words(session: Session, b: Browse) -> list[BrowseRow] | None:
-    """``browse`` of a word search driven by the word index's ids (SQLite's FTS5, in rowid order);
-    None where it does not apply (PostgreSQL; a common word in an order by the model)."""
+    """``browse`` of a word search driven by the word index's ids (SQLite's FTS5 in rowid order; a rare
+    word's every match on PostgreSQL and in the orders by the model); None where it does not apply (a
+    common word on PostgreSQL or in an order by the model)."""
     assert b.q is not None
-    if b.sort not in ("created", "-created"):
-        ids = texts.matching_ids(session, b.q, after=None, descending=False, limit=RARE_WORDS + 1)
-        return None if ids is None or len(ids) > RARE_WORDS else _rows(session, replace(b, word_ids=ids))
+    if b.sort not in ("created", "-created") or session.get_bind().dialect.name != "sqlite":
+        ids = texts.few_matches(session, b.q, RARE_WORDS)
+        return None if ids is None else _rows(session, replace(b, word_ids=ids))
     out: list[BrowseRow] = []
     last = b.after[-1] if b.after else None
     for _ in range(WORD_CHUNKS):
