@@ -51,12 +51,9 @@ def after_import(session: Session, project: Project, created: int, broker_url: s
         create_job(session, project, None, "embed", {"reason": f"{created} new samples"}, broker_url)
     # A registered backbone used frozen or fine-tuned is not pretrained (only "continue" pretrains it).
     registered_only = cfg.get("backbone") is not None and cfg.get("backbone_mode") != "continue"
-    # A text project's encoder is pretrained only when asked for (issue 19). A first, starved run of 5
-    # CPU-minutes of masked-language modelling did not help; on a quieter machine the same budget lifts the
-    # TF-IDF view by 6 points at 100 random labels and 15 minutes by 10 (docs/benchmarks.md, text). The
-    # service's own loop with it (the switch rule, typical_first picks on both views) is not measured yet.
-    if project.kind == "text":
-        return
+    # A text project's encoder is pretrained as an image project's backbone is (issue 19): in the background,
+    # in chunks, each judged on the labels before the project switches to TF-IDF and the encoder side by
+    # side. The service's own loop on AG News gained with it: docs/benchmarks.md, "Tenth session: text loop".
     if cfg["auto_pretrain"] and project.current_backbone_version_id is None and not registered_only:
         if not job_repo.any_of_kind(session, project.id, "pretrain"):
             create_job(session, project, None, "pretrain", {"reason": "first import"}, broker_url)

@@ -18,7 +18,7 @@ def test_a_text_projects_label_view_shows_the_document_and_labels_with_a_key(pag
     admin = server.admin
     # No embedding: the queue serves the documents in random order, each carrying its text.
     pid = admin.post("/projects", {"name": "news-ui", "kind": "text", "classes": CLASSES,
-                                   "settings": {"auto_embed": False}})["id"]
+                                   "settings": {"auto_embed": False, "auto_pretrain": False}})["id"]
     rows = ag_news(60)
     # Long documents (about 6,000 characters, many paragraphs): the view must scroll, from the top.
     docs = ["\n\n".join(r["text"].strip() for r in rows[i:i + 30]) for i in (0, 30)]

@@ -19,7 +19,7 @@ def _jsonl(rows: list[dict], start: int) -> bytes:
 def test_the_pretrain_job_trains_an_encoder_that_the_embed_job_then_uses(loop):  # noqa: F811
     settings, admin = loop
     pid = admin.post("/projects", json={"name": "news-mlm", "kind": "text", "classes": CLASSES, "settings": {
-        "auto_embed": False, "embedding_layer": "concat:3"}}).json()["id"]
+        "auto_embed": False, "auto_pretrain": False, "embedding_layer": "concat:3"}}).json()["id"]
     assert upload(admin, pid, [("news.jsonl", _jsonl(ag_news(120), 0))]).json()["created"] == 120
     with running_worker(settings):
         # One epoch (two steps of 64 documents): a fixed amount of training, whatever the machine's load.
