@@ -121,11 +121,15 @@ def _refresh(ctx: JobContext, pool: Pool, progress: Callable[[float, str], None]
     assert ctx.current_embedding is not None
     t0 = time.perf_counter()
     ids = pool.ids
-    h, std, low = hashes(ctx, ids, progress)
+    # A text project has no pixels: its near-duplicates are by the embedding alone, and no document is
+    # blank (the import refuses empty ones). Reading its samples as images failed the check for text.
+    image = ctx.kind != "text"
+    h, std, low = hashes(ctx, ids, progress) if image else (None, np.full(len(ids), np.inf, np.float32), None)
     hash_s = time.perf_counter() - t0
     idx, sim = knn(pool.X, progress=lambda f, msg: progress(0.5 + 0.45 * f, msg))
     blank = std < BLANK_STD
-    groups = duplicate_groups(idx, sim, THRESHOLD, X=pool.X, hashes=h, low_freq=low.astype(np.float32), blank=blank)
+    groups = duplicate_groups(idx, sim, THRESHOLD, X=pool.X, hashes=h,
+                              low_freq=low.astype(np.float32) if low is not None else None, blank=blank)
     score = atypical(sim)
     top = np.argsort(-score, kind="stable")[:OUTLIERS]
     outliers = [{"sample_id": int(ids[r]), "score": round(1.0 - float(std[r]) / BLANK_STD, 4), "reason": "blank"}
