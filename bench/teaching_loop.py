@@ -158,7 +158,9 @@ def _label_as_oracle(api: httpx.Client, pid: int, true_of: dict[int, str], label
         given += len(body)
         if api.get(f"/projects/{pid}/metrics").json()["labels_until_retrain"] == 0 or training(api, pid):
             w0 = time.perf_counter()
-            while api.get(f"/projects/{pid}").json()["current_model_version"] == before:
+            # A newer model, or no train job left: a running job may be past storing its model already
+            # (its label and data checks), and waiting for yet another model then never ended.
+            while api.get(f"/projects/{pid}").json()["current_model_version"] == before and training(api, pid):
                 time.sleep(0.5)
             waits.append(time.perf_counter() - w0)
     return waits
