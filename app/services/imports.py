@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db import run_after_commit
@@ -32,7 +33,7 @@ from app.models import Project
 from app.repos import samples as samples_repo
 from app.services import automation
 from app.services.archives import Candidate, expand_path
-from app.services.errors import ImportStopped, ServiceError
+from app.services.errors import ImportStopped
 from app.services.image_check import ImageRejected, check_image
 from app.settings import Settings
 from app.storage import BlobStore
@@ -267,9 +268,11 @@ REST_MISSING = "the rest was not imported: send the same files again (those stor
 
 
 def stopped(result: ImportResult, exc: BaseException, missing: str) -> ImportStopped | None:
-    """The error to answer with when an import fails after committing samples (None when it stored
-    nothing, or when it is a rule's refusal or the client going away: those answer as they are)."""
-    if result.created and isinstance(exc, Exception) and not isinstance(exc, ServiceError):
+    """The error to answer with when the database fails an import after it committed samples: the API's
+    answer to a database error says "nothing was changed", and here something was. None when it stored
+    nothing, or for any other error (the client gone, a full disk: raised as they are, and answered
+    without that claim)."""
+    if result.created and isinstance(exc, DBAPIError):
         return ImportStopped(result.created, exc, missing)
     return None
 

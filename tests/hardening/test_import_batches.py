@@ -192,13 +192,18 @@ def test_a_batch_the_database_refuses_takes_back_its_files(settings, project):
     from sqlalchemy.exc import DBAPIError
 
     from app.services.archives import Candidate
+    from app.services.errors import ImportStopped
     from app.services.imports import BATCH
 
     good = digits_pngs(3 * BATCH)
     poison = good[BATCH + 5][0]
     refuse_insert_of(settings.database_url, poison)
-    with pytest.raises(DBAPIError, match="refused by the test"):
+    # The database's error, wrapped so that the answer says what the first batch stored (tests/reliability/
+    # test_import_interrupted.py: not "nothing was changed").
+    with pytest.raises(ImportStopped) as stop:
         run_import(settings, project, iter([Candidate(n, d) for n, d, _ in good]))
+    assert isinstance(stop.value.cause, DBAPIError) and "refused by the test" in str(stop.value.cause)
+    assert stop.value.stored == BATCH and f"{BATCH} new samples were stored" in str(stop.value.detail)
     rows = samples(settings, project)
     assert sorted(rows.values()) == [n for n, _, _ in good[:BATCH]]
     assert_whole(settings, rows)
