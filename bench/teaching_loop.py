@@ -183,6 +183,19 @@ def _accuracy_on_the_rest(api: httpx.Client, pid: int, true_of: dict[int, str]) 
     return float(np.mean([p["label"] == true_of[p["sample_id"]] for p in rest])), len(rest), len(labelled)
 
 
+def signed_in(base: str, password: str, timeout: float) -> httpx.Client:
+    """A client of the admin, once the server at ``base`` (…/api/v1) answers its health check (2 min)."""
+    for _ in range(240):
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    token = httpx.post(f"{base}/auth/login", json={"username": "admin", "password": password}).json()["token"]
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+
+
 def main() -> None:
     args = _arguments().parse_args()
     images, truth = load_images(args.images, args.n, args.seed)
@@ -191,15 +204,7 @@ def main() -> None:
     proc = None if args.url else spawn(tmp, args.port)
     base = (args.url or f"http://127.0.0.1:{args.port}") + "/api/v1"
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        token = httpx.post(f"{base}/auth/login", json={"username": "admin", "password": args.password}).json()["token"]
-        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        api = signed_in(base, args.password, timeout=120)
         settings = {k: v for k, v in (("pretrain_budget_s", args.pretrain_budget),
                                       ("pretrain_total_budget_s", args.pretrain_total)) if v is not None}
         t0 = time.perf_counter()

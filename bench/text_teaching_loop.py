@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from harness import free_port
-from teaching_loop import _accuracy_on_the_rest, spawn, training, wait_job
+from teaching_loop import _accuracy_on_the_rest, signed_in, spawn, training, wait_job
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "text"
@@ -112,18 +112,6 @@ def _wait_first_model(api: httpx.Client, pid: int) -> None:
         time.sleep(0.5)
 
 
-def _session(base: str, password: str) -> httpx.Client:
-    for _ in range(240):
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    token = httpx.post(f"{base}/auth/login", json={"username": "admin", "password": password}).json()["token"]
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300)
-
-
 def loop(api: httpx.Client, args: argparse.Namespace) -> dict:
     texts, labels = load(args.dataset, args.n, args.seed)
     settings = json.loads(args.settings)
@@ -158,7 +146,7 @@ def main() -> None:
     port = free_port()
     proc = spawn(Path(tempfile.mkdtemp(prefix="loupe-text-loop-")), port)
     try:
-        out = loop(_session(f"http://127.0.0.1:{port}/api/v1", "bench-admin-pw"), args)
+        out = loop(signed_in(f"http://127.0.0.1:{port}/api/v1", "bench-admin-pw", timeout=300), args)
         print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
     finally:
         proc.terminate()
