@@ -33,7 +33,7 @@ test: init
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) --durations=30 $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check app workers ml imaging tests bench
+	$(BIN)/ruff check app workers ml imaging textwords tests bench
 
 # mypy's level and why: pyproject.toml [tool.mypy]
 types: setup

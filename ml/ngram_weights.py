@@ -31,7 +31,7 @@ TOP = 400  # n-grams kept per class: a document's words beyond them are not high
 
 def word_vectorizer(n_docs: int) -> TfidfVectorizer:
     """Word uni- and bigrams as the TF-IDF view counts them (its tokens: runs of 2+ word characters,
-    lower case, accents stripped; app/services/explanations.py finds them in a document the same way)."""
+    lower case, accents stripped; ``textwords.words`` finds them in a document the same way)."""
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2 if n_docs >= 20 else 1,
                            max_features=MAX_FEATURES, strip_accents="unicode", lowercase=True, dtype=np.float32)
 

@@ -12,21 +12,21 @@ the model) and blind to how the model is built, so it explains a non-linear enco
 Arrays in, arrays out: the caller hands an ``embed`` callable (documents to (N, D) rows, as the model was
 fitted on) and a ``proba`` callable (rows to (N, C) probabilities).
 
-Words are found as the TF-IDF view and ``app/services/explanations.py`` find them (scikit-learn's default
-token pattern, runs of two or more word characters, lower case, accents stripped), so an occluded word and
-an n-gram weight name the same thing; tests/ml/test_occlusion.py checks that the two agree.
+Words are found as the TF-IDF view and ``app/services/explanations.py`` find them, by ``textwords.words``
+(scikit-learn's default token pattern, runs of two or more word characters, lower case, accents stripped),
+so an occluded word and an n-gram weight name the same thing; tests/ml/test_occlusion.py checks the split
+against the view's own.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-TOKEN = re.compile(r"(?u)\b\w\w+\b")
+from textwords import words
+
 # Distinct words tried per document: the default encoder reads at most 64 word pieces (about 45 words), so a
 # word past the first 64 distinct ones changes nothing it sees.
 MAX_WORDS = 64
@@ -38,15 +38,6 @@ class Occluded:
     word: str  # lower case, accents stripped
     fall: float  # the class's log-odds with the word minus without it (> 0: the word pulls towards it)
     spans: list[tuple[int, int]] = field(default_factory=list)  # each occurrence, [start, end) in the document
-
-
-def fold(token: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", token.lower()) if not unicodedata.combining(c))
-
-
-def words(document: str) -> list[tuple[str, int, int]]:
-    """(folded word, start, end) of each word occurrence, in order."""
-    return [(fold(m.group()), m.start(), m.end()) for m in TOKEN.finditer(document)]
 
 
 def without(document: str, spans: Sequence[tuple[int, int]]) -> str:

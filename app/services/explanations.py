@@ -3,8 +3,8 @@ towards it, found among the n-gram weights the train job stored for the model ve
 (``app.explanation_store``; ``ml.ngram_weights`` computes them). A document's term weighs
 ``(1 + log tf) * weight``, as its TF-IDF value times the class's weight would in a linear model.
 
-The document is split into tokens as the TF-IDF view splits it (runs of two or more word characters,
-lower case, accents stripped), so every unigram and bigram can be looked up, and each occurrence's
+The document is split into tokens as the TF-IDF view splits it (``textwords.words``: runs of two or more
+word characters, lower case, accents stripped), so every unigram and bigram can be looked up, and each occurrence's
 place in the original text is kept for the label view to mark.
 
 Once the version's embedding holds the project's text encoder, the documents the queue serves next are
@@ -15,8 +15,6 @@ answer's ``method`` says which. The n-gram weights stay the answer for every oth
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,8 +25,8 @@ from app import explanation_store
 from app.models import Prediction, Project, Sample
 from app.services import texts
 from app.services.errors import Invalid
+from textwords import words
 
-TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern, as the view used
 MAX_TERMS = 12
 
 
@@ -49,13 +47,9 @@ class Explanation:
     method: Literal["ngrams", "occlusion"] = "ngrams"
 
 
-def _fold(token: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", token.lower()) if not unicodedata.combining(c))
-
-
 def terms_in(document: str, weights: dict[str, float], limit: int = MAX_TERMS) -> list[Term]:
     """The document's unigrams and bigrams of positive weight, strongest contribution first."""
-    tokens = [(_fold(m.group()), m.start(), m.end()) for m in TOKEN.finditer(document)]
+    tokens = words(document)
     found: dict[str, Term] = {}
     counts: dict[str, int] = {}
     grams = [(t, s, e) for t, s, e in tokens] + [

@@ -1,4 +1,4 @@
-"""No import cycles: in the Python packages (app/, workers/, ml/, imaging/) and in the browser's ES modules.
+"""No import cycles: in the Python packages (app/, workers/, ml/, imaging/, textwords/) and in the browser's ES modules.
 
 A cycle makes two modules one idea in two files: neither can be read, tested or moved alone, and an
 import order decides whether the program starts. A lazy import inside a function is still an edge
@@ -15,7 +15,7 @@ import grimp
 
 from tests.conftest import ROOT
 
-PACKAGES = ("app", "workers", "ml", "imaging")
+PACKAGES = ("app", "workers", "ml", "imaging", "textwords")
 JS_ROOT = ROOT / "frontend" / "js"
 
 

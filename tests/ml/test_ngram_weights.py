@@ -9,10 +9,11 @@ import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 
-from app.services.explanations import TOKEN, terms_in
+from app.services.explanations import terms_in
 from ml.ngram_weights import class_ngram_weights, word_vectorizer
 from ml.text_features import tfidf_embedding
 from tests.text.test_text_import import CLASSES, ag_news
+from textwords import TOKEN
 
 SPORTS_WORDS = {"game", "games", "team", "season", "league", "cup", "coach", "win", "won", "victory", "olympic",
                 "olympics", "athens", "championship", "final", "sox", "red sox", "yankees", "match", "play",

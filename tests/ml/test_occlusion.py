@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.services.explanations import TOKEN, _fold
-from ml.occlusion import occlusion, without, words
+from ml.ngram_weights import word_vectorizer
+from ml.occlusion import occlusion, without
+from textwords import fold, words
 
 VOCAB = ["the", "striker", "scored", "goal", "minister", "vote", "match", "rates"]
 
@@ -67,7 +68,10 @@ def test_limits_and_documents_without_words():
     assert occlusion("?! 5", bag, softmax_of(W), label=0) == []
 
 
-def test_words_are_the_explanation_services_tokens():
+def test_words_are_the_tfidf_views_words():
+    # The words occlusion drops (and the explanation service looks up) are the ones the n-gram weights name.
     doc = "Élysée: the PM's 2nd visit — naïve café-owners at 5pm, a b cd"
-    assert words(doc) == [(_fold(m.group()), m.start(), m.end()) for m in TOKEN.finditer(doc)]
+    view = word_vectorizer(1)
+    assert [w for w, _, _ in words(doc)] == view.build_tokenizer()(view.build_preprocessor()(doc))
     assert [w for w, _, _ in words(doc)][:2] == ["elysee", "the"]
+    assert all(fold(doc[s:e]) == w for w, s, e in words(doc))

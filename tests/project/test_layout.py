@@ -39,6 +39,12 @@ def test_imaging_is_pil_and_numpy_only():
     assert {(f, m) for f, m in _imports("imaging") if m.split(".")[0] not in allowed} == set()
 
 
+def test_textwords_is_the_standard_library_only():
+    # The API's explanations and ml's occlusion split documents into the same words with it.
+    allowed = {"textwords", "__future__", "re", "unicodedata"}
+    assert {(f, m) for f, m in _imports("textwords") if m.split(".")[0] not in allowed} == set()
+
+
 def test_workers_never_import_the_api_layer():
     assert {(f, m) for f, m in _imports("workers") if m.startswith("app.api")} == set()
 
