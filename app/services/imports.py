@@ -331,10 +331,15 @@ def apply_folder_labels(session: Session, project: Project, result: ImportResult
 
     classes = set(project.classes)
     reqs = [LabelRequest(sid, folder) for sid, folder in result.folders.items() if folder in classes]
-    result.unknown_labels = sorted({folder for folder in result.folders.values() if folder not in classes})
+    note_unknown_labels(classes, result)
     # In slices: each statement of a labelling names its samples, and PostgreSQL takes at most 65,535
     # parameters a statement (a text upload of 100,000 labelled rows failed as one).
     for start in range(0, len(reqs), LABEL_SLICE):
         add_labels(session, project, None, reqs[start:start + LABEL_SLICE], source="import")
     result.labelled = len(reqs)
     return len(reqs)
+
+
+def note_unknown_labels(classes: set[str], result: ImportResult) -> None:
+    """List in ``result.unknown_labels`` the sub-folders (labels) of the new samples that name no class."""
+    result.unknown_labels = sorted({folder for folder in result.folders.values() if folder not in classes})

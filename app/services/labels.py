@@ -173,6 +173,33 @@ def add_labels(
     return Added(b.out, found)
 
 
+@dataclass(frozen=True)
+class ImportedLabel:
+    """A label that came with the data, for a sample inserted in this transaction already labelled."""
+    sample_id: int
+    label: str
+    is_audit: bool
+
+
+def add_imported_labels(session: Session, project_id: int, labels: Sequence[ImportedLabel]) -> int:
+    """The revisions and counters of labels that came with an import, for samples this transaction
+    inserted with ``status`` 'labelled' and their ``label`` set (so no index and no count is written
+    twice, as an UPDATE after the insert did; docs/benchmarks.md, "Eleventh session: text import").
+
+    What ``add_labels(..., user=None, source="import")`` stores for a new sample, exactly: a new
+    sample has no history, no lease, no prediction of any model version (so no suggestion shown, no
+    review, no queue move), and with no user no overlap awaits a second opinion. Returns how many."""
+    now = utcnow()
+    out = [StoredLabel(id=0, project_id=project_id, sample_id=x.sample_id, user_id=None, label=x.label,
+                       source="import", opinion="primary", model_version_id=None, suggested_label=None,
+                       suggested_confidence=None, duration_ms=None, batch_id=None, created_at=now)
+           for x in labels]
+    if out:
+        label_repo.insert_labels(session, out)
+        label_counts.bump(session, project_id, None, len(out), len(out), sum(x.is_audit for x in labels))
+    return len(out)
+
+
 def confident_threshold(project: Project) -> float:
     """A label against a model at least this sure of another class opens a review."""
     return float(effective_settings(project.settings)["review_confidence"])

@@ -11,8 +11,10 @@ What an import leaves (as the image import, ``app.services.imports``):
 * Duplicates are found by normalised content (``text_formats.normalised``: NFKC, case folded, white
   space collapsed), within the upload and against the project (the unique content hash).
 * A label (a label column or field, or a zip's sub-folder) is kept as the sample's ``source_folder``
-  and applied as an imported label where it names a class (``imports.finish_import``, as the image
-  import's folder labels); the others are listed in ``unknown_labels``.
+  and, where it names a class, the sample is inserted already labelled with its imported label's
+  revision and counts in the batch's own transaction (``labels.add_imported_labels``: what the image
+  import's folder labels store, without updating every sample after its insert); the others are listed
+  in ``unknown_labels``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from app.services.imports import (
     ImportResult,
     _queue_embedding,
     finish_import,
+    note_unknown_labels,
     stopped,
 )
+from app.services.labels import ImportedLabel, add_imported_labels
 from app.services.text_formats import BadRow, Columns, Document, content_hash, parse_upload
 from app.settings import Settings
 
@@ -83,9 +87,10 @@ def import_texts(session: Session, project: Project, files: Iterable[tuple[str, 
     applied where they name a class. Commits (as the image import), then queues the embedding.
     Raises ``Invalid`` (nothing written) when nothing could be imported and rows were bad."""
     project_id = project.id
+    classes = set(project.classes)  # read before the commits (a session may expire on commit)
     docs, bad = read_upload(files, cols, settings)
     result = ImportResult(rejected=_report(bad))
-    rows, texts = _rows(project_id, docs, result)
+    rows, texts = _rows(project_id, docs, classes, result)
     if not rows and bad:
         raise Invalid({"message": "no document could be imported", "rejected": result.rejected})
     session.commit()
@@ -99,13 +104,16 @@ def import_texts(session: Session, project: Project, files: Iterable[tuple[str, 
             raise answer from exc
         raise
     samples_repo.analyze_after_big_import(session, result.created)
-    finish_import(session, project, result, settings, labels_from_folders=True)
+    note_unknown_labels(classes, result)
+    # The batches labelled their samples: what is left is what an import sets off.
+    finish_import(session, project, result, settings)
     return result
 
 
-def _rows(project_id: int, docs: list[Document], result: ImportResult) -> tuple[list[dict], dict[str, str]]:
+def _rows(project_id: int, docs: list[Document], classes: set[str],
+          result: ImportResult) -> tuple[list[dict], dict[str, str]]:
     """Sample rows of the documents not seen before in this upload (the others counted as duplicates),
-    and each one's text by content hash."""
+    and each one's text by content hash. A document whose label names a class is a labelled sample."""
     rows: list[dict] = []
     texts: dict[str, str] = {}
     for doc in docs:
@@ -119,17 +127,24 @@ def _rows(project_id: int, docs: list[Document], result: ImportResult) -> tuple[
             # A text sample has no file: no storage key, no thumbnail, no pixels.
             "storage_key": "", "thumbnail_key": "", "width": 0, "height": 0, "mode": "text",
             "byte_size": len(doc.text.encode("utf-8")), "source_folder": doc.label,
-            "status": "unlabelled", "rand_key": (rk := secrets.randbits(62)), "is_audit": rk % AUDIT_POOL_EVERY == 0,
+            "status": "labelled" if doc.label in classes else "unlabelled",
+            "label": doc.label if doc.label in classes else None,
+            "rand_key": (rk := secrets.randbits(62)), "is_audit": rk % AUDIT_POOL_EVERY == 0,
         })
     return rows, texts
 
 
 def _write(session: Session, rows: list[dict], texts: dict[str, str], project_id: int, result: ImportResult) -> None:
-    """Insert a batch's samples (those whose content the project lacks) and their texts; one commit."""
+    """Insert a batch's samples (those whose content the project lacks), their texts and the revisions of
+    those inserted labelled; one commit."""
     try:
         inserted = samples_repo.insert_samples(session, rows)
         texts_repo.insert_texts(session, [{"sample_id": sid, "project_id": project_id, "text": texts[digest]}
                                           for sid, digest in inserted])
+        by_hash = {r["content_hash"]: r for r in rows}
+        labelled = add_imported_labels(session, project_id, [
+            ImportedLabel(sid, by_hash[digest]["label"], by_hash[digest]["is_audit"])
+            for sid, digest in inserted if by_hash[digest]["label"] is not None])
         session.commit()
     except BaseException:
         session.rollback()
@@ -138,6 +153,7 @@ def _write(session: Session, rows: list[dict], texts: dict[str, str], project_id
     folder = {r["content_hash"]: r["source_folder"] for r in rows if r["source_folder"]}
     result.duplicates += len(rows) - len(inserted)
     result.created += len(inserted)
+    result.labelled += labelled
     for sid, digest in inserted:
         result.sample_ids.append(sid)
         if digest in folder:
