@@ -8,7 +8,7 @@ Pretraining never sees a label; once experts have given a few hundred, adapting 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
@@ -37,33 +37,32 @@ def _start_from(images: np.ndarray, checkpoint: Checkpoint | None, seed: int) ->
     return Checkpoint({**config, "method": "none"}, net.state_dict()), arr
 
 
-def finetune(
-    images: np.ndarray,
-    labels: np.ndarray,
-    n_classes: int,
-    checkpoint: Checkpoint | None = None,
-    *,
-    epochs: int = 20,
-    lr: float = 3e-4,
-    seed: int = 0,
-    device: str | None = None,
-    progress: Callable[[float, str], None] | None = None,
-) -> Checkpoint:
+class Options(TypedDict, total=False):
+    """``finetune``'s keyword arguments: ``finetune_classifier``'s, passed on (their defaults are there)."""
+
+    epochs: int
+    lr: float
+    seed: int
+    device: str | None
+    progress: Callable[[float, str], None] | None
+
+
+def finetune(images: np.ndarray, labels: np.ndarray, n_classes: int, checkpoint: Checkpoint | None = None,
+             **options: Unpack[Options]) -> Checkpoint:
     """Train backbone + a linear head with cross-entropy on labelled images; return the backbone.
 
     Args:
         images: (N, H, W[, C]) uint8, the labelled images (any size: they are brought to the input).
         labels: (N,) class indices in [0, n_classes).
         checkpoint: where to start (a self-supervised backbone); None starts from random weights.
-        epochs, lr, seed, device: as ``ml.estimators.finetune.FineTuneClassifier``.
-        progress: callable(fraction, message).
+        options: ``finetune_classifier``'s: epochs, lr, seed, device (as
+            ``ml.estimators.finetune.FineTuneClassifier``) and progress, a callable(fraction, message).
 
     Returns:
         A checkpoint of the fine-tuned backbone (no head: the project's estimator is fitted on its
         embeddings), ``config["method"] == "finetune"`` and the starting method in ``finetuned_from``.
     """
-    est = finetune_classifier(images, labels, n_classes, checkpoint, epochs=epochs, lr=lr, seed=seed, device=device,
-                              progress=progress)
+    est = finetune_classifier(images, labels, n_classes, checkpoint, **options)
     return backbone_checkpoint(est, len(labels))
 
 
