@@ -316,7 +316,8 @@ def finish_import(session: Session, project: Project, result: ImportResult, sett
             apply_folder_labels(session, project, result)
         automation.after_import(session, project, result.created, settings.broker_url)
     except Exception as exc:
-        missing = "some of the labels that came with them may not be applied, and their embedding may wait"
+        missing = ("some of the labels that came with them may not be applied, and their embedding may wait"
+                   if labels_from_folders else "their embedding may wait")
         if (answer := stopped(result, exc, missing)) is not None:
             raise answer from exc
         raise
