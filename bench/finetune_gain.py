@@ -40,7 +40,7 @@ from ml.embedding import block_widths, extract_embeddings, load_backbone  # noqa
 from ml.finetune import backbone_checkpoint, finetune_classifier  # noqa: E402
 from ml.images import as_nhwc, prepare_array  # noqa: E402
 from ml.pretrain import pretrain  # noqa: E402
-from ml.training import Checkpoint  # noqa: E402
+from ml.training import Checkpoint, Run  # noqa: E402
 
 
 def embed(ckpt: Checkpoint, images: np.ndarray, layer: str) -> np.ndarray:
@@ -107,9 +107,10 @@ def main() -> int:
         base = Checkpoint.load(str(args.checkpoint))
     else:
         t0 = time.perf_counter()
-        base = pretrain(train_x, method=args.method, budget_seconds=args.budget, budget_clock="cpu", device="cpu",
-                        progress=lambda f, m: print(f"  pretrain {f:5.1%} {m}", file=sys.stderr, flush=True)
-                        if int(f * 1000) % 100 == 0 else None)
+        base = pretrain(train_x, method=args.method, run=Run(
+            budget_seconds=args.budget, budget_clock="cpu", device="cpu",
+            progress=lambda f, m: print(f"  pretrain {f:5.1%} {m}", file=sys.stderr, flush=True)
+            if int(f * 1000) % 100 == 0 else None))
         print(f"pretrained {args.method} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         if args.checkpoint:
             base.without_training_state().save(str(args.checkpoint))

@@ -78,9 +78,10 @@ def embed(method: str, pool: np.ndarray, test: np.ndarray, budget: float, tag: s
         return z["pool"], z["test"]
     from ml.embedding import extract_embeddings  # the self-supervised side (issue 3)
     from ml.pretrain import pretrain
+    from ml.training import Run
 
     t0 = time.time()
-    checkpoint = pretrain(pool, method=method, budget_seconds=budget)
+    checkpoint = pretrain(pool, method=method, run=Run(budget_seconds=budget))
     OUT.mkdir(parents=True, exist_ok=True)
     checkpoint.save(cache.with_suffix(".ckpt"))
     ep, et = np.asarray(extract_embeddings(checkpoint, pool)), np.asarray(extract_embeddings(checkpoint, test))

@@ -45,7 +45,7 @@ from ml.data import load_image_folder, load_npz  # noqa: E402
 from ml.embedding import extract_embeddings, recalibrate_batchnorm  # noqa: E402
 from ml.pretrain import DEFAULT_METHOD, describe_input, pretrain, random_backbone_checkpoint  # noqa: E402
 from ml.ssl import list_methods, method_class  # noqa: E402
-from ml.training import TrainConfig, lr_factor, make_clock, make_optimizer, use_bf16  # noqa: E402
+from ml.training import Run, TrainConfig, lr_factor, make_clock, make_optimizer, use_bf16  # noqa: E402
 
 LAYERS = ["last", "penultimate", "concat:2", "concat:3"]
 
@@ -253,12 +253,12 @@ def run_method(args, name, config, train_img, train_y, test_img, test_y, layers,
     t0, done = time.perf_counter(), 0.0
     for end in ends:
         chunk = None if end is None else end - done
-        ck = pretrain(train_img, method=name, backbone=config["backbone"], budget_seconds=args.budget,
-                      image_size=args.image_size,
-                      epochs=args.epochs, seed=args.seed, device="cpu", progress=progress, lr=args.lr,
-                      batch_size=args.batch_size, method_kwargs=kwargs, budget_clock=args.clock,
-                      precision=args.precision, checkpoint_path=run_path if args.snapshots else None,
-                      resume=bool(args.snapshots), stop_after_seconds=chunk if end and end < args.budget else None)
+        ck = pretrain(train_img, method=name, backbone=config["backbone"], image_size=args.image_size,
+                      method_kwargs=kwargs, run=Run(
+                          budget_seconds=args.budget, epochs=args.epochs, seed=args.seed, device="cpu",
+                          progress=progress, lr=args.lr, batch_size=args.batch_size, budget_clock=args.clock,
+                          precision=args.precision, checkpoint_path=run_path if args.snapshots else None,
+                          resume=bool(args.snapshots), stop_after_seconds=chunk if end and end < args.budget else None))
         done = end or args.budget
         seconds = time.perf_counter() - t0
         suffix = f"-at{int(done)}" if args.snapshots else ""

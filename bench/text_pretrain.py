@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ import torch  # noqa: E402
 
 from ml.checkpoint import Checkpoint  # noqa: E402
 from ml.text_pretrain import pretrain_text  # noqa: E402
+from ml.training import Run  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "text"
 
@@ -61,19 +63,18 @@ def run(name: str, method: str, seconds: float, clock: str, seed: int, out: Path
             last[0] = time.perf_counter()
             print(f"{name} {fraction:.0%} {msg}", flush=True)
 
+    plan = Run(budget_seconds=seconds, budget_clock=clock, seed=seed, progress=progress, checkpoint_path=str(path),
+               resume=True)
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     for at in sorted(s for s in snapshots if s < seconds):
         # One chunk up to ``at`` on the run's clock (a resumed run starts from what its checkpoint has done).
         done = Checkpoint.load(str(path)).state["elapsed_s"] if path.exists() else 0.0
         if done < at:
-            snap = pretrain_text(texts, method=method, budget_seconds=seconds, budget_clock=clock, seed=seed,
-                                 progress=progress, checkpoint_path=str(path), resume=True,
-                                 stop_after_seconds=at - done)
+            snap = pretrain_text(texts, method=method, run=replace(plan, stop_after_seconds=at - done))
             keep_snapshot(path, snapshot_path(out, method, name, seconds, at, seed), seconds)
             print(json.dumps({**figures_of(snap, name, method, clock, seed, len(texts)), "snapshot_at": at,
                               "load": os.getloadavg()[0]}), flush=True)
-    ckpt = pretrain_text(texts, method=method, budget_seconds=seconds, budget_clock=clock, seed=seed,
-                         progress=progress, checkpoint_path=str(path), resume=True)
+    ckpt = pretrain_text(texts, method=method, run=plan)
     figures = {**figures_of(ckpt, name, method, clock, seed, len(texts)), "seconds": seconds,
                "wall_s": round(time.perf_counter() - t0, 1), "load_start": load0, "load_end": os.getloadavg()[0]}
     print(json.dumps(figures), flush=True)

@@ -34,6 +34,7 @@ from ssl_probe import add_run_args, load, probe_layers, write_record  # noqa: E4
 from ml.backbones.export import export_torchscript  # noqa: E402
 from ml.backbones.external import registered_checkpoint  # noqa: E402
 from ml.pretrain import DEFAULT_METHOD, pretrain, random_backbone_checkpoint  # noqa: E402
+from ml.training import Run  # noqa: E402
 
 
 def split(images: np.ndarray, labels: np.ndarray, n: int, seed: int = 0):
@@ -74,8 +75,8 @@ def main(argv=None) -> int:
 
     def train(images, **kw):
         t0 = time.perf_counter()
-        ck = pretrain(images, method=DEFAULT_METHOD, budget_seconds=args.budget, seed=args.seed, device="cpu",
-                      budget_clock=args.clock, **kw)
+        ck = pretrain(images, method=DEFAULT_METHOD, run=Run(budget_seconds=args.budget, seed=args.seed, device="cpu",
+                                                             budget_clock=args.clock), **kw)
         return ck, {"wall_seconds": round(time.perf_counter() - t0, 1), "steps": ck.state["step"]}
 
     emit("untrained", random_backbone_checkpoint(pool, seed=args.seed, device="cpu"))

@@ -3,8 +3,6 @@ randomly initialised (the baseline), each sized and normalised to the pool."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,15 +13,11 @@ from ml.checkpoint import Checkpoint
 from ml.embedding import load_backbone, recalibrate_batchnorm
 from ml.images import as_nhwc, choose_input_from_array, input_stats, prepare_array
 from ml.ssl import create_method, method_class
-from ml.training import TrainConfig, train
+from ml.training import Run, default_device
 
 # The best 100-label probe on MNIST, CIFAR-10 and EuroSAT photographs with a fair 300 CPU-s budget
 # (docs/benchmarks.md); on colour photographs of 48 px and more it takes four local crops (multi-crop).
 DEFAULT_METHOD = "simclr"
-
-
-def _device(device: str | None) -> str:
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def working_side(image_hw: tuple[int, int], size: int) -> int:
@@ -45,7 +39,7 @@ def describe_input(images: np.ndarray, backbone: str | None = None, device: str 
     size, chans = image_size or size, channels or chans
     arr = prepare_array(images, working_side(images.shape[1:3], size), chans)
     mean, std = input_stats(arr)
-    name = backbone or default_backbone(chans, size, _device(device))
+    name = backbone or default_backbone(chans, size, default_device(device))
     return {"backbone": name, "in_channels": chans, "image_size": size, "norm_mean": mean,
             "norm_std": std, "backbone_kwargs": {}}, arr
 
@@ -54,25 +48,14 @@ def pretrain(
     images: np.ndarray,
     method: str = DEFAULT_METHOD,
     backbone: str | None = None,
-    budget_seconds: float | None = 300,
-    epochs: float | None = None,
-    seed: int = 0,
-    device: str | None = None,
-    progress: Callable[[float, str], None] | None = None,
-    checkpoint_path: str | None = None,
-    resume: bool = False,
+    run: Run = Run(),
     *,
     method_kwargs: dict[str, Any] | None = None,
-    lr: float | None = None,
-    batch_size: int | None = None,
     optimizer: str = "adamw",
     weight_decay: float = 1e-4,
     image_size: int | None = None,
     channels: int | None = None,
     recalibrate_bn: bool = True,
-    budget_clock: str = "wall",
-    precision: str = "auto",
-    stop_after_seconds: float | None = None,
     initial_backbone: Checkpoint | None = None,
 ) -> Checkpoint:
     """Self-supervised pretraining of a backbone on unlabelled images (labels are never seen).
@@ -81,26 +64,15 @@ def pretrain(
         images: uint8 (N, H, W) or (N, H, W, C); any size, resized to the input ``choose_input`` picks.
         method: one of ``ml.ssl.list_methods()``; ``DEFAULT_METHOD`` (SimCLR) by default.
         backbone: registry name, or None for ``default_backbone`` (compact CNN on a CPU).
-        budget_seconds: wall-clock training budget (ignored when ``epochs`` is given).
-        epochs: train for this many epochs instead (reproducible step count).
-        seed: seeds initialisation, data order and augmentation.
-        device: "cpu", "cuda", ... (default CUDA when available).
-        progress: called with (fraction 0..1, message with loss and images/s).
-        checkpoint_path: save here periodically and at the end.
-        resume: continue from ``checkpoint_path`` if it exists (same images, same settings).
+        run: the budget (``epochs`` instead for a reproducible step count), seed, device, progress
+            (messages with the loss and images/s), checkpoint, resumption (the same images; a resumed run
+            keeps its checkpoint's settings), chunk, learning rate, batch size and precision: ``Run``.
         method_kwargs: passed to the method (e.g. ``{"temperature": 0.2}``).
-        lr, batch_size: override the method's defaults.
         optimizer: "adamw" or "sgd".
         weight_decay: decoupled weight decay.
         image_size, channels: override the automatic input choice.
-        budget_clock: "wall" seconds, or "cpu" (process CPU seconds per thread; for benchmarks on a
-            shared machine).
-        precision: "auto" (bf16 autocast where the hardware has it natively), "bf16" or "fp32"; see
-            ``ml.training.TrainConfig``.
         recalibrate_bn: re-estimate BatchNorm statistics on the clean images at the end (the
             optimiser state in the checkpoint is untouched, so resuming still works).
-        stop_after_seconds: train one chunk of this many seconds (``budget_clock``) of the run and
-            pause (``state["done"]`` stays False); resuming from ``checkpoint_path`` continues it.
         initial_backbone: start from this backbone's weights (e.g. a registered file,
             ``ml.backbones.external``) instead of a fresh one; its input contract (size, channels,
             normalisation) is kept, and the result reloads as it did.
@@ -108,37 +80,32 @@ def pretrain(
     Returns:
         The trained ``Checkpoint`` (backbone weights + config + training state).
     """
-    dev = _device(device)
-    resume_from = None
-    if resume and checkpoint_path and os.path.exists(checkpoint_path):
-        resume_from = Checkpoint.load(checkpoint_path)
+    dev = run.on()
+    resume_from = run.resume_from()
+    if resume_from is not None:
         c, t = resume_from.config, resume_from.config["train"]  # a later chunk keeps the run's settings
         method, backbone = c["method"], c["backbone"]
         method_kwargs, image_size, channels = c.get("method_kwargs", {}), c["image_size"], c["in_channels"]
-        lr, batch_size, optimizer = t["lr"], t["batch_size"], t["optimizer"]
-        weight_decay, seed = t["weight_decay"], t["seed"]
+        optimizer, weight_decay, run = t["optimizer"], t["weight_decay"], run.resumed(resume_from)
     config, arr = _describe_run(images, backbone, dev, image_size, channels, resume_from, initial_backbone)
     cls = method_class(method)
     method_kwargs = dict(method_kwargs or {})
-    config.update(method=cls.name, method_kwargs=method_kwargs, seed=seed)
-    cfg = TrainConfig(epochs=epochs, budget_seconds=None if epochs is not None else budget_seconds,
-                      batch_size=min(batch_size or cls.default_batch_size, len(arr)), lr=lr or cls.default_lr,
-                      optimizer=optimizer, weight_decay=weight_decay, seed=seed, budget_clock=budget_clock,
-                      precision=precision)
+    config.update(method=cls.name, method_kwargs=method_kwargs, seed=run.seed)
+    cfg = run.train_config(len(arr), cls.default_batch_size, cls.default_lr, optimizer=optimizer,
+                           weight_decay=weight_decay)
     if cfg.epochs is None and cfg.budget_seconds is None:
         raise ValueError("give budget_seconds or epochs")
-    torch.manual_seed(seed)
+    torch.manual_seed(run.seed)
     net = _initial_net(config, initial_backbone)
     ssl = create_method(cls.name, net, **method_kwargs)
 
     def report(fraction: float, loss: float, ips: float) -> None:
-        if progress is not None:
-            progress(fraction, f"{cls.name}: loss {loss:.4f}, {ips:.0f} images/s")
+        if run.progress is not None:
+            run.progress(fraction, f"{cls.name}: loss {loss:.4f}, {ips:.0f} images/s")
 
-    ckpt = train(ssl, arr, cfg, device=dev, progress=report, checkpoint_path=checkpoint_path,
-                 config=config, resume_from=resume_from, stop_after_seconds=stop_after_seconds)
+    ckpt = run.train(ssl, arr, cfg, config, resume_from, report)
     if recalibrate_bn:
-        _recalibrate(ckpt, net, arr, dev, seed, checkpoint_path)
+        _recalibrate(ckpt, net, arr, dev, run.seed, run.checkpoint_path)
     return ckpt
 
 

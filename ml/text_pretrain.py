@@ -9,7 +9,6 @@ rebuilds both; a resumed run keeps its tokenizer (documents imported since are c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from ml.checkpoint import Checkpoint
 from ml.ssl.mlm import TEXT_METHODS, MaskedLanguageModel
 from ml.text_encoder import EncoderShape, TextEncoder, embed_ids
 from ml.text_tokenizer import VOCAB_SIZE, choose_length, encode, from_text, to_text, train_tokenizer
-from ml.training import TrainConfig, train
+from ml.training import Run
 
 DEFAULT_TEXT_METHOD = "mlm"
 KIND = "text_encoder"  # ``config["kind"]`` of a text encoder's checkpoint
@@ -38,47 +37,33 @@ def is_text_checkpoint(ckpt: Checkpoint) -> bool:
 def pretrain_text(
     texts: Sequence[str],
     method: str = DEFAULT_TEXT_METHOD,
-    budget_seconds: float | None = 300,
-    epochs: float | None = None,
-    seed: int = 0,
-    device: str | None = None,
-    progress: Callable[[float, str], None] | None = None,
-    checkpoint_path: str | None = None,
-    resume: bool = False,
+    run: Run = Run(),
     *,
-    budget_clock: str = "wall",
-    stop_after_seconds: float | None = None,
     vocab_size: int = VOCAB_SIZE,
     max_len: int = MAX_LEN,
     d_model: int = D_MODEL,
     layers: int = LAYERS,
     heads: int = HEADS,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    precision: str = "auto",
 ) -> Checkpoint:
     """Language-model pretraining of a text encoder on unlabelled documents (labels are never seen).
 
     Args:
         texts: the pool's documents.
         method: ``mlm`` (BERT) or ``causal_lm`` (GPT).
-        budget_seconds / epochs: the run's length (``epochs`` wins: a reproducible step count).
-        budget_clock: "wall" seconds, or "cpu" (process CPU seconds per thread; benchmarks on a shared machine).
-        stop_after_seconds: train one chunk of the run and pause; resuming from ``checkpoint_path`` continues it.
+        run: the budget (``epochs`` instead for a reproducible step count), seed, device, progress
+            (messages with the loss and tokens/s), checkpoint, resumption (a resumed run keeps its
+            checkpoint's settings), chunk, learning rate, batch size and precision: ``ml.training.Run``.
         vocab_size, max_len, d_model, layers, heads: the tokenizer's and the encoder's size (a resumed
             run keeps its own).
-        lr, batch_size: override the method's defaults.
 
     Returns:
         The ``Checkpoint``: encoder weights, config (tokenizer JSON, encoder shape, method), training state.
     """
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    resume_from = Checkpoint.load(checkpoint_path) if resume and checkpoint_path and os.path.exists(checkpoint_path) \
-        else None
+    resume_from = run.resume_from()
     if resume_from is not None:
-        c, t = resume_from.config, resume_from.config["train"]  # a later chunk keeps the run's settings
+        c = resume_from.config  # a later chunk keeps the run's settings
         tok, shape = from_text(c["tokenizer"]), EncoderShape(**c["encoder"])
-        method, seed, lr, batch_size = c["method"], t["seed"], t["lr"], t["batch_size"]
+        method, run = c["method"], run.resumed(resume_from)
         ids = encode(tok, texts, shape.max_len)
     else:
         tok = train_tokenizer(texts, vocab_size=vocab_size)
@@ -87,23 +72,21 @@ def pretrain_text(
                              layers=layers, heads=heads)
         ids = ids[:, : shape.max_len]
     cls = _method(method)
-    cfg = TrainConfig(epochs=epochs, budget_seconds=None if epochs is not None else budget_seconds,
-                      batch_size=min(batch_size or cls.default_batch_size, len(ids)), lr=lr or cls.default_lr,
-                      weight_decay=0.01, seed=seed, budget_clock=budget_clock, precision=precision,
-                      warmup=0.06, final_lr_ratio=0.05)
-    torch.manual_seed(seed)
+    cfg = run.train_config(len(ids), cls.default_batch_size, cls.default_lr, weight_decay=0.01, warmup=0.06,
+                           final_lr_ratio=0.05)
+    torch.manual_seed(run.seed)
     model = cls(TextEncoder(shape))
     tokens = int((ids != 0).sum())
 
     def report(fraction: float, loss: float, docs_per_s: float) -> None:
-        if progress is not None:
-            progress(fraction, f"{cls.name}: loss {loss:.3f}, {docs_per_s * tokens / max(1, len(ids)):.0f} tokens/s")
+        if run.progress is not None:
+            tokens_per_s = docs_per_s * tokens / max(1, len(ids))
+            run.progress(fraction, f"{cls.name}: loss {loss:.3f}, {tokens_per_s:.0f} tokens/s")
 
     config: dict[str, Any] = {"kind": KIND, "method": cls.name, "tokenizer": to_text(tok), "encoder": shape.as_dict(),
-                              "seed": seed, "documents": len(ids), "tokens": tokens}
+                              "seed": run.seed, "documents": len(ids), "tokens": tokens}
     # The trainer takes any module with a ``backbone`` and ``forward(batch, g) -> loss`` (an SSLMethod by its type).
-    return train(model, ids, cfg, device=dev, progress=report, checkpoint_path=checkpoint_path,  # type: ignore[arg-type]
-                 config=config, resume_from=resume_from, stop_after_seconds=stop_after_seconds)
+    return run.train(model, ids, cfg, config, resume_from, report)  # type: ignore[arg-type]
 
 
 def _method(name: str) -> type[MaskedLanguageModel]:

@@ -59,11 +59,12 @@ def test_continued_pretraining_changes_the_weights_and_keeps_the_input_contract(
     from ml.backbones.external import registered_checkpoint
     from ml.embedding import extract_embeddings
     from ml.pretrain import pretrain
+    from ml.training import Run
 
     start = registered_checkpoint(backbone_files["pth"], "torchvision", "resnet18", 32, registered_id=7)
     images = np.random.default_rng(0).integers(0, 256, (48, 28, 28), dtype=np.uint8)  # greyscale 28 px
     torch.set_num_threads(2)
-    done = pretrain(images, method="simclr", epochs=1, batch_size=24, initial_backbone=start, device="cpu")
+    done = pretrain(images, method="simclr", run=Run(epochs=1, batch_size=24, device="cpu"), initial_backbone=start)
     cfg = done.config
     assert (cfg["image_size"], cfg["in_channels"]) == (32, 3)  # not the 28 px, 1 channel the images suggest
     assert cfg["norm_mean"] == start.config["norm_mean"] and cfg["norm_std"] == start.config["norm_std"]
@@ -77,11 +78,12 @@ def test_continued_pretraining_changes_the_weights_and_keeps_the_input_contract(
 def test_an_onnx_backbone_cannot_be_trained(backbone_files):
     from ml.backbones.external import registered_checkpoint
     from ml.pretrain import pretrain
+    from ml.training import Run
 
     start = registered_checkpoint(backbone_files["onnx"], "onnx", None, 32)
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="ONNX backbone can only be used frozen"):
-        pretrain(images, method="simclr", epochs=1, batch_size=8, initial_backbone=start, device="cpu")
+        pretrain(images, method="simclr", run=Run(epochs=1, batch_size=8, device="cpu"), initial_backbone=start)
     from ml.finetune import finetune
 
     with pytest.raises(ValueError, match="ONNX backbone can only be used frozen"):

@@ -4,6 +4,8 @@ seed's layer and pooling choices, and the pretraining run on the shared trainer 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from ml.ssl.mlm import CausalLanguageModel, MaskedLanguageModel, choose_masked, 
 from ml.text_encoder import EncoderShape, TextEncoder, embed_ids, text_layer_indices
 from ml.text_pretrain import encoder_embedding, load_text_encoder, pretrain_text, two_views
 from ml.text_tokenizer import CLS, MASK, PAD, SEP, SPECIAL, encode, from_text, to_text, train_tokenizer
+from ml.training import Run
 
 CORPUS = [f"the {a} {b} the market {c}" for a in ("stocks", "shares", "bonds", "prices")
           for b in ("rose", "fell", "climbed", "slipped") for c in ("today", "again", "sharply")] + \
@@ -109,18 +112,19 @@ def test_features_ignore_padding_and_give_each_layer_choice_its_width():
 
 def test_pretraining_learns_the_pool_and_resumes_a_paused_run(tmp_path):
     path = str(tmp_path / "run.pt")
-    kw = {"vocab_size": 120, "d_model": 16, "layers": 2, "heads": 2, "batch_size": 32, "device": "cpu",
-          "precision": "fp32", "seed": 1}
+    kw = {"vocab_size": 120, "d_model": 16, "layers": 2, "heads": 2}
+    run = Run(batch_size=32, device="cpu", precision="fp32", seed=1)
     # 40 epochs: the masked loss falls from ln V (4.8) to about 1.6 (seeds 0-3: 1.57-1.74); at 15 epochs it
     # was still about 3.9, and a bound of 0.8 ln V there failed by 0.002 on one fresh clone.
-    fixed = pretrain_text(CORPUS, epochs=40, lr=1e-2, **kw)
+    fixed = pretrain_text(CORPUS, run=replace(run, epochs=40, lr=1e-2), **kw)
     untrained = np.log(fixed.config["encoder"]["vocab_size"])
     assert fixed.state["done"] and fixed.state["loss"] < 0.6 * untrained, (fixed.state, untrained)
-    first = pretrain_text(CORPUS, budget_seconds=60, stop_after_seconds=0.3, checkpoint_path=path, **kw)
+    first = pretrain_text(CORPUS, run=replace(run, budget_seconds=60, stop_after_seconds=0.3, checkpoint_path=path),
+                          **kw)
     assert not first.state["done"] and first.state["elapsed_s"] >= 0.3  # a paused chunk
     # The next chunk resumes it (a shorter budget here only to end the test soon: the run's end comes at once).
-    rest = pretrain_text(CORPUS[:5], budget_seconds=first.state["elapsed_s"] + 0.3, checkpoint_path=path,
-                         resume=True, **kw)
+    rest = pretrain_text(CORPUS[:5], run=replace(run, budget_seconds=first.state["elapsed_s"] + 0.3,
+                                                 checkpoint_path=path, resume=True), **kw)
     assert rest.state["done"] and rest.state["step"] > first.state["step"]
     assert rest.config["tokenizer"] == first.config["tokenizer"]  # a later chunk keeps the run's vocabulary
     encoder, tok = load_text_encoder(rest)
@@ -129,8 +133,9 @@ def test_pretraining_learns_the_pool_and_resumes_a_paused_run(tmp_path):
 
 
 def test_a_causal_lm_encoder_embeds_as_it_was_trained_each_position_reading_its_prefix():
-    kw = {"vocab_size": 120, "d_model": 16, "layers": 2, "heads": 2, "device": "cpu", "precision": "fp32", "epochs": 1}
-    gpt, bert = (pretrain_text(CORPUS, method=m, **kw) for m in ("causal_lm", "mlm"))
+    kw = {"vocab_size": 120, "d_model": 16, "layers": 2, "heads": 2}
+    run = Run(device="cpu", precision="fp32", epochs=1)
+    gpt, bert = (pretrain_text(CORPUS, method=m, run=run, **kw) for m in ("causal_lm", "mlm"))
     assert load_text_encoder(gpt)[0].causal and not load_text_encoder(bert)[0].causal
     docs = ["the stocks rose", "the team won the cup"]
     # The first position ([CLS]) sees only itself under the causal mask: the same for every document.

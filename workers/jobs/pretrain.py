@@ -25,7 +25,7 @@ from workers.jobs.working_set import load_working_set, working_copy_paths
 FIRST_CHUNK_S = 120.0
 
 if TYPE_CHECKING:
-    from ml.training import Checkpoint
+    from ml.training import Checkpoint, Run
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,16 @@ class Chunk:
     done_s: float  # trained by the chunks before this one
     chunk_s: float  # this chunk's budget
     clock: str  # "wall" on a GPU, "cpu" seconds on a CPU
+
+    def run(self, ctx: JobContext, progress: Callable[[float, str], None]) -> Run:
+        """How ``ml`` trains this chunk (an image backbone's or a text encoder's alike): the run's budget
+        on its clock, resumed from the run's checkpoint, pausing after this chunk's share."""
+        from ml.training import Run
+
+        return Run(budget_seconds=None if self.epochs else self.total_s, epochs=self.epochs, seed=self.seed,
+                   progress=progress, checkpoint_path=str(ctx.media / self.run_key),
+                   resume=bool(ctx.params.get("resume", True)), budget_clock=self.clock,
+                   stop_after_seconds=None if self.epochs else self.chunk_s)
 
 
 def plan_chunk(ctx: JobContext, job_id: int, cuda: bool) -> Chunk:
@@ -141,13 +151,8 @@ def _train(ctx: JobContext, chunk: Chunk, images: np.ndarray, size: int, channel
            report: Callable[[float, str], None]) -> Checkpoint:
     from ml.pretrain import pretrain
 
-    return pretrain(
-        images, image_size=size, channels=channels,
-        method=chunk.method, budget_seconds=None if chunk.epochs else chunk.total_s, epochs=chunk.epochs,
-        seed=chunk.seed, progress=report, checkpoint_path=str(ctx.media / chunk.run_key),
-        resume=bool(ctx.params.get("resume", True)), budget_clock=chunk.clock,
-        stop_after_seconds=None if chunk.epochs else chunk.chunk_s, initial_backbone=start,
-    )
+    return pretrain(images, method=chunk.method, run=chunk.run(ctx, report), image_size=size, channels=channels,
+                    initial_backbone=start)
 
 
 def _record(ctx: JobContext, samples: SampleTable, paths: list[str], ckpt_key: str, chunk: Chunk, *, backbone: str,

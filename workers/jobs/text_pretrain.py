@@ -49,10 +49,7 @@ def documents(ctx: JobContext) -> tuple[np.ndarray, list[str]]:
 def train_chunk(ctx: JobContext, chunk: Chunk, texts: list[str], report: Callable[[float, str], None]) -> Checkpoint:
     from ml.text_pretrain import pretrain_text
 
-    return pretrain_text(texts, method=chunk.method, budget_seconds=None if chunk.epochs else chunk.total_s,
-                         epochs=chunk.epochs, seed=chunk.seed, progress=report,
-                         checkpoint_path=str(ctx.media / chunk.run_key), resume=bool(ctx.params.get("resume", True)),
-                         budget_clock=chunk.clock, stop_after_seconds=None if chunk.epochs else chunk.chunk_s)
+    return pretrain_text(texts, method=chunk.method, run=chunk.run(ctx, report))
 
 
 def record(ctx: JobContext, chunk: Chunk, ids: np.ndarray, texts: list[str], ckpt_key: str, metrics: dict,

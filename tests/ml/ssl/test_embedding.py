@@ -19,12 +19,12 @@ from ml.embedding import (
 )
 from ml.pretrain import pretrain, random_backbone_checkpoint
 from ml.ssl import create_method
-from ml.training import TrainConfig, train
+from ml.training import Run, TrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def trained(digits_28):
-    return pretrain(digits_28[0][:256], method="simclr", epochs=1, batch_size=128, seed=0, device="cpu")
+    return pretrain(digits_28[0][:256], method="simclr", run=Run(epochs=1, batch_size=128, seed=0, device="cpu"))
 
 
 @pytest.mark.parametrize("layer", ["last", "penultimate", "concat:2", "concat:4"])
@@ -47,8 +47,8 @@ def test_bad_layer(trained, digits_28):
 
 def test_pretrain_config_and_progress(digits_28):
     msgs = []
-    ck = pretrain(digits_28[0][:256], method="rotation", budget_seconds=1.5, batch_size=64, device="cpu",
-                  progress=lambda f, m: msgs.append((f, m)))
+    ck = pretrain(digits_28[0][:256], method="rotation", run=Run(budget_seconds=1.5, batch_size=64, device="cpu",
+                                                                 progress=lambda f, m: msgs.append((f, m))))
     c = ck.config
     assert (c["backbone"], c["in_channels"], c["image_size"], c["method"]) == ("cnn", 1, 28, "rotation")
     assert len(c["norm_mean"]) == 1 and c["norm_std"][0] > 0
@@ -136,8 +136,8 @@ def test_both_precisions_train_reproducibly(digits_28, precision):
 def test_pretrain_resume_from_path(digits_28, tmp_path):
     path = str(tmp_path / "p.pt")
     images = digits_28[0][:128]
-    first = pretrain(images, method="masked_ae", epochs=1, batch_size=64, checkpoint_path=path, device="cpu")
-    again = pretrain(images, method="simclr", epochs=2, checkpoint_path=path, resume=True, device="cpu")
+    first = pretrain(images, method="masked_ae", run=Run(epochs=1, batch_size=64, checkpoint_path=path, device="cpu"))
+    again = pretrain(images, method="simclr", run=Run(epochs=2, checkpoint_path=path, resume=True, device="cpu"))
     assert again.config["method"] == "masked_ae"  # the checkpoint's settings win on resume
     assert again.state["step"] == 2 * first.state["step"]
 
@@ -160,6 +160,6 @@ def test_random_backbone_and_files(digits_28, tmp_path):
 
 
 def test_colour_input(colour_32):
-    ck = pretrain(colour_32[:128], method="jigsaw", epochs=1, batch_size=64, device="cpu")
+    ck = pretrain(colour_32[:128], method="jigsaw", run=Run(epochs=1, batch_size=64, device="cpu"))
     assert (ck.config["in_channels"], ck.config["image_size"], ck.config["backbone"]) == (3, 32, "cnn")
     assert extract_embeddings(ck, colour_32[:10], layer="concat:3").shape[0] == 10
