@@ -237,6 +237,7 @@ def serve(
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                console.print(f"a worker (pid {proc.pid}) did not stop in 20 s: killed")
                 proc.kill()
                 proc.wait()
 

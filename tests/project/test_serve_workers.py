@@ -38,6 +38,7 @@ def test_serve_starts_the_asked_number_of_api_processes(sqlite_url, tmp_path, wo
         stop_process(proc)
 
 
+@pytest.mark.timeout(600)  # the waits below are generous for a loaded machine (the workers run niced)
 def test_stopping_serve_puts_a_running_pretraining_back_in_the_queue(sqlite_url, tmp_path):
     """Issue 16, item 3: a stop of `loupe serve` while a long job runs does not leave it "running" (it
     was, after serve killed its worker at the end of the 20 s warm shutdown)."""
@@ -65,18 +66,22 @@ def test_stopping_serve_puts_a_running_pretraining_back_in_the_queue(sqlite_url,
         assert api.post(f"/projects/{pid}/samples", files=files).status_code == 201
         jid = api.post(f"/projects/{pid}/jobs",
                        json={"kind": "pretrain", "params": {"budget_seconds": 120}}).json()["id"]
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # 60 s was not enough under load
         while (job := api.get(f"/jobs/{jid}").json())["state"] != "running" or job["progress"] < 0.03:
             assert time.monotonic() < deadline and proc.poll() is None, (job, log.read_text()[-2000:])
             time.sleep(0.3)
-        asked = time.monotonic()
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        proc.wait(timeout=40)
-        # The job stopped at its next report: the workers ended before serve's 20 s cut.
-        assert time.monotonic() - asked < 18, log.read_text()[-3000:]
+        # Serve itself ends within its 20 s cut of the workers; the margin is for a loaded machine, where
+        # the stop is slow on the clock but must still happen as below (a bound of 18 s failed there).
+        proc.wait(timeout=120)
     finally:
         stop_process(proc)
+    out = log.read_text()
     with session_scope(settings.database_url) as s:
         job = s.get(Job, jid)
-        assert job.state == "queued", (job.state, job.message, log.read_text()[-3000:])
+        assert job.state == "queued", (job.state, job.message, out[-3000:])
         assert "worker stopped" in job.message
+    # The job stopped at its next progress report and its worker put it back, not the 15 s timer of a
+    # job that reports nothing, and serve killed no worker at its cut: the workers ended on their own.
+    assert f"job {jid} put back in the queue: this worker is stopping" in out, out[-3000:]
+    assert "did not stop in time" not in out and "did not stop in 20 s" not in out, out[-3000:]
