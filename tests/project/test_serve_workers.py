@@ -27,7 +27,8 @@ def test_serve_starts_the_asked_number_of_api_processes(sqlite_url, tmp_path, wo
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-embedded-worker",
                                  "--workers", str(workers)], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", proc, log)
+        # Three API processes importing the app at once took over the default 60 s on a loaded machine.
+        wait_until_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=180)
         # One process serves in place; more are a supervisor's children (and a resource tracker's).
         apps = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
                 and "tracker_fd" in Path(f"/proc/{c}/cmdline").read_text()]
@@ -56,7 +57,7 @@ def test_stopping_serve_puts_a_running_pretraining_back_in_the_queue(sqlite_url,
                                 cwd=ROOT, env=settings_env(settings), stdout=fh, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, proc, log)
+        wait_until_healthy(url, proc, log, timeout=180)
         token = httpx.post(f"{url}/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD},
                            timeout=30).json()["token"]
         api = httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
