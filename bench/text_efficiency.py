@@ -54,6 +54,8 @@ warnings.filterwarnings("ignore", message="The number of unique classes is great
 
 BATCH = 0  # --batch: past 100 labels, batches of this many (0: a tenth of the labelled set)
 LIMIT = 0  # --limit: the first rows of each split only (a smoke test)
+PROBE: dict = {}  # --probe-C, --probe-class-weight: the probe's parameters (none: the service's)
+DIM = 0  # --dim: the lsa view's dimension (0: ml.text_features.DIM, what a text project gets)
 
 
 def load(name: str) -> tuple[list[str], np.ndarray, list[str], np.ndarray, list[str]]:
@@ -76,7 +78,8 @@ def features(pool: list[str], test: list[str], wide: bool) -> dict[str, tuple]:
     both = pool + test
     n = len(pool)
     word = sparse_features(both, TextView(use_chars=False))
-    lsa = tfidf_embedding(both)  # pool and test fitted together, as the sparse views (no label read)
+    # pool and test fitted together, as the sparse views (no label read)
+    lsa = tfidf_embedding(both, **({"dim": DIM} if DIM else {}))
     out = {"word": (word[:n], word[n:]), "dense": lsa[:n], "lsa": (lsa[:n], lsa[n:])}
     if wide:
         loupe = sparse_features(both)
@@ -128,7 +131,7 @@ def fit_estimator(name: str, X, y, labelled, X_test, n_classes: int, split: int 
     second view from column ``split``) on the labelled rows: (pool probabilities, test predictions). When no
     picker reads the probabilities (``proba_read`` False: random picks) they are not computed, nor the
     probe's temperature: it rescales the logits and never changes a prediction."""
-    est = create_estimator(name, n_classes=n_classes)
+    est = create_estimator(name, n_classes=n_classes, **(PROBE if name == "logistic" else {}))
     if not proba_read and "calibrate" in est.get_params():
         est.set_params(calibrate=False)
     if name == "co_training":
@@ -150,13 +153,18 @@ def picker_strategy(picker: str, seed: int):
     """A picker by name: a registered strategy (``random``, ``mixed``, ``cold_start``, ...); ``mixed@N``:
     the default strategy with its cold start (typical samples of uncovered clusters) kept until N labels
     instead of one per class; ``+param=value`` after either sets one of the strategy's parameters
-    (``typical_first+cold_start_per_class=2``, ``typical_first+measure=entropy``)."""
+    (``typical_first+cold_start_per_class=2``, ``typical_first+measure=entropy``); ``typical_first+after=badge``
+    (``cal``, ``cal_diverse``): another rule after its cold start, ``bench/text_tails.py``."""
     name, *pairs = picker.split("+")
     name, _, labels = name.partition("@")
     params: dict = {"cold_start_labels": int(labels)} if labels else {}
     for pair in pairs:
         key, _, value = pair.partition("=")
         params[key] = int(value) if value.lstrip("-").isdigit() else value
+    if "after" in params:  # another tail after typical_first's cold start (bench/text_tails.py)
+        from text_tails import TypicalFirstThen
+
+        return TypicalFirstThen(seed=seed, **params)
     return create_strategy(name, seed=seed, **params)
 
 
@@ -379,7 +387,7 @@ def merged(files: list[dict]) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    global BUDGETS, LIMIT, BATCH
+    global BUDGETS, LIMIT, BATCH, DIM
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="ag_news,banking77")
     ap.add_argument("--seeds", default="0,1,2")
@@ -406,9 +414,14 @@ def main(argv=None) -> None:
                     "files' runs together (seeds run apart, by dataset)")
     ap.add_argument("--batch", type=int, default=0, help="past 100 labels, batches of this many (20: the "
                     "service's batch_size and retrain_every); default a tenth of the labelled set")
+    ap.add_argument("--dim", type=int, default=0, help="the lsa view's SVD dimension (default: the service's, "
+                    "ml.text_features.DIM)")
+    ap.add_argument("--probe-C", type=float, default=None, help="the logistic probe's C (default the service's)")
+    ap.add_argument("--probe-class-weight", default=None, help="the logistic probe's class_weight (balanced)")
     ap.add_argument("--limit", type=int, default=0, help="the first rows of each split only (a smoke test)")
     args = ap.parse_args(argv)
-    LIMIT, BATCH = args.limit, args.batch
+    LIMIT, BATCH, DIM = args.limit, args.batch, args.dim
+    PROBE.update({k: v for k, v in (("C", args.probe_C), ("class_weight", args.probe_class_weight)) if v is not None})
     seeds = [int(s) for s in args.seeds.split(",")]
     BUDGETS = tuple(int(b) for b in args.budgets.split(","))
     if args.merge:
