@@ -386,8 +386,7 @@ def merged(files: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-def main(argv=None) -> None:
-    global BUDGETS, LIMIT, BATCH, DIM
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="ag_news,banking77")
     ap.add_argument("--seeds", default="0,1,2")
@@ -419,7 +418,12 @@ def main(argv=None) -> None:
     ap.add_argument("--probe-C", type=float, default=None, help="the logistic probe's C (default the service's)")
     ap.add_argument("--probe-class-weight", default=None, help="the logistic probe's class_weight (balanced)")
     ap.add_argument("--limit", type=int, default=0, help="the first rows of each split only (a smoke test)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> None:
+    global BUDGETS, LIMIT, BATCH, DIM
+    args = parser().parse_args(argv)
     LIMIT, BATCH, DIM = args.limit, args.batch, args.dim
     PROBE.update({k: v for k, v in (("C", args.probe_C), ("class_weight", args.probe_class_weight)) if v is not None})
     seeds = [int(s) for s in args.seeds.split(",")]
