@@ -36,11 +36,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from report import emit  # noqa: E402
 from ssl_probe import load, scaled_probe, service_probe  # noqa: E402
 
+from ml.checkpoint import Checkpoint  # noqa: E402
 from ml.embedding import block_widths, extract_embeddings, load_backbone  # noqa: E402
 from ml.finetune import backbone_checkpoint, finetune_classifier  # noqa: E402
 from ml.images import as_nhwc, prepare_array  # noqa: E402
 from ml.pretrain import pretrain  # noqa: E402
-from ml.training import Checkpoint, Run  # noqa: E402
+from ml.run import Run  # noqa: E402
 
 
 def embed(ckpt: Checkpoint, images: np.ndarray, layer: str) -> np.ndarray:

@@ -78,7 +78,7 @@ def embed(method: str, pool: np.ndarray, test: np.ndarray, budget: float, tag: s
         return z["pool"], z["test"]
     from ml.embedding import extract_embeddings  # the self-supervised side (issue 3)
     from ml.pretrain import pretrain
-    from ml.training import Run
+    from ml.run import Run
 
     t0 = time.time()
     checkpoint = pretrain(pool, method=method, run=Run(budget_seconds=budget))

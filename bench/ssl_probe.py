@@ -44,8 +44,9 @@ from ml.backbones import create_backbone  # noqa: E402
 from ml.data import load_image_folder, load_npz  # noqa: E402
 from ml.embedding import extract_embeddings, recalibrate_batchnorm  # noqa: E402
 from ml.pretrain import DEFAULT_METHOD, describe_input, pretrain, random_backbone_checkpoint  # noqa: E402
+from ml.run import Run  # noqa: E402
 from ml.ssl import list_methods, method_class  # noqa: E402
-from ml.training import Run, TrainConfig, lr_factor, make_clock, make_optimizer, use_bf16  # noqa: E402
+from ml.training import TrainConfig, lr_factor, make_clock, make_optimizer, use_bf16  # noqa: E402
 
 LAYERS = ["last", "penultimate", "concat:2", "concat:3"]
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from ml.checkpoint import Checkpoint  # noqa: E402
+from ml.run import Run  # noqa: E402
 from ml.text_pretrain import pretrain_text  # noqa: E402
-from ml.training import Run  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "text"
 

@@ -34,7 +34,7 @@ from ssl_probe import add_run_args, load, probe_layers, write_record  # noqa: E4
 from ml.backbones.export import export_torchscript  # noqa: E402
 from ml.backbones.external import registered_checkpoint  # noqa: E402
 from ml.pretrain import DEFAULT_METHOD, pretrain, random_backbone_checkpoint  # noqa: E402
-from ml.training import Run  # noqa: E402
+from ml.run import Run  # noqa: E402
 
 
 def split(images: np.ndarray, labels: np.ndarray, n: int, seed: int = 0):

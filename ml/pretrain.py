@@ -12,8 +12,8 @@ from ml.backbones import Backbone, create_backbone, default_backbone
 from ml.checkpoint import Checkpoint
 from ml.embedding import load_backbone, recalibrate_batchnorm
 from ml.images import as_nhwc, choose_input_from_array, input_stats, prepare_array
+from ml.run import Run, default_device
 from ml.ssl import create_method, method_class
-from ml.training import Run, default_device
 
 # The best 100-label probe on MNIST, CIFAR-10 and EuroSAT photographs with a fair 300 CPU-s budget
 # (docs/benchmarks.md); on colour photographs of 48 px and more it takes four local crops (multi-crop).

@@ -17,10 +17,10 @@ import torch
 from tokenizers import Tokenizer
 
 from ml.checkpoint import Checkpoint
+from ml.run import Run
 from ml.ssl.mlm import TEXT_METHODS, MaskedLanguageModel
 from ml.text_encoder import EncoderShape, TextEncoder, embed_ids
 from ml.text_tokenizer import VOCAB_SIZE, choose_length, encode, from_text, to_text, train_tokenizer
-from ml.training import Run
 
 DEFAULT_TEXT_METHOD = "mlm"
 KIND = "text_encoder"  # ``config["kind"]`` of a text encoder's checkpoint
@@ -52,7 +52,7 @@ def pretrain_text(
         method: ``mlm`` (BERT) or ``causal_lm`` (GPT).
         run: the budget (``epochs`` instead for a reproducible step count), seed, device, progress
             (messages with the loss and tokens/s), checkpoint, resumption (a resumed run keeps its
-            checkpoint's settings), chunk, learning rate, batch size and precision: ``ml.training.Run``.
+            checkpoint's settings), chunk, learning rate, batch size and precision: ``ml.run.Run``.
         vocab_size, max_len, d_model, layers, heads: the tokenizer's and the encoder's size (a resumed
             run keeps its own).
 

@@ -59,7 +59,7 @@ def test_continued_pretraining_changes_the_weights_and_keeps_the_input_contract(
     from ml.backbones.external import registered_checkpoint
     from ml.embedding import extract_embeddings
     from ml.pretrain import pretrain
-    from ml.training import Run
+    from ml.run import Run
 
     start = registered_checkpoint(backbone_files["pth"], "torchvision", "resnet18", 32, registered_id=7)
     images = np.random.default_rng(0).integers(0, 256, (48, 28, 28), dtype=np.uint8)  # greyscale 28 px
@@ -78,7 +78,7 @@ def test_continued_pretraining_changes_the_weights_and_keeps_the_input_contract(
 def test_an_onnx_backbone_cannot_be_trained(backbone_files):
     from ml.backbones.external import registered_checkpoint
     from ml.pretrain import pretrain
-    from ml.training import Run
+    from ml.run import Run
 
     start = registered_checkpoint(backbone_files["onnx"], "onnx", None, 32)
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from ml.run import Run
 from ml.ssl.mlm import CausalLanguageModel, MaskedLanguageModel, choose_masked, lm_loss
 from ml.text_encoder import EncoderShape, TextEncoder, embed_ids, text_layer_indices
 from ml.text_pretrain import encoder_embedding, load_text_encoder, pretrain_text, two_views
 from ml.text_tokenizer import CLS, MASK, PAD, SEP, SPECIAL, encode, from_text, to_text, train_tokenizer
-from ml.training import Run
 
 CORPUS = [f"the {a} {b} the market {c}" for a in ("stocks", "shares", "bonds", "prices")
           for b in ("rose", "fell", "climbed", "slipped") for c in ("today", "again", "sharply")] + \

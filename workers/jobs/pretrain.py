@@ -25,7 +25,8 @@ from workers.jobs.working_set import load_working_set, working_copy_paths
 FIRST_CHUNK_S = 120.0
 
 if TYPE_CHECKING:
-    from ml.training import Checkpoint, Run
+    from ml.checkpoint import Checkpoint
+    from ml.run import Run
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Chunk:
     def run(self, ctx: JobContext, progress: Callable[[float, str], None]) -> Run:
         """How ``ml`` trains this chunk (an image backbone's or a text encoder's alike): the run's budget
         on its clock, resumed from the run's checkpoint, pausing after this chunk's share."""
-        from ml.training import Run
+        from ml.run import Run
 
         return Run(budget_seconds=None if self.epochs else self.total_s, epochs=self.epochs, seed=self.seed,
                    progress=progress, checkpoint_path=str(ctx.media / self.run_key),

@@ -18,8 +18,9 @@ from ml.embedding import (
     load_backbone,
 )
 from ml.pretrain import pretrain, random_backbone_checkpoint
+from ml.run import Run
 from ml.ssl import create_method
-from ml.training import Run, TrainConfig, train
+from ml.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
