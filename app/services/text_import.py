@@ -122,13 +122,13 @@ def _rows(project_id: int, docs: list[Document], classes: set[str],
             result.duplicates += 1
             continue
         texts[digest] = doc.text
+        label = doc.label if doc.label in classes else None
         rows.append({
             "project_id": project_id, "filename": doc.name[:512], "content_hash": digest,
             # A text sample has no file: no storage key, no thumbnail, no pixels.
             "storage_key": "", "thumbnail_key": "", "width": 0, "height": 0, "mode": "text",
             "byte_size": len(doc.text.encode("utf-8")), "source_folder": doc.label,
-            "status": "labelled" if doc.label in classes else "unlabelled",
-            "label": doc.label if doc.label in classes else None,
+            "status": "unlabelled" if label is None else "labelled", "label": label,
             "rand_key": (rk := secrets.randbits(62)), "is_audit": rk % AUDIT_POOL_EVERY == 0,
         })
     return rows, texts
@@ -137,11 +137,11 @@ def _rows(project_id: int, docs: list[Document], classes: set[str],
 def _write(session: Session, rows: list[dict], texts: dict[str, str], project_id: int, result: ImportResult) -> None:
     """Insert a batch's samples (those whose content the project lacks), their texts and the revisions of
     those inserted labelled; one commit."""
+    by_hash = {r["content_hash"]: r for r in rows}
     try:
         inserted = samples_repo.insert_samples(session, rows)
         texts_repo.insert_texts(session, [{"sample_id": sid, "project_id": project_id, "text": texts[digest]}
                                           for sid, digest in inserted])
-        by_hash = {r["content_hash"]: r for r in rows}
         labelled = add_imported_labels(session, project_id, [
             ImportedLabel(sid, by_hash[digest]["label"], by_hash[digest]["is_audit"])
             for sid, digest in inserted if by_hash[digest]["label"] is not None])
@@ -150,11 +150,10 @@ def _write(session: Session, rows: list[dict], texts: dict[str, str], project_id
         session.rollback()
         raise
     run_after_commit(session)
-    folder = {r["content_hash"]: r["source_folder"] for r in rows if r["source_folder"]}
     result.duplicates += len(rows) - len(inserted)
     result.created += len(inserted)
     result.labelled += labelled
     for sid, digest in inserted:
         result.sample_ids.append(sid)
-        if digest in folder:
-            result.folders[sid] = folder[digest]
+        if folder := by_hash[digest]["source_folder"]:
+            result.folders[sid] = folder
