@@ -13,11 +13,8 @@ import threading
 from celery.signals import worker_init, worker_ready, worker_shutting_down
 
 from app.db import session_scope
-from app.job_kinds import queue_for
 from app.repos import jobs as jobs_repo
 from app.settings import get_settings
-from app.task_client import RUN_JOB_TASK
-from workers.celery_app import celery_app
 from workers.jobs import runner
 from workers.jobs.progress import STOPPING
 from workers.jobs.runner import StaleSweep, recover_stale_jobs
@@ -55,8 +52,7 @@ def _resend_queued_jobs(sender=None, **_kwargs) -> None:
     recover_stale_jobs(settings.database_url, settings.job_stale_seconds)
     with session_scope(settings.database_url) as s:
         queued = jobs_repo.all_queued(s)
-    for job_id, kind in queued:
-        celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue_for(kind))
+    runner.send_jobs(settings.database_url, settings.broker_url, queued)
     StaleSweep(settings.database_url, settings.broker_url, settings.job_stale_seconds,
                settings.job_sweep_seconds).start()
 

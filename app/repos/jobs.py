@@ -54,7 +54,20 @@ def waiting(session: Session, project_id: int, kind: str) -> Job | None:
 def mark_sent(engine: Engine, job_id: int) -> None:
     """Stamp the job's ``sent_at`` in a transaction of its own (its task has just reached the broker)."""
     with Session(engine) as s, s.begin():
-        s.execute(update(Job).where(Job.id == job_id).values(sent_at=utcnow()))
+        stamp_sent(s, [job_id])
+
+
+def stamp_sent(session: Session, job_ids: Collection[int]) -> None:
+    if job_ids:
+        session.execute(update(Job).where(Job.id.in_(job_ids)).values(sent_at=utcnow()))
+
+
+def never_sent(session: Session, created_before: datetime) -> list[tuple[int, str]]:
+    """Queued jobs whose task never reached the broker: the send after their commit failed (a broker
+    that was down, or a SQLite broker locked at that moment), and no later request of theirs folded."""
+    rows = session.execute(select(Job.id, Job.kind).where(
+        Job.state == "queued", Job.sent_at.is_(None), Job.created_at < created_before))
+    return [(jid, kind) for jid, kind in rows]
 
 
 # ---------------------------------------------------------------- the workers' side

@@ -44,15 +44,12 @@ def claim(db_url: str, job_id: int) -> str | None:
 
 def _send_waiting(db_url: str, job_id: int) -> None:
     """Send again the queued jobs of the same project and kind, which waited for this one to finish."""
-    from app import task_client
-
     with session_scope(db_url) as s:
         found = jobs_repo.queued_behind(s, job_id)
     if found is None:
         return
     kind, waiting = found
-    for wid in waiting:
-        task_client.send_job(get_settings().broker_url, wid, kind)
+    send_jobs(db_url, get_settings().broker_url, [(wid, kind) for wid in waiting])
 
 
 def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3) -> list[tuple[int, str]]:
@@ -64,16 +61,33 @@ def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3)
                                        alive=set(RUNNING))
 
 
-def sweep_stale_jobs(db_url: str, broker_url: str, stale_seconds: float) -> list[tuple[int, str]]:
-    """Recover the jobs whose worker died and send the re-queued ones again (a worker's start, and
-    every ``job_sweep_seconds`` while it runs). Returns what it sent."""
+# A job's own send follows its commit within milliseconds: one still unsent this long after its creation
+# had its send fail, and nothing else would send it while the workers run.
+UNSENT_AFTER_S = 5.0
+
+
+def send_jobs(db_url: str, broker_url: str, jobs: list[tuple[int, str]]) -> None:
+    """Send the jobs' tasks and stamp those that reached the broker (``jobs.sent_at``)."""
     from app import task_client
 
+    sent = [job_id for job_id, kind in jobs if task_client.send_job(broker_url, job_id, kind)]
+    with session_scope(db_url) as s:
+        jobs_repo.stamp_sent(s, sent)
+
+
+def sweep_stale_jobs(db_url: str, broker_url: str, stale_seconds: float) -> list[tuple[int, str]]:
+    """Recover the jobs whose worker died and send the re-queued ones again, and send the queued jobs
+    whose own send failed (a worker's start, and every ``job_sweep_seconds`` while it runs). Returns
+    what it sent."""
     resend = recover_stale_jobs(db_url, stale_seconds)
-    for job_id, kind in resend:
+    for job_id, _ in resend:
         log.warning("job %s lost its worker: sent again", job_id)
-        task_client.send_job(broker_url, job_id, kind)
-    return resend
+    with session_scope(db_url) as s:
+        unsent = jobs_repo.never_sent(s, utcnow() - timedelta(seconds=UNSENT_AFTER_S))
+    for job_id, _ in unsent:
+        log.warning("job %s never reached the broker: sent now", job_id)
+    send_jobs(db_url, broker_url, resend + unsent)
+    return resend + unsent
 
 
 class StaleSweep(threading.Thread):
