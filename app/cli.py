@@ -23,7 +23,7 @@ from app.services.archives import count_path
 from app.services.errors import ServiceError
 from app.services.imports import ImportResult
 from app.settings import get_settings
-from app.task_client import LONG_QUEUES, QUEUES, SHORT_QUEUES
+from app.task_client import LONG_QUEUES, QUEUES, SHORT_QUEUES, prepare_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 cli = typer.Typer(help="Loupe: active-learning image labelling.", no_args_is_help=True, add_completion=False)
@@ -219,6 +219,8 @@ def serve(
 
     # Two worker processes: short jobs (embed, train) never wait behind a pretraining chunk or a
     # fine-tuning, which have their own (docs/architecture.md, Jobs).
+    if embedded_worker:
+        prepare_broker(get_settings().broker_url)
     procs = [subprocess.Popen(worker_command(SHORT_QUEUES, name="short"), cwd=ROOT),
              subprocess.Popen(worker_command(LONG_QUEUES, name="long"), cwd=ROOT)] if embedded_worker else []
     console.print(f"Loupe on [bold]http://{host}:{port}[/bold] (API docs at /docs, {workers} API processes); "

@@ -9,7 +9,7 @@ from celery import Celery
 
 from app.job_kinds import LONG_QUEUES, QUEUES, SHORT_QUEUES, queue_for
 
-__all__ = ["LONG_QUEUES", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES", "broker_reachable", "send_job"]
+__all__ = ["LONG_QUEUES", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES", "broker_reachable", "prepare_broker", "send_job"]
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +47,14 @@ def broker_reachable(broker_url: str, timeout: float) -> bool:
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+def prepare_broker(broker_url: str) -> None:
+    """Create the SQLite broker's tables once, before `loupe serve` starts its processes: kombu's
+    SQLAlchemy transport creates them at each process's first use, and processes that start together
+    race (one of them gets "table kombu_queue already exists": a worker reconnects, but the API's send
+    of a job fails). Nothing to do for Redis."""
+    if not broker_url.startswith("sqla+"):
+        return
+    with _client(broker_url).connection_for_write() as conn:
+        conn.default_channel.session  # noqa: B018 - the transport's first session creates its tables
