@@ -9,6 +9,11 @@ What an import leaves, finished or not (docs/architecture.md, "The path of a sam
 * A committed sample always has its files: they are stored before its row, and a batch that fails
   before its commit removes the files it wrote (unless another import's committed row names them).
 * A rejected file is never stored and never gets a row.
+* With labels from folders, a sample whose ImageFolder sub-folder names a class is inserted already
+  labelled, its imported revision and the label counters in its batch's transaction
+  (``labels.add_imported_labels``): a committed sample always has the label its folder gave it, and a
+  stopped import sent again labels the rest (labelling after the commits left the samples of a failed
+  import unlabelled for good, as sending them again counted them as duplicates).
 * An import that stops midway (a client gone, a full disk, an error) keeps its committed batches:
   whole samples, embedded as any import's (the embed job is queued on the way out). Sending the same
   files again finishes it: what the project holds is counted as a duplicate (content hash).
@@ -35,6 +40,7 @@ from app.services import automation
 from app.services.archives import Candidate, expand_path
 from app.services.errors import ImportStopped
 from app.services.image_check import ImageRejected, check_image
+from app.services.labels import ImportedLabel, add_imported_labels
 from app.settings import Settings
 from app.storage import BlobStore
 
@@ -49,8 +55,6 @@ BATCH_BYTES = 64 * 1024 * 1024
 CHUNK = BATCH  # the name callers knew
 # One sample in this many joins the random audit pool (uniform, fixed at import).
 AUDIT_POOL_EVERY = 20
-# Imported labels applied this many at a time (apply_folder_labels).
-LABEL_SLICE = 5000
 
 
 @dataclass
@@ -60,8 +64,8 @@ class ImportResult:
     rejected: list[dict[str, str]] = field(default_factory=list)
     sample_ids: list[int] = field(default_factory=list)
     folders: dict[int, str] = field(default_factory=dict)  # sample id -> class sub-folder
-    # With labels from folders (finish_import): the new samples a class sub-folder labelled (source
-    # 'import'), and the sub-folders that name no class of the project (their samples stay unlabelled).
+    # With labels from folders: the new samples a class sub-folder labelled (source 'import', inserted
+    # labelled), and the sub-folders that name no class of the project (their samples stay unlabelled).
     labelled: int = 0
     unknown_labels: list[str] = field(default_factory=list)
 
@@ -83,8 +87,13 @@ def import_candidates(
     settings: Settings,
     progress: Callable[[int, ImportResult], None] | None = None,
     after_chunk: Callable[[], None] | None = None,
+    labels_from_folders: bool = False,
 ) -> ImportResult:
-    """Import everything acceptable from ``candidates``; rejected files are listed with reasons.
+    """Import everything acceptable from ``candidates``; rejected files are listed with reasons. With
+    ``labels_from_folders`` a sample whose class sub-folder names a class of the project is inserted
+    with that label (source 'import', no user), in its batch's transaction; sub-folders that name none
+    are listed in ``result.unknown_labels``, their samples left unlabelled (classes are never added on
+    the quiet: a typo would become one).
 
     The import commits ``session``: first what the caller holds (checking files needs no transaction,
     and on SQLite an open one may hold the write lock), then each batch of rows; it is the one service
@@ -93,6 +102,7 @@ def import_candidates(
     committed samples' embedding is queued and the error raised again.
     """
     project_id = project.id  # read before the commit: a session that expires on commit would reload it
+    classes = set(project.classes) if labels_from_folders else set()
     _commit(session)
     store = BlobStore(settings.media_path)
     result = ImportResult()
@@ -102,7 +112,7 @@ def import_candidates(
     try:
         for cand in candidates:
             seen += 1
-            row = _accept(cand, project_id, store, settings, result, seen_hashes)
+            row = _accept(cand, project_id, store, settings, result, seen_hashes, classes)
             if row is not None:
                 batch.add(row)
             if batch.full():
@@ -118,13 +128,16 @@ def import_candidates(
     if progress is not None:
         progress(seen, result)
     samples_repo.analyze_after_big_import(session, result.created)
+    if labels_from_folders:
+        note_unknown_labels(classes, result)
     return result
 
 
 def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settings, result: ImportResult,
-            seen_hashes: set[str]) -> dict | None:
+            seen_hashes: set[str], classes: set[str]) -> dict | None:
     """The sample row (with its files, under ``_`` keys) for an acceptable candidate not yet seen in this
-    import; None for a duplicate (counted) or a rejected file (listed with the reason)."""
+    import, labelled where its sub-folder is one of ``classes``; None for a duplicate (counted) or a
+    rejected file (listed with the reason)."""
     if "\x00" in cand.filename:
         # PostgreSQL stores no NUL in text (nor in json): one such name failed the whole import there.
         result.rejected.append({"filename": cand.filename.replace("\x00", "\ufffd"),
@@ -144,6 +157,7 @@ def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settin
         result.rejected.append({"filename": cand.filename, "reason": exc.reason})
         return None
     seen_hashes.add(digest)
+    label = cand.folder if cand.folder in classes else None
     return {
         "project_id": project_id,
         "filename": cand.filename[:512],
@@ -157,7 +171,8 @@ def _accept(cand: Candidate, project_id: int, store: BlobStore, settings: Settin
         "mode": checked.mode,
         "byte_size": len(cand.data),
         "source_folder": (cand.folder or None) and cand.folder[:200],
-        "status": "unlabelled",
+        "status": "unlabelled" if label is None else "labelled",
+        "label": label,
         "rand_key": (rk := secrets.randbits(62)),
         "is_audit": rk % AUDIT_POOL_EVERY == 0,
         "_data": cand.data,
@@ -243,21 +258,28 @@ class _Counted:
     duplicates: int = 0
     inserted: list[tuple[int, str]] = field(default_factory=list)
     folders: dict[str, str] = field(default_factory=dict)  # hash -> class sub-folder
+    labelled: int = 0
 
 
 def _insert(session: Session, project_id: int, rows: list[dict]) -> _Counted:
     """Insert the rows whose content the project lacks (a concurrent import of the same file wins the
-    unique constraint; ours counts as a duplicate)."""
+    unique constraint; ours counts as a duplicate), and the imported revisions of those inserted
+    labelled."""
     existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
     fresh = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows if r["content_hash"] not in existing]
     inserted = samples_repo.insert_samples(session, fresh)
+    by_hash = {r["content_hash"]: r for r in fresh}
+    labelled = add_imported_labels(session, project_id, [
+        ImportedLabel(sid, by_hash[digest]["label"], by_hash[digest]["is_audit"])
+        for sid, digest in inserted if by_hash[digest]["label"] is not None])
     return _Counted(duplicates=len(rows) - len(inserted), inserted=inserted,
-                    folders={r["content_hash"]: r["_folder"] for r in rows if r["_folder"]})
+                    folders={r["content_hash"]: r["_folder"] for r in rows if r["_folder"]}, labelled=labelled)
 
 
 def _count(result: ImportResult, counted: _Counted) -> None:
     result.duplicates += counted.duplicates
     result.created += len(counted.inserted)
+    result.labelled += counted.labelled
     for sid, digest in counted.inserted:
         result.sample_ids.append(sid)
         if digest in counted.folders:
@@ -300,45 +322,25 @@ def folder_classes(path: Path) -> list[str]:
 def import_path(session: Session, project: Project, path: Path, settings: Settings, labels_from_folders: bool = False,
                 progress: Callable[[int, ImportResult], None] | None = None,
                 after_chunk: Callable[[], None] | None = None) -> tuple[ImportResult, int]:
-    """Import a file, a zip or a folder tree from the server's disk (``loupe import``), then finish it
-    (``finish_import``). Returns the result and how many samples the folders labelled."""
-    result = import_candidates(session, project, expand_path(path, settings), settings, progress, after_chunk)
-    finish_import(session, project, result, settings, labels_from_folders)
+    """Import a file, a zip or a folder tree from the server's disk (``loupe import``), its class
+    sub-folders as imported labels if asked, then finish it (``finish_import``). Returns the result and
+    how many samples the folders labelled."""
+    result = import_candidates(session, project, expand_path(path, settings), settings, progress, after_chunk,
+                               labels_from_folders)
+    finish_import(session, project, result, settings)
     return result, result.labelled
 
 
-def finish_import(session: Session, project: Project, result: ImportResult, settings: Settings,
-                  labels_from_folders: bool = False) -> None:
-    """What follows every import (``loupe import`` and ``POST /projects/{pid}/samples`` alike): the class
-    sub-folders kept as imported labels if asked, then what an import sets off (embedding, pretraining)."""
+def finish_import(session: Session, project: Project, result: ImportResult, settings: Settings) -> None:
+    """What follows every import (``loupe import``, ``POST /projects/{pid}/samples`` and the text import
+    alike): what an import sets off (embedding, pretraining). The labels that came with the samples were
+    committed with them, batch by batch."""
     try:
-        if labels_from_folders:
-            apply_folder_labels(session, project, result)
         automation.after_import(session, project, result.created, settings.broker_url)
     except Exception as exc:
-        missing = ("some of the labels that came with them may not be applied, and their embedding may wait"
-                   if labels_from_folders else "their embedding may wait")
-        if (answer := stopped(result, exc, missing)) is not None:
+        if (answer := stopped(result, exc, "their embedding may wait")) is not None:
             raise answer from exc
         raise
-
-
-def apply_folder_labels(session: Session, project: Project, result: ImportResult) -> int:
-    """Keep the new samples' ImageFolder class sub-folders as labels of source 'import' (no user: they came
-    with the data, so the figures do not count them as an expert's) where the folder names a class; a
-    sub-folder that names none leaves its samples unlabelled and is listed in ``result.unknown_labels``
-    (classes are never added on the quiet: a typo would become one). Returns how many it labelled."""
-    from app.services.labels import LabelRequest, add_labels
-
-    classes = set(project.classes)
-    reqs = [LabelRequest(sid, folder) for sid, folder in result.folders.items() if folder in classes]
-    note_unknown_labels(classes, result)
-    # In slices: each statement of a labelling names its samples, and PostgreSQL takes at most 65,535
-    # parameters a statement (a text upload of 100,000 labelled rows failed as one).
-    for start in range(0, len(reqs), LABEL_SLICE):
-        add_labels(session, project, None, reqs[start:start + LABEL_SLICE], source="import")
-    result.labelled = len(reqs)
-    return len(reqs)
 
 
 def note_unknown_labels(classes: set[str], result: ImportResult) -> None:

@@ -12,9 +12,9 @@ What an import leaves (as the image import, ``app.services.imports``):
   space collapsed), within the upload and against the project (the unique content hash).
 * A label (a label column or field, or a zip's sub-folder) is kept as the sample's ``source_folder``
   and, where it names a class, the sample is inserted already labelled with its imported label's
-  revision and counts in the batch's own transaction (``labels.add_imported_labels``: what the image
-  import's folder labels store, without updating every sample after its insert); the others are listed
-  in ``unknown_labels``.
+  revision and counts in the batch's own transaction (``labels.add_imported_labels``, as the image
+  import's folder labels: no sample updated after its insert); the others are listed in
+  ``unknown_labels``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A text upload's labels are written with their samples (issue 19, import speed): a document whose label
 names a class is inserted already labelled, its imported revision and the counters in its batch's own
-transaction. What it stores must be what labelling the samples after the import stored (the image
-import's folder labels, ``imports.apply_folder_labels``): the same revisions, sample columns, counts
-(``sample_counts`` on PostgreSQL, the label counters), history and metrics; and a batch that fails
-leaves none of its samples, texts or labels."""
+transaction. What it stores must be what labelling the samples after the import stored (``add_labels``,
+source 'import', no user, as the image import's folder labels once were): the same revisions, sample
+columns, counts (``sample_counts`` on PostgreSQL, the label counters), history and metrics; and a batch
+that fails leaves none of its samples, texts or labels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from app.db import session_scope
 from app.models import Project
 from app.services import text_import
-from app.services.imports import ImportResult, apply_folder_labels
+from app.services.labels import LabelRequest, add_labels
 from tests.text.test_text_import import CLASSES, ag_news, csv_of
 
 UNKNOWN = "Politics"  # names no class of the project
@@ -102,16 +102,15 @@ def test_labels_written_with_their_samples_are_those_labelling_after_the_import_
     assert out["created"] == 40 and out["duplicates"] == 1 and out["labelled"] == len(named)
     assert out["unknown_labels"] == [UNKNOWN]
     assert [(b["line"], "empty" in b["reason"]) for b in out["rejected"]] == [(9, True)]
-    # The reference: the same documents imported unlabelled, then their labels stored as an import's
-    # folder labels are (add_labels, source 'import', no user), after the import.
+    # The reference: the same documents imported unlabelled, then their labels stored after the import
+    # (add_labels, source 'import', no user), where they name a class.
     ref = _project(admin, "after")
     assert _upload(admin, ref, [header[:2]] + [row[:2] for row in rows]).json()["labelled"] == 0
     with session_scope(settings.database_url) as s:
         ids = dict(s.execute(text("SELECT filename, id FROM samples WHERE project_id = :p"), {"p": ref}).tuples().all())
-        result = ImportResult(folders={ids[n]: lab for n, lab in given.items() if lab is not None})
         project = s.get(Project, ref)
         assert project is not None
-        assert apply_folder_labels(s, project, result) == len(named)
+        add_labels(s, project, None, [LabelRequest(ids[n], str(given[n])) for n in sorted(named)], source="import")
 
     got, want = _state(settings.database_url, pid), _state(settings.database_url, ref)
     for key in ("samples", "revisions", "reviews", "texts"):

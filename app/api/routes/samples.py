@@ -85,10 +85,10 @@ def import_samples(
         for upload in files.files:
             yield from expand_upload(upload.filename or "upload", upload.file, settings)
 
-    result = import_candidates(session, project, candidates(), settings)
+    result = import_candidates(session, project, candidates(), settings, labels_from_folders=labels_from_folders)
     if result.created == 0 and result.duplicates == 0 and result.rejected:
         raise Invalid({"message": "no file could be imported", "rejected": result.rejected})
-    finish_import(session, project, result, settings, labels_from_folders)
+    finish_import(session, project, result, settings)
     body = ImportOut.model_validate(result.as_dict())
     return JSONResponse(body.model_dump(), status_code=201 if result.created else 200)  # type: ignore[return-value]
 
