@@ -74,7 +74,8 @@ def _stop_running_jobs(sender=None, **_kwargs) -> None:
 
 
 def _put_back_late() -> None:
-    left = sorted(runner.RUNNING)
+    left = sorted(runner.RUNNING.items())
     if left:
-        logging.getLogger(__name__).warning("jobs %s did not stop in time: put back in the queue", left)
+        logging.getLogger(__name__).warning("jobs %s did not stop in time: put back in the queue",
+                                            [job_id for job_id, _ in left])
         runner.put_back(get_settings().database_url, left)

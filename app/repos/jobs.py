@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.orm import Session
@@ -87,8 +87,23 @@ def with_project(session: Session, job_id: int) -> tuple[Job, Project, Embedding
     return job, project, emb
 
 
-def claim(session: Session, job_id: int) -> str | None:
-    """Move a queued job to running and return its kind; None if someone else has it (or it is finished
+class Claim(NamedTuple):
+    """A job a worker claimed: its kind, and ``run``, which names this run of it (the claim's
+    ``started_at``, different at each claim). The run's writes to the row (``beat``, ``report``,
+    ``finish``, ``put_back``) name it and touch the row only while the run holds the job: running, and
+    not re-queued by a sweep (a late heartbeat) or put back and claimed again, nor ended by a cancel."""
+
+    kind: str
+    run: datetime
+
+
+def _held(job_id: int, run: datetime) -> tuple[Any, ...]:
+    """The conditions under which the run ``run`` holds the job."""
+    return Job.id == job_id, Job.state == "running", Job.started_at == run
+
+
+def claim(session: Session, job_id: int) -> Claim | None:
+    """Move a queued job to running and return the claim; None if someone else has it (or it is finished
     or cancelled), or if a job of the same kind is already running for its project (it then stays
     queued, and is sent again when that one finishes: ``queued_behind``).
 
@@ -98,10 +113,11 @@ def claim(session: Session, job_id: int) -> str | None:
     under READ COMMITTED sees the other's committed claim); SQLite's BEGIN IMMEDIATE serialises anyway.
     The caller commits at once: the lock is held until then.
     """
-    row = session.execute(select(Job.project_id, Job.kind).where(Job.id == job_id, Job.state == "queued")).first()
+    row = session.execute(select(Job.project_id, Job.kind, Job.started_at)
+                          .where(Job.id == job_id, Job.state == "queued")).first()
     if row is None:
         return None
-    project_id, kind = row
+    project_id, kind, last_start = row
     session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     busy = session.scalar(select(Job.id).where(Job.project_id == project_id, Job.kind == kind,
                                                Job.state == "running", Job.id != job_id).limit(1))
@@ -111,10 +127,12 @@ def claim(session: Session, job_id: int) -> str | None:
     # Stamped after the check saw the previous job's end committed, so a project's jobs never
     # appear to overlap (a stamp taken before waiting on the lock could precede that job's end).
     now = utcnow()
+    if last_start is not None and now <= last_start:  # a clock set back: the run must differ from the last
+        now = last_start + timedelta(microseconds=1)
     res = cast(CursorResult[Any], session.execute(
         update(Job).where(Job.id == job_id, Job.state == "queued")
         .values(state="running", started_at=now, heartbeat_at=now, message="started")))
-    return kind if res.rowcount == 1 else None
+    return Claim(kind, now) if res.rowcount == 1 else None
 
 
 def queued_behind(session: Session, job_id: int) -> tuple[str, list[int]] | None:
@@ -162,10 +180,10 @@ def requeue_stale(session: Session, stale_before: datetime, max_attempts: int,
     return list(dict.fromkeys(resend))
 
 
-def put_back(session: Session, job_id: int) -> bool:
+def put_back(session: Session, job_id: int, run: datetime) -> bool:
     """A running job whose worker is stopping goes back to the queue (not a lost attempt: it runs again
-    from its start when a worker starts). Whether it was put back."""
-    running = (Job.id == job_id, Job.state == "running")
+    from its start when a worker starts). Whether it was put back (not if ``run`` no longer holds it)."""
+    running = _held(job_id, run)
     # One whose cancel was asked ends here instead, as it would have at that report.
     session.execute(update(Job).where(*running, Job.cancel_requested.is_(True))
                     .values(state="cancelled", finished_at=utcnow(), eta_at=None, message="cancelled by an admin"))
@@ -176,16 +194,25 @@ def put_back(session: Session, job_id: int) -> bool:
     return res.rowcount == 1
 
 
-def beat(session: Session, job_id: int) -> None:
-    session.execute(update(Job).where(Job.id == job_id, Job.state == "running").values(heartbeat_at=utcnow()))
+def beat(session: Session, job_id: int, run: datetime) -> bool:
+    """Stamp the heartbeat of the run ``run``; whether it still holds the job."""
+    res = cast(CursorResult[Any], session.execute(update(Job).where(*_held(job_id, run)).values(heartbeat_at=utcnow())))
+    return res.rowcount == 1
 
 
-def report(session: Session, job_id: int, fraction: float, message: str, eta_s: float | None,
-           figures: dict | None) -> bool:
-    """Record a running job's progress (and its heartbeat); whether an admin asked to cancel it."""
-    job = session.get(Job, job_id)
+def _held_row(session: Session, job_id: int, run: datetime) -> Job | None:
+    """The job's row, locked, while the run ``run`` holds it (on PostgreSQL a sweep then skips it and a
+    cancel waits for the run's commit; SQLite's BEGIN IMMEDIATE serialises anyway)."""
+    return session.scalar(select(Job).where(*_held(job_id, run)).with_for_update())
+
+
+def report(session: Session, job_id: int, run: datetime, fraction: float, message: str, eta_s: float | None,
+           figures: dict | None) -> bool | None:
+    """Record a running job's progress (and its heartbeat); whether an admin asked to cancel it. None,
+    and nothing written, when the run ``run`` no longer holds the job (see ``Claim``)."""
+    job = _held_row(session, job_id, run)
     if job is None:
-        return False
+        return None
     job.progress = fraction
     job.message = message[:2000]
     job.heartbeat_at = utcnow()
@@ -195,11 +222,11 @@ def report(session: Session, job_id: int, fraction: float, message: str, eta_s: 
     return bool(job.cancel_requested)
 
 
-def finish(session: Session, job_id: int, state: str, message: str, error: str | None = None,
+def finish(session: Session, job_id: int, run: datetime, state: str, message: str, error: str | None = None,
            detail: str | None = None, result: dict | None = None) -> dict[str, Any] | None:
     """Record the job's outcome; returns what its webhook needs (project_id, kind, result, error), or
-    None if the row is gone."""
-    job = session.get(Job, job_id)
+    None, and nothing written, when the run ``run`` no longer holds the job (or the row is gone)."""
+    job = _held_row(session, job_id, run)
     if job is None:
         return None
     job.state, job.message, job.finished_at, job.eta_at = state, message, utcnow(), None

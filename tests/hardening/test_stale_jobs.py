@@ -86,6 +86,15 @@ def _running(settings, job_id: int, heartbeat_age_s: float) -> None:
         job.heartbeat_at = utcnow() - timedelta(seconds=heartbeat_age_s)
 
 
+def _started_at(settings, job_id: int):
+    """The run that holds the job (``app.repos.jobs.Claim``): its ``started_at``."""
+    from app.db import session_scope
+    from app.models import Job
+
+    with session_scope(settings.database_url, read_only=True) as s:
+        return s.get(Job, job_id).started_at
+
+
 def test_a_cancel_ends_a_stale_running_job_at_once_and_a_live_one_when_its_worker_sees_it(admin, settings):
     pid = _project(admin, n=20)
     live = admin.post(f"/projects/{pid}/jobs", json={"kind": "pretrain"}).json()
@@ -104,6 +113,7 @@ def test_a_cancel_ends_a_stale_running_job_at_once_and_a_live_one_when_its_worke
 def test_a_sweep_leaves_the_jobs_its_own_process_runs_however_late_their_beats(admin, settings):
     """A worker's sweep does not re-queue the job it is running itself when its heartbeat is late (a
     busy machine, SQLite's write lock held by an import): that worker is not lost."""
+    from app.models.base import utcnow
     from workers.jobs import runner
 
     pid = _project(admin, n=20)
@@ -111,11 +121,11 @@ def test_a_sweep_leaves_the_jobs_its_own_process_runs_however_late_their_beats(a
     lost = admin.post(f"/projects/{pid}/jobs", json={"kind": "embed"}).json()["id"]
     _running(settings, mine, heartbeat_age_s=settings.job_stale_seconds + 30)
     _running(settings, lost, heartbeat_age_s=settings.job_stale_seconds + 30)
-    runner.RUNNING.add(mine)
+    runner.RUNNING[mine] = utcnow()
     try:
         resent = runner.recover_stale_jobs(settings.database_url, settings.job_stale_seconds)
     finally:
-        runner.RUNNING.discard(mine)
+        del runner.RUNNING[mine]
     assert resent == [(lost, "embed")]
     assert admin.get(f"/jobs/{mine}").json()["state"] == "running"
     assert admin.get(f"/jobs/{lost}").json()["state"] == "queued"
@@ -134,7 +144,7 @@ def test_a_lost_or_stopped_job_whose_cancel_was_asked_ends_cancelled_instead_of_
         assert admin.post(f"/jobs/{jid}/cancel").json()["state"] == "running"
     _running(settings, lost, heartbeat_age_s=settings.job_stale_seconds + 30)
     assert runner.recover_stale_jobs(settings.database_url, settings.job_stale_seconds) == []
-    runner.put_back(settings.database_url, [stopped])
+    runner.put_back(settings.database_url, [(stopped, _started_at(settings, stopped))])
     for jid in (lost, stopped):
         job = admin.get(f"/jobs/{jid}").json()
         assert job["state"] == "cancelled" and job["finished_at"], job

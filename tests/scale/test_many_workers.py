@@ -127,7 +127,7 @@ def test_a_claim_that_waited_for_the_project_lock_starts_after_the_job_it_waited
         job = s.get(Job, first_id)
         job.state, job.finished_at = "succeeded", utcnow()
     waiter.join(10)
-    assert claimed == ["train"]
+    assert [c.kind for c in claimed] == ["train"]
     with session_scope(pg_url) as s:
         ended = s.get(Job, first_id).finished_at
         started = s.get(Job, second_id).started_at

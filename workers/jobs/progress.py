@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 from app.db import session_scope
 from app.repos import jobs as jobs_repo
@@ -23,6 +24,12 @@ class JobInterrupted(Exception):
     put back in the queue, to run again when a worker starts, instead of being cut off running."""
 
 
+class JobLost(Exception):
+    """This run no longer holds the job (``app.repos.jobs.Claim``): a sweep re-queued it after a late
+    heartbeat (a loaded machine, a locked SQLite) and another run may have it, or a cancel of a job that
+    looked stale ended it. The run stops and writes nothing more to the row."""
+
+
 # Set when this worker process is asked to stop (``workers.startup``); read at every report.
 STOPPING = threading.Event()
 
@@ -31,8 +38,9 @@ class Progress:
     """Report (fraction, message) into the jobs row, at most a few times a second, with an estimate of
     the time left and the figures the project's status line shows."""
 
-    def __init__(self, job_id: int, db_url: str, min_interval: float = 0.5) -> None:
-        self.job_id, self.db_url, self.min_interval = job_id, db_url, min_interval
+    def __init__(self, job_id: int, db_url: str, run: datetime, min_interval: float = 0.5) -> None:
+        """``run``: the claim's (``app.repos.jobs.Claim``); a report writes only while it holds the job."""
+        self.job_id, self.db_url, self.run, self.min_interval = job_id, db_url, run, min_interval
         self._last = 0.0
         self._start = time.monotonic()
 
@@ -52,8 +60,12 @@ class Progress:
             eta_s = straight_line_eta(now - self._start, fraction)
         with session_scope(self.db_url) as s:
             # Raised inside the transaction: a cancelled job's last report is not kept.
-            if jobs_repo.report(s, self.job_id, fraction, message, eta_s, figures):
+            cancel = jobs_repo.report(s, self.job_id, self.run, fraction, message, eta_s, figures)
+            if cancel:
                 raise JobCancelled
+        if cancel is None:
+            raise JobLost(f"job {self.job_id} is no longer this run's (re-queued after a late heartbeat, "
+                          "claimed again, or ended by a cancel)")
 
 
 def straight_line_eta(elapsed_s: float, fraction: float) -> float | None:

@@ -9,23 +9,24 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
 from app.db import session_scope
 from app.job_kinds import JobKind, info
 from app.models.base import utcnow
 from app.repos import jobs as jobs_repo
 from app.settings import get_settings
-from workers.jobs.progress import JobCancelled, JobInterrupted, Progress
+from workers.jobs.progress import JobCancelled, JobInterrupted, JobLost, Progress
 
 log = logging.getLogger(__name__)
 
 
 Handler = Callable[[int, Progress], dict]
 
-# The jobs this process runs now: what a stopping worker puts back if they do not end in time.
-RUNNING: set[int] = set()
+# The jobs this process runs now, each with its run (``app.repos.jobs.Claim``): what a stopping worker
+# puts back if they do not end in time.
+RUNNING: dict[int, datetime] = {}
 
 
 def handlers() -> dict[JobKind, Handler]:
@@ -36,7 +37,7 @@ def handlers() -> dict[JobKind, Handler]:
             JobKind.FINETUNE: finetune.run}
 
 
-def claim(db_url: str, job_id: int) -> str | None:
+def claim(db_url: str, job_id: int) -> jobs_repo.Claim | None:
     """Move a queued job to running, in a transaction of its own (``app.repos.jobs.claim``)."""
     with session_scope(db_url) as s:
         return jobs_repo.claim(s, job_id)
@@ -107,45 +108,52 @@ class StaleSweep(threading.Thread):
                 log.warning("the sweep for stale jobs failed", exc_info=True)
 
 
-def put_back(db_url: str, job_ids: list[int]) -> None:
-    """Running jobs of a worker that stops go back to the queue (``app.repos.jobs.put_back``); the
-    jobs sent when a worker starts include them. A job that finished meanwhile keeps its outcome."""
+def put_back(db_url: str, runs: Iterable[tuple[int, datetime]]) -> None:
+    """Running jobs of a worker that stops, (job id, run), go back to the queue
+    (``app.repos.jobs.put_back``); the jobs sent when a worker starts include them. A job that finished
+    meanwhile keeps its outcome, and one that another run holds now is left to it."""
     with session_scope(db_url) as s:
-        for job_id in job_ids:
-            jobs_repo.put_back(s, job_id)
+        for job_id, run in runs:
+            jobs_repo.put_back(s, job_id, run)
 
 
 class Heartbeat(threading.Thread):
     """Stamps the job's heartbeat while it runs, even through long steps that report no progress."""
 
-    def __init__(self, db_url: str, job_id: int, interval: float) -> None:
+    def __init__(self, db_url: str, job_id: int, job_run: datetime, interval: float) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{job_id}")
-        self.db_url, self.job_id, self.interval = db_url, job_id, interval
+        self.db_url, self.job_id, self.job_run, self.interval = db_url, job_id, job_run, interval
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
                 with session_scope(self.db_url) as s:
-                    jobs_repo.beat(s, self.job_id)
+                    held = jobs_repo.beat(s, self.job_id, self.job_run)
             except Exception:  # noqa: BLE001 - a missed beat is retried; the job itself goes on
                 log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+                continue
+            if not held:  # the run stops at its next report (JobLost)
+                log.warning("job %s: this run no longer holds it (re-queued after a late heartbeat, claimed "
+                            "again, or ended); its heartbeat stops", self.job_id)
+                return
 
 
 def run_job(job_id: int) -> None:
     settings = get_settings()
     db_url = settings.database_url
-    kind = claim(db_url, job_id)
-    if kind is None:
+    claimed = claim(db_url, job_id)
+    if claimed is None:
         log.info("job %s is not queued (taken, finished or cancelled); skipping", job_id)
         return
-    beat = Heartbeat(db_url, job_id, max(1.0, settings.job_stale_seconds / 4))
+    beat = Heartbeat(db_url, job_id, claimed.run, max(1.0, settings.job_stale_seconds / 4))
     beat.start()
-    RUNNING.add(job_id)
+    RUNNING[job_id] = claimed.run
     try:
-        _run_claimed(db_url, job_id, kind)
+        _run_claimed(db_url, job_id, claimed)
     finally:
-        RUNNING.discard(job_id)
+        if RUNNING.get(job_id) == claimed.run:
+            del RUNNING[job_id]
         beat.stopped.set()
     try:
         _send_waiting(db_url, job_id)
@@ -153,34 +161,39 @@ def run_job(job_id: int) -> None:
         log.warning("could not re-send the jobs waiting for job %s", job_id, exc_info=True)
 
 
-def _run_claimed(db_url: str, job_id: int, kind: str) -> None:
+def _run_claimed(db_url: str, job_id: int, claimed: jobs_repo.Claim) -> None:
     # A long job reports less often: on SQLite each report takes the write lock for a moment, and a
     # worker at low OS priority can be descheduled holding it while the expert's calls wait for it.
-    kind_info = info(kind)
-    progress = Progress(job_id, db_url, min_interval=2.0 if kind_info is not None and kind_info.long else 0.5)
+    kind_info, run = info(claimed.kind), claimed.run
+    progress = Progress(job_id, db_url, run, min_interval=2.0 if kind_info is not None and kind_info.long else 0.5)
     try:
-        result = handlers()[JobKind(kind)](job_id, progress)
+        result = handlers()[JobKind(claimed.kind)](job_id, progress)
     except JobCancelled:
-        _finish(db_url, job_id, "cancelled", "cancelled by an admin")
+        _finish(db_url, job_id, run, "cancelled", "cancelled by an admin")
     except JobInterrupted:
         log.warning("job %s put back in the queue: this worker is stopping", job_id)
-        put_back(db_url, [job_id])
+        put_back(db_url, [(job_id, run)])
+    except JobLost as exc:
+        log.warning("%s: this run stops and writes nothing more", exc)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job
         log.exception("job %s failed", job_id)
-        _finish(db_url, job_id, "failed", "failed", error=f"{type(exc).__name__}: {exc}",
+        _finish(db_url, job_id, run, "failed", "failed", error=f"{type(exc).__name__}: {exc}",
                 detail=traceback.format_exc(limit=5))
     else:
-        _finish(db_url, job_id, "succeeded", "done", result=result)
+        _finish(db_url, job_id, run, "succeeded", "done", result=result)
 
 
-def _finish(db_url: str, job_id: int, state: str, message: str, error: str | None = None,
+def _finish(db_url: str, job_id: int, run: datetime, state: str, message: str, error: str | None = None,
             detail: str | None = None, result: dict | None = None) -> None:
-    """Record the outcome, then queue the webhook it calls for (a webhook problem never changes it)."""
+    """Record the outcome of the run ``run``, then queue the webhook it calls for (a webhook problem never
+    changes it). A run that no longer holds the job records nothing and calls no webhook."""
     from workers import webhooks
 
     with session_scope(db_url) as s:
-        job = jobs_repo.finish(s, job_id, state, message, error, detail, result)
+        job = jobs_repo.finish(s, job_id, run, state, message, error, detail, result)
     if job is None:
+        log.warning("job %s: this run no longer holds it (re-queued after a late heartbeat, claimed again, "
+                    "or ended); its outcome (%s) is not recorded", job_id, state)
         return
     try:
         if state == "failed":
