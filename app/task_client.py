@@ -7,14 +7,17 @@ from functools import lru_cache
 
 from celery import Celery
 
-from app.job_kinds import LONG_QUEUES, QUEUES, SHORT_QUEUES, queue_for
+from app.job_kinds import CPU, LONG_QUEUES, QUEUES, SHORT_QUEUES, queue_for
 
-__all__ = ["LONG_QUEUES", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES", "broker_reachable", "prepare_broker", "send_job"]
+__all__ = ["DELIVER_WEBHOOK_TASK", "LONG_QUEUES", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES", "broker_reachable",
+           "prepare_broker", "send_delivery", "send_job"]
 
 log = logging.getLogger(__name__)
 
 # The one task the API sends: workers/tasks.py registers it under this name (the API never imports it).
 RUN_JOB_TASK = "loupe.run_job"
+# A webhook delivery's task (workers/webhooks.py), sent by the workers.
+DELIVER_WEBHOOK_TASK = "loupe.deliver_webhook"
 
 
 @lru_cache(maxsize=4)
@@ -38,6 +41,11 @@ def send_job(broker_url: str, job_id: int, kind: str) -> bool:
     except Exception:  # noqa: BLE001 - any broker failure means "not sent yet"
         log.warning("could not send job %s to the broker; it stays queued", job_id, exc_info=True)
         return False
+
+
+def send_delivery(broker_url: str, delivery_id: int) -> None:
+    """Queue a webhook delivery's task; raises what the broker raised (the delivery waits for a sweep)."""
+    _client(broker_url).send_task(DELIVER_WEBHOOK_TASK, args=[delivery_id], queue=CPU, retry=False)
 
 
 def broker_reachable(broker_url: str, timeout: float) -> bool:

@@ -87,6 +87,9 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    # When its task last reached the broker (migration 0021); empty: never sent, or its send failed, and
+    # a worker's sweep sends it (``workers.webhooks.send_unqueued``).
+    queued_at: Mapped[datetime | None]
 
 
 class LabelCount(Base):

@@ -93,7 +93,8 @@ def sweep_stale_jobs(db_url: str, broker_url: str, stale_seconds: float) -> list
 
 class StaleSweep(threading.Thread):
     """Recovers jobs whose worker died while this worker runs, not only when a worker starts: a lost
-    job is back in the queue (or failed) within ``job_stale_seconds`` plus one interval."""
+    job is back in the queue (or failed) within ``job_stale_seconds`` plus one interval. It also sends
+    the webhook deliveries whose task never reached the broker (``workers.webhooks.send_unqueued``)."""
 
     def __init__(self, db_url: str, broker_url: str, stale_seconds: float, interval: float) -> None:
         super().__init__(daemon=True, name="stale-job-sweep")
@@ -101,11 +102,17 @@ class StaleSweep(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        from workers import webhooks
+
         while not self.stopped.wait(self.interval):
             try:
                 sweep_stale_jobs(self.db_url, self.broker_url, self.stale_seconds)
             except Exception:  # noqa: BLE001 - the next sweep tries again (the database may be restarting)
                 log.warning("the sweep for stale jobs failed", exc_info=True)
+            try:
+                webhooks.send_unqueued(self.db_url, self.broker_url)
+            except Exception:  # noqa: BLE001 - as above; a webhook problem never stops the jobs' sweep
+                log.warning("the sweep for unqueued webhook deliveries failed", exc_info=True)
 
 
 def put_back(db_url: str, runs: Iterable[tuple[int, datetime]]) -> None:
@@ -203,4 +210,4 @@ def _finish(db_url: str, job_id: int, run: datetime, state: str, message: str, e
             webhooks.emit(job["project_id"], "model_version.ready", {"job_id": job_id, **{
                 k: job["result"][k] for k in ("model_version", "labels", "accuracy_estimate") if k in job["result"]}})
     except Exception:  # noqa: BLE001 - a webhook problem never changes a job's outcome
-        log.warning("could not queue the webhook for job %s", job_id, exc_info=True)
+        log.warning("could not record the webhook for job %s", job_id, exc_info=True)
