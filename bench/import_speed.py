@@ -2,13 +2,15 @@
 
     flock /tmp/loupe-bench.lock .venv/bin/python bench/import_speed.py --json
     flock /tmp/loupe-bench.lock .venv/bin/python bench/import_speed.py --db sqlite --modes batches --batch 50
+    flock /tmp/loupe-bench.lock .venv/bin/python bench/import_speed.py --modes zip --labels-from-folders
 
 Uploads ../shared/data/cifar10-test (10,000 JPEGs, one sub-folder per class) to a fresh project on a
 fresh database, once as one zip (built in memory before the clock starts) and once as batches of
 ``--batch`` files per multipart request, and reports images/s from the first byte sent to the last
 answer received: every file is checked (decoded), hashed, stored, thumbnailed and becomes a row. The
 server is uvicorn with ``--server-workers`` processes (2, as ``loupe serve`` runs it). ``--db`` picks
-SQLite, PostgreSQL or both.
+SQLite, PostgreSQL or both. ``--labels-from-folders`` keeps the zip's class sub-folders as imported
+labels (loose files of the batches mode have no folder: they stay unlabelled).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def as_zip(items: list[tuple[str, bytes]]) -> bytes:
     return buf.getvalue()
 
 
-def import_once(c, db: str, server_workers: int, mode: str, items: list[tuple[str, bytes]], batch: int) -> dict:
+def import_once(c, db: str, server_workers: int, mode: str, items: list[tuple[str, bytes]], batch: int,
+                labels: bool = False) -> dict:
     """Import ``items`` into a new project one way (one zip, or ``batch`` files a request), timed."""
     classes = sorted({n.split("/")[1] for n, _ in items})
     r = c.post("/projects", json={"name": f"{mode}-{uuid.uuid4().hex[:6]}", "classes": classes,
@@ -62,17 +65,18 @@ def import_once(c, db: str, server_workers: int, mode: str, items: list[tuple[st
     r.raise_for_status()
     pid = r.json()["id"]
     payload = as_zip(items) if mode == "zip" else None
-    created = duplicates = rejected = requests = 0
+    created = duplicates = rejected = requests = labelled = 0
+    params = {"labels_from_folders": "true"} if labels else {}
     t0 = time.perf_counter()
     if mode == "zip":
-        r = c.post(f"/projects/{pid}/samples", files=[("files", ("cifar10-test.zip", payload))])
+        r = c.post(f"/projects/{pid}/samples", params=params, files=[("files", ("cifar10-test.zip", payload))])
         r.raise_for_status()
         answers = [r.json()]
     else:
         answers = []
         for s in range(0, len(items), batch):
             chunk = items[s:s + batch]
-            r = c.post(f"/projects/{pid}/samples", files=[("files", (n, d)) for n, d in chunk])
+            r = c.post(f"/projects/{pid}/samples", params=params, files=[("files", (n, d)) for n, d in chunk])
             r.raise_for_status()
             answers.append(r.json())
     wall = time.perf_counter() - t0
@@ -80,13 +84,15 @@ def import_once(c, db: str, server_workers: int, mode: str, items: list[tuple[st
         created += a["created"]
         duplicates += a["duplicates"]
         rejected += len(a["rejected"])
+        labelled += a["labelled"]
     requests = len(answers)
     row = {"db": db, "server_workers": server_workers,
            "mode": mode, "batch": batch if mode == "batches" else None, "images": len(items),
            "created": created, "duplicates": duplicates, "rejected": rejected, "requests": requests,
+           "labels_from_folders": labels, "labelled": labelled,
            "seconds": round(wall, 3), "images_per_s": round(len(items) / wall, 1)}
     log(f"  {db} {mode}: {row['images_per_s']} images/s ({created} created, {duplicates} duplicates, "
-        f"{rejected} rejected) in {wall:.2f}s")
+        f"{rejected} rejected, {labelled} labelled) in {wall:.2f}s")
     return row
 
 
@@ -131,11 +137,12 @@ def serving(db: str, server_workers: int, log_path: Path | None = None):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int, server_workers: int) -> list[dict]:
+def run_one(db: str, modes: list[str], items: list[tuple[str, bytes]], batch: int, server_workers: int,
+            labels: bool = False) -> list[dict]:
     out = []
     with serving(db, server_workers) as (c, api_pid):
         for mode in modes:
-            out.append(import_once(c, db, server_workers, mode, items, batch))
+            out.append(import_once(c, db, server_workers, mode, items, batch, labels))
         peak = max(peak_rss_mb(p) for p in process_tree(api_pid))  # the largest API process
         for row in out:
             row["api_peak_mb"] = round(peak, 1)
@@ -150,13 +157,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100, help="files per request in batches mode")
     ap.add_argument("--server-workers", type=int, default=2, help="API processes (loupe serve's default)")
     ap.add_argument("--limit", type=int, help="only the first N files")
+    ap.add_argument("--labels-from-folders", action="store_true", help="keep the zip's sub-folders as labels")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also append the JSON lines here")
     args = ap.parse_args()
     items = files(args.data, args.limit)
     log(f"{len(items)} files, {sum(len(d) for _, d in items) / 1e6:.1f} MB")
     for db in args.db.split(","):
-        for row in run_one(db, args.modes.split(","), items, args.batch, args.server_workers):
+        for row in run_one(db, args.modes.split(","), items, args.batch, args.server_workers,
+                           args.labels_from_folders):
             emit(row, args.json, args.out)
 
 
