@@ -55,13 +55,37 @@ export function fill(el, ...children) { clear(el); append(el, children); return 
 export function add(el, ...children) { append(el, children); return el; }
 
 let toastTimer = null;
-export function toast(message, kind = "info", ms = 3200) {
+let shownUntil = 0;
+let deferred = null;
+/** Say something briefly. The answer to the user's own action replaces whatever shows; a notice of
+ * the service's own (`{ notice: true }`: a new model, say) waits until the current message has had its
+ * time, so it never wipes the confirmation of a key the user has just pressed. */
+export function toast(message, kind = "info", ms = 3200, { notice = false } = {}) {
   const box = document.getElementById("toast");
   if (!box) return;
+  if (notice && Date.now() < shownUntil) {
+    const first = deferred === null;
+    deferred = { message, kind, ms };  // only the newest notice is worth showing late
+    if (first) setTimeout(showDeferred, shownUntil - Date.now());
+    return;
+  }
   box.textContent = message;
   box.className = `toast show ${kind}`;
+  shownUntil = Date.now() + ms;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { box.className = "toast"; }, ms);
+}
+
+function showDeferred() {
+  const next = deferred;
+  deferred = null;
+  if (next === null) return;
+  if (Date.now() < shownUntil) {  // a newer message of the user's own took the slot meanwhile
+    deferred = next;
+    setTimeout(showDeferred, shownUntil - Date.now());
+    return;
+  }
+  toast(next.message, next.kind, next.ms);
 }
 
 export const pct = (x, digits = 1) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(digits)}%`);

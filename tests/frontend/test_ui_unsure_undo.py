@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.frontend.conftest import ADMIN_PASSWORD
 from tests.frontend.test_ui import current_sample, wait_until
 from tests.frontend.test_ui_recent_labels import PASSWORD, _annotator
 
@@ -39,6 +40,9 @@ def test_backspace_after_a_reload_takes_back_an_unsure_mark(page, server, login)
     page.keyboard.press("Backspace")
     page.locator(f".stage[data-sample-id='{marked}']").wait_for()  # the sample back on screen
     wait_until(lambda: server.admin.get(f"/samples/{marked}")["status"] == "unlabelled", what="the mark taken back")
+    # Said in words, and not wiped by a notice of the service's own (a new model's arrived here once).
+    wait_until(lambda: "no longer marked unsure" in page.locator("#toast").inner_text(), what="the undo said")
+    page.wait_for_timeout(1000)
     assert "no longer marked unsure" in page.locator("#toast").inner_text()
     assert [h["action"] for h in server.admin.get(f"/samples/{marked}/labels")] == ["unsure", "undo"]
     assert server.admin.get(f"/samples/{labelled}")["status"] == "labelled"  # the label before it stays
@@ -48,3 +52,26 @@ def test_backspace_after_a_reload_takes_back_an_unsure_mark(page, server, login)
     wait_until(lambda: server.admin.get(f"/samples/{labelled}")["status"] == "unlabelled", what="the label undone")
     assert [(i["action"], i["live"]) for i in api.get(f"/projects/{pid}/labels/mine")["items"]] == \
         [("unsure", False), ("set", False)]
+
+
+def test_a_notice_of_the_service_waits_until_the_users_own_confirmation_has_had_its_time(page, server, login):
+    """The toast is one slot: a new model's notice, arriving as the expert presses a key, wiped the
+    confirmation of that key (seen in a loaded run of the test above). It now waits its turn."""
+    login(page, "admin", ADMIN_PASSWORD)
+    page.goto(f"/#/projects/{server.project_id}/label")
+    page.locator(".stage[data-sample-id]").wait_for()
+    shown = page.evaluate("""async () => {
+        const { toast } = await import("/js/dom.js");
+        toast("The mark on #7 was taken back: no longer marked unsure.", "ok", 1500);
+        toast("Model v9 is ready: your queue now follows it.", "ok", 1500, { notice: true });
+        return document.getElementById("toast").textContent;
+    }""")
+    assert shown.startswith("The mark on #7 was taken back"), shown
+    wait_until(lambda: page.locator("#toast").inner_text().startswith("Model v9 is ready"),
+               what="the notice shown after")
+    # The user's own answers still replace at once (an error must never wait behind a notice).
+    page.evaluate("""async () => {
+        const { toast } = await import("/js/dom.js");
+        toast("Not saved: offline", "error");
+    }""")
+    assert page.locator("#toast").inner_text() == "Not saved: offline"

@@ -404,7 +404,7 @@ export async function render({ main, project }) {
         st.modelVersion = m.model_version;
         const v = m.model_number ?? m.model_version;
         toast(first ? `The first model (v${v}) is ready: suggestions are on.` :
-          `Model v${v} is ready: your queue now follows it.`, "ok", 4500);
+          `Model v${v} is ready: your queue now follows it.`, "ok", 4500, { notice: true });
         queue.requeue();
       }
     } catch { /* the counters stay as they are */ }
