@@ -9,8 +9,8 @@ from celery import Celery
 
 from app.job_kinds import CPU, LONG_QUEUES, QUEUES, SHORT_QUEUES, queue_for
 
-__all__ = ["DELIVER_WEBHOOK_TASK", "LONG_QUEUES", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES", "broker_reachable",
-           "prepare_broker", "send_delivery", "send_job"]
+__all__ = ["DELIVER_WEBHOOK_TASK", "LONG_QUEUES", "LOST_SEND_AFTER_S", "QUEUES", "RUN_JOB_TASK", "SHORT_QUEUES",
+           "broker_reachable", "prepare_broker", "send_delivery", "send_job"]
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 RUN_JOB_TASK = "loupe.run_job"
 # A webhook delivery's task (workers/webhooks.py), sent by the workers.
 DELIVER_WEBHOOK_TASK = "loupe.deliver_webhook"
+# A send follows its row's commit within milliseconds: a job or webhook delivery still unsent this long
+# after its creation had its send fail, and the workers' sweep sends it (workers/jobs/runner.py).
+LOST_SEND_AFTER_S = 5.0
 
 
 @lru_cache(maxsize=4)

@@ -69,17 +69,12 @@ def send(db_url: str, broker_url: str, delivery_ids: list[int]) -> list[int]:
     return sent
 
 
-# A delivery's own send follows its commit within milliseconds: one still unqueued this long after its
-# creation had its send fail (or the send of its next attempt), and nothing else would send it.
-UNQUEUED_AFTER_S = 5.0
-
-
 def send_unqueued(db_url: str, broker_url: str) -> list[int]:
     """Send the pending deliveries whose task never reached the broker (a worker's sweep, every
     ``job_sweep_seconds``); never one that is in the broker, waiting in a queue or between retries.
     Returns the ones sent."""
     with session_scope(db_url) as s:
-        lost = webhooks_repo.never_queued(s, utcnow() - timedelta(seconds=UNQUEUED_AFTER_S))
+        lost = webhooks_repo.never_queued(s, utcnow() - timedelta(seconds=task_client.LOST_SEND_AFTER_S))
     if lost:
         log.warning("webhook deliveries %s never reached the broker: sent now", lost)
     return send(db_url, broker_url, lost)

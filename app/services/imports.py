@@ -40,7 +40,7 @@ from app.services import automation
 from app.services.archives import Candidate, expand_path
 from app.services.errors import ImportStopped
 from app.services.image_check import ImageRejected, check_image
-from app.services.labels import ImportedLabel, add_imported_labels
+from app.services.labels import add_imported_labels
 from app.settings import Settings
 from app.storage import BlobStore
 
@@ -268,10 +268,7 @@ def _insert(session: Session, project_id: int, rows: list[dict]) -> _Counted:
     existing = samples_repo.existing_hashes(session, project_id, [r["content_hash"] for r in rows])
     fresh = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows if r["content_hash"] not in existing]
     inserted = samples_repo.insert_samples(session, fresh)
-    by_hash = {r["content_hash"]: r for r in fresh}
-    labelled = add_imported_labels(session, project_id, [
-        ImportedLabel(sid, by_hash[digest]["label"], by_hash[digest]["is_audit"])
-        for sid, digest in inserted if by_hash[digest]["label"] is not None])
+    labelled = add_imported_labels(session, project_id, inserted, {r["content_hash"]: r for r in fresh})
     return _Counted(duplicates=len(rows) - len(inserted), inserted=inserted,
                     folders={r["content_hash"]: r["_folder"] for r in rows if r["_folder"]}, labelled=labelled)
 

@@ -10,8 +10,9 @@ The queries are ``app/repos/labels.py`` (with the rule of what is live), the cou
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -173,30 +174,26 @@ def add_labels(
     return Added(b.out, found)
 
 
-@dataclass(frozen=True)
-class ImportedLabel:
-    """A label that came with the data, for a sample inserted in this transaction already labelled."""
-    sample_id: int
-    label: str
-    is_audit: bool
-
-
-def add_imported_labels(session: Session, project_id: int, labels: Sequence[ImportedLabel]) -> int:
-    """The revisions and counters of labels that came with an import, for samples this transaction
-    inserted with ``status`` 'labelled' and their ``label`` set (so no index and no count is written
-    twice, as an UPDATE after the insert did; docs/benchmarks.md, "Eleventh session: text import").
+def add_imported_labels(session: Session, project_id: int, inserted: Iterable[tuple[int, str]],
+                        rows_by_hash: Mapping[str, Mapping[str, Any]]) -> int:
+    """The revisions and counters of labels that came with an import, for the samples this transaction
+    ``inserted`` ((id, content hash), as ``samples_repo.insert_samples`` returns them) from rows (by content
+    hash) with ``status`` 'labelled' and their ``label`` set; rows without a label are passed over. So no
+    index and no count is written twice, as an UPDATE after the insert did (docs/benchmarks.md,
+    "Eleventh session: text import").
 
     What ``add_labels(..., user=None, source="import")`` stores for a new sample, exactly: a new
     sample has no history, no lease, no prediction of any model version (so no suggestion shown, no
     review, no queue move), and with no user no overlap awaits a second opinion. Returns how many."""
     now = utcnow()
-    out = [StoredLabel(id=0, project_id=project_id, sample_id=x.sample_id, user_id=None, label=x.label,
+    rows = [(sid, rows_by_hash[digest]) for sid, digest in inserted if rows_by_hash[digest]["label"] is not None]
+    out = [StoredLabel(id=0, project_id=project_id, sample_id=sid, user_id=None, label=row["label"],
                        source="import", opinion="primary", model_version_id=None, suggested_label=None,
                        suggested_confidence=None, duration_ms=None, batch_id=None, created_at=now)
-           for x in labels]
+           for sid, row in rows]
     if out:
         label_repo.insert_labels(session, out)
-        label_counts.bump(session, project_id, None, len(out), len(out), sum(x.is_audit for x in labels))
+        label_counts.bump(session, project_id, None, len(out), len(out), sum(bool(row["is_audit"]) for _, row in rows))
     return len(out)
 
 

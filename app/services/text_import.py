@@ -38,7 +38,7 @@ from app.services.imports import (
     note_unknown_labels,
     stopped,
 )
-from app.services.labels import ImportedLabel, add_imported_labels
+from app.services.labels import add_imported_labels
 from app.services.text_formats import BadRow, Columns, Document, content_hash, parse_upload
 from app.settings import Settings
 
@@ -142,9 +142,7 @@ def _write(session: Session, rows: list[dict], texts: dict[str, str], project_id
         inserted = samples_repo.insert_samples(session, rows)
         texts_repo.insert_texts(session, [{"sample_id": sid, "project_id": project_id, "text": texts[digest]}
                                           for sid, digest in inserted])
-        labelled = add_imported_labels(session, project_id, [
-            ImportedLabel(sid, by_hash[digest]["label"], by_hash[digest]["is_audit"])
-            for sid, digest in inserted if by_hash[digest]["label"] is not None])
+        labelled = add_imported_labels(session, project_id, inserted, by_hash)
         session.commit()
     except BaseException:
         session.rollback()

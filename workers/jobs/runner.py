@@ -62,11 +62,6 @@ def recover_stale_jobs(db_url: str, stale_seconds: float, max_attempts: int = 3)
                                        alive=set(RUNNING))
 
 
-# A job's own send follows its commit within milliseconds: one still unsent this long after its creation
-# had its send fail, and nothing else would send it while the workers run.
-UNSENT_AFTER_S = 5.0
-
-
 def send_jobs(db_url: str, broker_url: str, jobs: list[tuple[int, str]]) -> None:
     """Send the jobs' tasks and stamp those that reached the broker (``jobs.sent_at``)."""
     from app import task_client
@@ -83,8 +78,10 @@ def sweep_stale_jobs(db_url: str, broker_url: str, stale_seconds: float) -> list
     resend = recover_stale_jobs(db_url, stale_seconds)
     for job_id, _ in resend:
         log.warning("job %s lost its worker: sent again", job_id)
+    from app import task_client
+
     with session_scope(db_url) as s:
-        unsent = jobs_repo.never_sent(s, utcnow() - timedelta(seconds=UNSENT_AFTER_S))
+        unsent = jobs_repo.never_sent(s, utcnow() - timedelta(seconds=task_client.LOST_SEND_AFTER_S))
     for job_id, _ in unsent:
         log.warning("job %s never reached the broker: sent now", job_id)
     send_jobs(db_url, broker_url, resend + unsent)
